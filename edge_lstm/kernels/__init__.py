@@ -1,0 +1,31 @@
+"""Step kernels, by backend name. Each is imported only when asked for."""
+
+from __future__ import annotations
+
+import importlib
+
+from edge_lstm.bundle import Bundle
+from edge_lstm.errors import BackendUnavailableError
+from edge_lstm.kernels.base import Kernel
+
+#: backend name -> (module, class, the extra that installs its dependencies)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "numpy": ("edge_lstm.kernels.reference", "ReferenceKernel", ""),
+    "numba-f32": ("edge_lstm.kernels.numba_f32", "NumbaF32Kernel", ""),
+}
+
+
+def make_kernel(backend: str, bundle: Bundle) -> Kernel:
+    """Instantiate the kernel of ``backend`` for ``bundle``."""
+    if backend not in BACKENDS:
+        raise BackendUnavailableError(f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
+    module_name, class_name, extra = BACKENDS[backend]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f": pip install 'edge-lstm[{extra}]'" if extra else ""
+        raise BackendUnavailableError(f"backend {backend!r} needs {exc.name}, which is not installed{hint}") from None
+    return getattr(module, class_name)(bundle)
+
+
+__all__ = ["BACKENDS", "Kernel", "make_kernel"]
