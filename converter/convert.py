@@ -1,0 +1,110 @@
+"""``edge-lstm convert``: a Keras model file becomes a verified bundle with a parity report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+import edge_lstm
+from converter.calibration import load_calibration
+from converter.keras_import import import_keras_model
+from converter.parity import FLOAT_TOLERANCE, parity
+from edge_lstm.bundle import bundle_from_parts, write_bundle
+from edge_lstm.errors import EdgeLSTMError
+
+FLOAT_BACKENDS = ("numpy", "numba-f32")
+_CHUNK = 64
+
+
+class ConversionError(EdgeLSTMError):
+    """The model file cannot be read or converted."""
+
+
+@dataclass
+class ConversionResult:
+    path: Path
+    parity: dict[str, dict[str, Any]]
+    manifest: dict[str, Any]
+
+
+def load_keras(path: str | Path) -> Any:
+    """Load a ``.keras`` or legacy ``.h5`` model for inference, with a clear error on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConversionError(f"{path}: no such model file")
+    if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise ConversionError(f"{path}: expected a .keras or .h5 model file")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import keras
+    except ImportError:
+        raise ConversionError("converting needs TensorFlow: pip install 'edge-lstm[convert]'") from None
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for unreadable or custom-object files
+        raise ConversionError(f"{path}: Keras cannot load this model ({type(exc).__name__}: {exc})") from None
+
+
+def _batched(fn: Any, windows: np.ndarray, label: str, progress: bool) -> np.ndarray:
+    chunks = []
+    for start in tqdm(range(0, len(windows), _CHUNK), desc=label, unit="batch", disable=not progress, leave=False):
+        chunks.append(fn(windows[start : start + _CHUNK]))
+    return np.concatenate(chunks)
+
+
+def convert(
+    model_path: str | Path,
+    calibration: str | Path,
+    out: str | Path,
+    *,
+    feature_names: list[str] | None = None,
+    window: int | None = None,
+    backends: tuple[str, ...] = FLOAT_BACKENDS,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> ConversionResult:
+    """Convert ``model_path`` into a bundle at ``out`` and report each backend's parity with Keras."""
+    keras_model = load_keras(model_path)
+    import keras
+
+    spec, weights = import_keras_model(keras_model, feature_names)
+    windows = load_calibration(calibration, spec.features, window or spec.window)
+    if spec.window and windows.shape[1] != spec.window:
+        raise ConversionError(
+            f"calibration windows have {windows.shape[1]} steps but the model's input is fixed at {spec.window}"
+        )
+    bundle = bundle_from_parts(spec.to_json(), weights)
+
+    def keras_predict(batch: np.ndarray) -> np.ndarray:
+        y = np.asarray(keras_model(batch, training=False), dtype=np.float32)
+        return y.reshape(len(batch), batch.shape[1], -1) if spec.sequence_output else y.reshape(len(batch), -1)
+
+    reference = _batched(keras_predict, windows, "keras reference", progress)
+    report: dict[str, dict[str, Any]] = {}
+    for backend in backends:
+        model = edge_lstm.load(bundle, backend)
+        ours = _batched(model.run, windows, f"parity {backend}", progress)
+        ours = ours if spec.sequence_output else ours[:, -1]
+        report[backend] = parity(reference, ours, FLOAT_TOLERANCE)
+    source = Path(model_path)
+    manifest = {
+        "converter": {
+            "version": edge_lstm.__version__,
+            "keras_version": keras.__version__,
+        },
+        "source": {"file": source.name, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()},
+        "model": spec.to_json(),
+        "backends": list(backends),
+        "parity_report": "parity.json",
+    }
+    parity_doc = {"windows": int(windows.shape[0]), "steps": int(windows.shape[1]), "backends": report}
+    parity_file = json.dumps(parity_doc, indent=2).encode()
+    path = write_bundle(out, manifest, weights, {"parity.json": parity_file}, overwrite=overwrite)
+    return ConversionResult(path=path, parity=report, manifest=manifest)

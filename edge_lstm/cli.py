@@ -1,0 +1,153 @@
+"""The ``edge-lstm`` command line.
+
+Exit codes: 0 success; 1 the work failed (verification failed, a runtime error); 2 bad usage or bad
+input (unreadable file, unsupported model, wrong shapes) — the message says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import edge_lstm
+from edge_lstm.bundle import read_manifest, verify_files
+from edge_lstm.errors import EdgeLSTMError
+from edge_lstm.kernels import BACKENDS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    try:
+        from converter.convert import convert
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        print(f"edge-lstm convert needs the convert extra ({exc}): pip install 'edge-lstm[convert]'", file=sys.stderr)
+        return EXIT_USAGE
+    names = args.feature_names.split(",") if args.feature_names else None
+    result = convert(args.model, args.calibration, args.out, feature_names=names, window=args.window,
+                     overwrite=args.force, progress=not args.quiet)
+    spec = edge_lstm.read_bundle(result.path).spec
+    print(f"wrote {result.path}: {len(spec.layers)} layers, {spec.features} feature(s) in, {spec.outputs} out")
+    print("parity against Keras on the calibration windows:")
+    print(f"  {'backend':<10} {'max abs err':>12} {'rms err':>12} {'max/std':>10} {'rms/std':>10}  ok")
+    ok = True
+    for backend, r in result.parity.items():
+        ok &= bool(r["within_tolerance"])
+        print(f"  {backend:<10} {r['max_abs_error']:>12.3g} {r['rms_error']:>12.3g} {r['max_error_vs_std']:>10.3g} "
+              f"{r['rms_error_vs_std']:>10.3g}  {'yes' if r['within_tolerance'] else 'NO'}")
+    if not ok:
+        print("a backend is outside tolerance: do not deploy this bundle; please report it", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    model = edge_lstm.load(args.bundle, backend=args.backend)
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        reason = "not a .npy array file" if "pickle" in str(exc) else str(exc)
+        raise EdgeLSTMError(f"{args.input}: cannot be read as .npy ({reason})") from None
+    try:
+        y = model.run(x)
+    except (ValueError, TypeError) as exc:
+        raise EdgeLSTMError(f"{args.input}: {exc}") from None
+    np.save(args.output, y)
+    print(f"wrote {args.output}: shape {y.shape} ({args.backend})")
+    return EXIT_OK
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    path = Path(args.bundle)
+    manifest = read_manifest(path)
+    problems = verify_files(path, manifest)
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+    else:
+        model = manifest.get("model", {})
+        inp, out = model.get("input", {}), model.get("output", {})
+        print(f"bundle      {path}")
+        print(f"format      {manifest['format']} {manifest['format_version']}")
+        conv = manifest.get("converter", {})
+        print(f"converter   edge-lstm {conv.get('version', '?')} (keras {conv.get('keras_version', '?')})")
+        src = manifest.get("source", {})
+        print(f"source      {src.get('file', '?')} sha256 {src.get('sha256', '?')[:16]}…")
+        names = ", ".join(inp.get("feature_names") or []) or "unnamed"
+        print(f"input       {inp.get('features')} feature(s) ({names}), trained window {inp.get('window')}")
+        norm = inp.get("normalization", {})
+        print(f"normalise   x * {norm.get('scale')} + {norm.get('offset')}")
+        for i, layer in enumerate(model.get("layers", [])):
+            extra = f" reset_after={layer['reset_after']}" if "reset_after" in layer else ""
+            print(f"layer {i:<5} {layer['type']:<10} {layer['input_dim']:>4} → {layer['units']:<4} "
+                  f"{layer.get('activation', '')} {layer.get('name', '')}{extra}")
+        print(f"output      {out.get('size')} value(s), shape {out.get('shape')}"
+              f"{', every step of the window' if out.get('sequence') else ''}")
+        parity_name = manifest.get("parity_report")
+        if parity_name and (path / parity_name).is_file() and parity_name not in [p.split(":")[0] for p in problems]:
+            report = json.loads((path / parity_name).read_text())
+            for backend, r in report.get("backends", {}).items():
+                print(f"parity      {backend:<10} max err {r['max_abs_error']:.3g}, rms err {r['rms_error']:.3g} "
+                      f"on {report.get('windows')} windows")
+        for name, meta in manifest.get("files", {}).items():
+            print(f"file        {name:<22} {meta.get('bytes'):>10} bytes  sha256 {str(meta.get('sha256'))[:16]}…")
+    if problems:
+        for p in problems:
+            print(f"FAILED      {p}", file=sys.stderr)
+        return EXIT_FAILED
+    summary = f"verified    all {len(manifest['files'])} files match their sha256"
+    print(summary, file=sys.stderr if args.json else sys.stdout)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-lstm",
+        description="Streaming LSTM inference, one sample at a time, for many sensor streams.",
+        epilog="Exit codes: 0 success, 1 the work failed (e.g. verification), 2 bad usage or input.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-lstm {edge_lstm.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("convert", help="convert a Keras model (.keras, .h5) into a bundle",
+                       description="Convert a Keras model into a bundle directory and report parity per backend.")
+    p.add_argument("model", help="the .keras or .h5 model file")
+    p.add_argument("--calibration", required=True, metavar="DATA",
+                   help="input windows (.npy of shape (N, T, F)) or a raw series (.npz, .csv) to window")
+    p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
+    p.add_argument("--window", type=int, help="window length for raw-series calibration data (default: the "
+                   "model's input length, else 50)")
+    p.add_argument("--feature-names", metavar="A,B,…", help="names of the input features, stored in the bundle")
+    p.add_argument("--force", action="store_true", help="replace BUNDLE_DIR if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("run", help="stream an array through a bundle from zero state",
+                       description="Feed X (T, F) or (N, T, F) one sample at a time; save every step's output.")
+    p.add_argument("bundle", help="bundle directory")
+    p.add_argument("--backend", default="numba-f32", choices=sorted(BACKENDS), help="step kernel (default numba-f32)")
+    p.add_argument("--input", required=True, metavar="X.npy", help="input array (T, F) or (N, T, F)")
+    p.add_argument("--output", required=True, metavar="Y.npy", help="where to save outputs (T, out) or (N, T, out)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("inspect", help="print a bundle's manifest and verify its files",
+                       description="Print the manifest of a bundle and check every file's size and sha256.")
+    p.add_argument("bundle", help="bundle directory")
+    p.add_argument("--json", action="store_true", help="print the raw manifest.json")
+    p.set_defaults(func=_cmd_inspect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgeLSTMError as exc:
+        print(f"edge-lstm {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
