@@ -152,7 +152,7 @@ def test_large_bank_advances_without_per_stream_python():
 
 
 def test_unknown_backend_is_named(mixed):
-    with pytest.raises(edge_lstm.BackendUnavailableError, match="unknown backend 'tpu'.*numba-f32"):
+    with pytest.raises(edge_lstm.BackendUnavailableError, match=r"unknown backend 'tpu'.*numba-f32"):
         edge_lstm.load(mixed, "tpu")
 
 

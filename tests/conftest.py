@@ -1,0 +1,26 @@
+"""Shared fixtures: Keras models trained and converted once per test session."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory):
+    """name -> (keras model, windows, bundle path, conversion result), each trained and converted once."""
+    keras = pytest.importorskip("keras")
+    from converter.convert import convert
+    from tests.keras_models import ARCHITECTURES
+
+    out = {}
+    for name, build in ARCHITECTURES.items():
+        keras.utils.set_random_seed(0)
+        model, windows = build()
+        root = tmp_path_factory.mktemp(name)
+        model_path = root / f"{name}.keras"
+        model.save(model_path)
+        np.save(root / "calibration.npy", windows[:64])
+        result = convert(model_path, root / "calibration.npy", root / "bundle", progress=False)
+        out[name] = (model, windows, result.path, result)
+    return out
+
+
