@@ -15,11 +15,14 @@ from tqdm import tqdm
 import edge_lstm
 from converter.calibration import load_calibration
 from converter.keras_import import import_keras_model
-from converter.parity import FLOAT_TOLERANCE, parity
-from edge_lstm.bundle import bundle_from_parts, write_bundle
+from converter.parity import FLOAT_TOLERANCE, QUANTISED_RMS_VS_STD, parity
+from edge_lstm.bundle import WEIGHTS_INT8, bundle_from_parts, npz_bytes, write_bundle
 from edge_lstm.errors import EdgeLSTMError
+from edge_lstm.quantize import quantize_int8
 
 FLOAT_BACKENDS = ("numpy", "numba-f32")
+QUANTISED_BACKENDS = ("numba-int8",)
+BACKENDS = FLOAT_BACKENDS + QUANTISED_BACKENDS
 _CHUNK = 64
 
 
@@ -66,7 +69,7 @@ def convert(
     *,
     feature_names: list[str] | None = None,
     window: int | None = None,
-    backends: tuple[str, ...] = FLOAT_BACKENDS,
+    backends: tuple[str, ...] = BACKENDS,
     overwrite: bool = False,
     progress: bool = True,
 ) -> ConversionResult:
@@ -80,7 +83,13 @@ def convert(
         raise ConversionError(
             f"calibration windows have {windows.shape[1]} steps but the model's input is fixed at {spec.window}"
         )
-    bundle = bundle_from_parts(spec.to_json(), weights)
+    float_bundle = bundle_from_parts(spec.to_json(), weights)
+    if progress:
+        print(f"calibrating int8 on {len(windows)} windows of {windows.shape[1]} steps…", flush=True)
+    int8_params, int8_arrays = quantize_int8(float_bundle, windows)
+    quantization = {"int8": int8_params}
+    bundle = bundle_from_parts(spec.to_json(), weights, manifest={"model": spec.to_json(),
+                               "quantization": quantization}, int8_weights=int8_arrays)
 
     def keras_predict(batch: np.ndarray) -> np.ndarray:
         y = np.asarray(keras_model(batch, training=False), dtype=np.float32)
@@ -92,7 +101,10 @@ def convert(
         model = edge_lstm.load(bundle, backend)
         ours = _batched(model.run, windows, f"parity {backend}", progress)
         ours = ours if spec.sequence_output else ours[:, -1]
-        report[backend] = parity(reference, ours, FLOAT_TOLERANCE)
+        if backend in QUANTISED_BACKENDS:
+            report[backend] = parity(reference, ours, rms_vs_std=QUANTISED_RMS_VS_STD)
+        else:
+            report[backend] = parity(reference, ours, FLOAT_TOLERANCE)
     source = Path(model_path)
     manifest = {
         "converter": {
@@ -101,10 +113,12 @@ def convert(
         },
         "source": {"file": source.name, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()},
         "model": spec.to_json(),
+        "quantization": quantization,
         "backends": list(backends),
         "parity_report": "parity.json",
     }
     parity_doc = {"windows": int(windows.shape[0]), "steps": int(windows.shape[1]), "backends": report}
     parity_file = json.dumps(parity_doc, indent=2).encode()
-    path = write_bundle(out, manifest, weights, {"parity.json": parity_file}, overwrite=overwrite)
+    extra = {"parity.json": parity_file, WEIGHTS_INT8: npz_bytes(int8_arrays)}
+    path = write_bundle(out, manifest, weights, extra, overwrite=overwrite)
     return ConversionResult(path=path, parity=report, manifest=manifest)

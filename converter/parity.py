@@ -6,13 +6,17 @@ import numpy as np
 
 #: Float backends must match Keras to this, relative to max(1, |output|).
 FLOAT_TOLERANCE = 1e-4
+#: Quantised backends' RMS error must stay within this fraction of the output's std.
+QUANTISED_RMS_VS_STD = 0.03
 
 
 def _sig(x: float) -> float:
     return float(f"{x:.6g}")
 
 
-def parity(reference: np.ndarray, candidate: np.ndarray, tolerance: float | None = None) -> dict[str, float | bool]:
+def parity(
+    reference: np.ndarray, candidate: np.ndarray, tolerance: float | None = None, rms_vs_std: float | None = None
+) -> dict[str, float | bool]:
     """Max and RMS error of ``candidate`` against ``reference``, absolute and relative to the output's std.
 
     >>> r = parity(np.array([0.0, 2.0]), np.array([0.0, 2.5]))
@@ -33,4 +37,7 @@ def parity(reference: np.ndarray, candidate: np.ndarray, tolerance: float | None
     if tolerance is not None:
         report["tolerance"] = tolerance
         report["within_tolerance"] = bool((np.abs(err) <= tolerance * np.maximum(1.0, np.abs(ref))).all())
+    if rms_vs_std is not None:
+        report["tolerance_rms_vs_std"] = rms_vs_std
+        report["within_tolerance"] = bool(rms / std <= rms_vs_std)
     return report

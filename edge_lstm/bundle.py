@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ FORMAT_NAME = "edge-lstm-bundle"
 FORMAT_VERSION = "1.0"
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
+WEIGHTS_INT8 = "weights_int8.npz"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ class Bundle:
     spec: ModelSpec
     weights: dict[str, np.ndarray]
     path: Path | None = None
+    #: int8 arrays (``weights_int8.npz``) when the bundle was quantised, else empty.
+    int8_weights: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def int8_params(self) -> dict[str, Any] | None:
+        """The manifest's ``quantization.int8`` section, or None when the bundle has no int8 weights."""
+        return (self.manifest.get("quantization") or {}).get("int8") if self.int8_weights else None
 
     @property
     def sha256(self) -> str:
@@ -133,7 +141,10 @@ def read_bundle(path: str | os.PathLike, verify: bool = True) -> Bundle:
     if not isinstance(manifest.get("model"), dict):
         raise BundleError(f"{path / MANIFEST}: has no \"model\" section")
     weights = _load_npz(data, str(path / WEIGHTS))
-    return bundle_from_parts(manifest["model"], weights, manifest=manifest, path=path)
+    int8 = {}
+    if WEIGHTS_INT8 in manifest.get("files", {}):
+        int8 = _load_npz((path / WEIGHTS_INT8).read_bytes(), str(path / WEIGHTS_INT8))
+    return bundle_from_parts(manifest["model"], weights, manifest=manifest, path=path, int8_weights=int8)
 
 
 def bundle_from_parts(
@@ -141,13 +152,25 @@ def bundle_from_parts(
     weights: dict[str, np.ndarray],
     manifest: dict[str, Any] | None = None,
     path: Path | None = None,
+    int8_weights: dict[str, np.ndarray] | None = None,
 ) -> Bundle:
     """Build a :class:`Bundle` in memory from the manifest's model part and its weights."""
     spec = parse_model(model)
-    return Bundle(manifest=manifest or {"model": model}, spec=spec, weights=check_weights(spec, weights), path=path)
+    bundle = Bundle(manifest=manifest or {"model": model}, spec=spec, weights=check_weights(spec, weights),
+                    path=path, int8_weights=int8_weights or {})
+    if bundle.int8_weights:
+        from edge_lstm.quantize import check_int8
+
+        if bundle.int8_params is None:
+            raise BundleError(f"{WEIGHTS_INT8} is present but the manifest has no quantization.int8 section")
+        try:
+            check_int8(bundle, bundle.int8_params, bundle.int8_weights)
+        except ValueError as exc:
+            raise BundleError(f"{WEIGHTS_INT8}: {exc}") from None
+    return bundle
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
@@ -167,7 +190,7 @@ def write_bundle(
     out = Path(out)
     if out.exists() and not overwrite:
         raise BundleError(f"{out} already exists (pass overwrite=True / --force to replace it)")
-    files = {WEIGHTS: _npz_bytes(weights), **(extra_files or {})}
+    files = {WEIGHTS: npz_bytes(weights), **(extra_files or {})}
     full = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **manifest}
     full["files"] = {name: {"sha256": sha256_bytes(data), "bytes": len(data)} for name, data in sorted(files.items())}
     out.parent.mkdir(parents=True, exist_ok=True)

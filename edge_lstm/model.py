@@ -9,6 +9,7 @@ import numpy as np
 
 from edge_lstm.bundle import Bundle, read_bundle
 from edge_lstm.kernels import make_kernel
+from edge_lstm.kernels.base import raise_non_finite
 
 
 def _as_rows(rows: int | np.ndarray | list[int] | None, n: int) -> np.ndarray | None:
@@ -47,7 +48,8 @@ class StreamBank:
         k = self.n if rows is None else rows.size
         if rows is not None and np.unique(rows).size != k:
             raise ValueError("each stream may appear at most once in one step")
-        x = self.model._check_input(x, (k,), "x")
+        # Kernels that check finiteness themselves (before touching state) skip the NumPy pass.
+        x = self.model._check_input(x, (k,), "x", finite=not self._kernel.checks_finite)
         return self._kernel.step(self._state, x, rows)
 
     def reset(self, i: int | np.ndarray | list[int] | None = None) -> None:
@@ -123,19 +125,23 @@ class Model:
         out = self.kernel.run(state, x)
         return out[0] if single else out
 
-    def _check_input(self, x: np.ndarray, lead: tuple[int, ...], name: str) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype.kind not in "fiub":
-            raise TypeError(f"{name} must be numeric, got dtype {x.dtype}")
-        if self.features == 1 and x.shape == lead:
-            x = x[..., None]
-        if x.shape != (*lead, self.features):
-            raise ValueError(f"{name} must have shape {(*lead, self.features)}, got {x.shape}")
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if not np.isfinite(x).all():
-            bad = np.argwhere(~np.isfinite(x))[0].tolist()
-            raise ValueError(f"{name} contains NaN or inf (first at index {bad}); state left unchanged")
-        return x
+    def _check_input(self, x: np.ndarray, lead: tuple[int, ...], name: str, finite: bool = True) -> np.ndarray:
+        """``x`` as C-contiguous float32 of shape ``(*lead, features)``, or a ValueError naming the problem."""
+        shape = (*lead, self.features)
+        if type(x) is np.ndarray and x.dtype == np.float32 and x.shape == shape and x.flags.c_contiguous:
+            arr = x  # the fast path a hot loop takes
+        else:
+            arr = np.asarray(x)
+            if arr.dtype.kind not in "fiub":
+                raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+            if self.features == 1 and arr.shape == lead:
+                arr = arr[..., None]
+            if arr.shape != shape:
+                raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if finite and not np.isfinite(arr).all():
+            raise_non_finite(arr, name)
+        return arr
 
 
 def load(path: str | os.PathLike | Bundle, backend: str = "numpy", verify: bool = True) -> Model:

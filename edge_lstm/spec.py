@@ -205,7 +205,7 @@ def _parse_layer(index: int, raw: dict[str, Any], input_dim: int) -> LayerSpec:
     if kind in ("affine", "activation") and units != input_dim:
         raise BundleError(f"manifest.json: {where} ({kind}) must keep its width {input_dim}, says {units}")
     try:
-        act = activations.canonical(raw.get("activation", "linear"))
+        act = activations.canonical(raw.get("activation", "tanh" if kind in RECURRENT_GATES else "linear"))
         rec_act = activations.canonical(raw.get("recurrent_activation", "sigmoid"))
     except ValueError as exc:
         raise BundleError(f"manifest.json: {where}: {exc}") from None

@@ -12,6 +12,7 @@ from edge_lstm.kernels.base import Kernel
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "numpy": ("edge_lstm.kernels.reference", "ReferenceKernel", ""),
     "numba-f32": ("edge_lstm.kernels.numba_f32", "NumbaF32Kernel", ""),
+    "numba-int8": ("edge_lstm.kernels.numba_int8", "NumbaInt8Kernel", ""),
 }
 
 

@@ -18,6 +18,8 @@ class Kernel(ABC):
     """
 
     name: str = "?"
+    #: True when :meth:`step` itself refuses non-finite samples before touching any state.
+    checks_finite: bool = False
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
@@ -54,3 +56,9 @@ class Kernel(ABC):
         for t in range(steps):
             out[:, t] = self.step(state, np.ascontiguousarray(xs[:, t]))
         return out
+
+
+def raise_non_finite(x: np.ndarray, name: str = "x") -> None:
+    """Raise the ValueError for the first NaN/inf in ``x``."""
+    bad = np.argwhere(~np.isfinite(x))[0].tolist()
+    raise ValueError(f"{name} contains NaN or inf (first at index {bad}); state left unchanged")

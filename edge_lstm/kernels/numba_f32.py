@@ -15,11 +15,12 @@ from numba import njit
 
 from edge_lstm import activations
 from edge_lstm.bundle import Bundle
-from edge_lstm.kernels.base import Kernel
+from edge_lstm.kernels.base import Kernel, raise_non_finite
+from edge_lstm.kernels.fastmath import HALF, ONE, ZERO, sigmoid32, tanh32
 
 # Op codes and program columns.
 OP_DENSE, OP_LSTM, OP_GRU, OP_RNN, OP_AFFINE, OP_ACT = range(6)
-_OPS = {"dense": OP_DENSE, "lstm": OP_LSTM, "gru": OP_GRU, "simple_rnn": OP_RNN, "affine": OP_AFFINE,
+OP_OF = {"dense": OP_DENSE, "lstm": OP_LSTM, "gru": OP_GRU, "simple_rnn": OP_RNN, "affine": OP_AFFINE,
         "activation": OP_ACT}
 C_OP, C_IN, C_OUT, C_W, C_U, C_B, C_B2, C_H, C_C, C_ACT, C_RACT, C_FLAG = range(12)
 N_COLS = 12
@@ -32,34 +33,37 @@ GELU, SOFTMAX = _A["gelu"], _A["softmax"]
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
 
-@njit(cache=True, inline="always")
+TILE = 16  # streams advanced together, so each weight row is loaded once per tile
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _softplus(x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def act1(code, x):
     """One activation on one float (softmax is handled on whole vectors)."""
     if code == LINEAR:
         return x
     if code == TANH:
-        return math.tanh(x)
+        return tanh32(x)
     if code == SIGMOID:
-        return 1.0 / (1.0 + math.exp(-x))
+        return sigmoid32(x)
     if code == RELU:
-        return max(x, 0.0)
+        return max(x, ZERO)
     if code == HSIG:
-        return min(max(x / 6.0 + 0.5, 0.0), 1.0)
+        return min(max(x / np.float32(6.0) + HALF, ZERO), ONE)
     if code == RELU6:
-        return min(max(x, 0.0), 6.0)
+        return min(max(x, ZERO), np.float32(6.0))
     if code == LEAKY:
-        return x if x >= 0.0 else 0.2 * x
+        return x if x >= 0.0 else np.float32(0.2) * x
     if code == ELU:
         return x if x > 0.0 else math.expm1(x)
     if code == SELU:
         return _SELU_SCALE * (x if x > 0.0 else _SELU_ALPHA * math.expm1(x))
     if code == HSILU:
-        return x * min(max(x / 6.0 + 0.5, 0.0), 1.0)
+        return x * min(max(x / np.float32(6.0) + HALF, ZERO), ONE)
     if code == SILU:
         return x / (1.0 + math.exp(-x))
     if code == SOFTPLUS:
@@ -77,8 +81,9 @@ def act1(code, x):
     return x
 
 
-@njit(cache=True)
-def _activate(code, v, n):
+@njit(cache=True, error_model="numpy")
+def activate(code, v, n):
+    """Apply activation ``code`` to ``v[:n]`` in place."""
     if code == LINEAR:
         return
     if code == SOFTMAX:
@@ -91,138 +96,216 @@ def _activate(code, v, n):
             total += v[j]
         for j in range(n):
             v[j] /= total
-        return
-    for j in range(n):
-        v[j] = act1(code, v[j])
+    elif code == TANH:
+        for j in range(n):
+            v[j] = tanh32(v[j])
+    elif code == SIGMOID:
+        for j in range(n):
+            v[j] = sigmoid32(v[j])
+    elif code == RELU:
+        for j in range(n):
+            v[j] = max(v[j], ZERO)
+    else:
+        for j in range(n):
+            v[j] = act1(code, v[j])
 
 
-@njit(cache=True)
-def _matvec_acc(z, w, off, vec, n_in, width):
-    """z[:width] += vec[:n_in] @ W, W stored row-major (n_in, width) at w[off:]."""
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _tile_matmul(out, ts, w, off, vec, n_in, width):
+    """out[s, :width] += vec[s, :n_in] @ W for s < ts; W row-major (n_in, width) at w[off:]."""
     for k in range(n_in):
-        xk = vec[k]
-        base = off + k * width
+        row = w[off + k * width : off + (k + 1) * width]
+        for s in range(ts):
+            xk = vec[s, k]
+            o = out[s]
+            for j in range(width):
+                o[j] += xk * row[j]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _tile_bias(out, ts, w, off, width):
+    for s in range(ts):
         for j in range(width):
-            z[j] += xk * w[base + j]
+            out[s, j] = w[off + j]
 
 
-@njit(cache=True)
-def advance(a, srow, ops, w, b, z):
-    """Run one sample (in ``a``) of one stream through every op; leave the output in ``a``."""
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _lstm_gates(zr, c, h, u, act, ract):
+    """Gate math of one stream: z (4u) -> new c and h, in place."""
+    if act == TANH and ract == SIGMOID:
+        for j in range(u):
+            cj = sigmoid32(zr[u + j]) * c[j] + sigmoid32(zr[j]) * tanh32(zr[2 * u + j])
+            c[j] = cj
+            h[j] = sigmoid32(zr[3 * u + j]) * tanh32(cj)
+    else:
+        for j in range(u):
+            cj = act1(ract, zr[u + j]) * c[j] + act1(ract, zr[j]) * act1(act, zr[2 * u + j])
+            c[j] = cj
+            h[j] = act1(ract, zr[3 * u + j]) * act1(act, cj)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def advance_tile(a, ts, srows, state, ops, w, b, z, hbuf):
+    """Run samples ``a[:ts]`` of streams ``srows[:ts]`` through every op; outputs left in ``a``."""
     width = 0
     for li in range(ops.shape[0]):
         op = ops[li, C_OP]
         n_in = ops[li, C_IN]
         u = ops[li, C_OUT]
         if op == OP_DENSE:
-            for j in range(u):
-                b[j] = w[ops[li, C_B] + j]
-            _matvec_acc(b, w, ops[li, C_W], a, n_in, u)
-            _activate(ops[li, C_ACT], b, u)
+            _tile_bias(b, ts, w, ops[li, C_B], u)
+            _tile_matmul(b, ts, w, ops[li, C_W], a, n_in, u)
+            for s in range(ts):
+                activate(ops[li, C_ACT], b[s], u)
         elif op == OP_AFFINE:
-            for j in range(u):
-                b[j] = a[j] * w[ops[li, C_W] + j] + w[ops[li, C_B] + j]
+            for s in range(ts):
+                for j in range(u):
+                    b[s, j] = a[s, j] * w[ops[li, C_W] + j] + w[ops[li, C_B] + j]
         elif op == OP_ACT:
-            for j in range(u):
-                b[j] = a[j]
-            _activate(ops[li, C_ACT], b, u)
-        elif op == OP_LSTM:
-            h0, c0, g4 = ops[li, C_H], ops[li, C_C], 4 * u
-            act, ract = ops[li, C_ACT], ops[li, C_RACT]
-            for j in range(g4):
-                z[j] = w[ops[li, C_B] + j]
-            _matvec_acc(z, w, ops[li, C_W], a, n_in, g4)
-            _matvec_acc(z, w, ops[li, C_U], srow[h0:], u, g4)
-            for j in range(u):
-                i = act1(ract, z[j])
-                f = act1(ract, z[u + j])
-                g = act1(act, z[2 * u + j])
-                o = act1(ract, z[3 * u + j])
-                c = f * srow[c0 + j] + i * g
-                srow[c0 + j] = c
-                b[j] = o * act1(act, c)
-            for j in range(u):
-                srow[h0 + j] = b[j]
-        elif op == OP_RNN:
+            for s in range(ts):
+                for j in range(u):
+                    b[s, j] = a[s, j]
+                activate(ops[li, C_ACT], b[s], u)
+        else:
             h0 = ops[li, C_H]
-            for j in range(u):
-                z[j] = w[ops[li, C_B] + j]
-            _matvec_acc(z, w, ops[li, C_W], a, n_in, u)
-            _matvec_acc(z, w, ops[li, C_U], srow[h0:], u, u)
-            for j in range(u):
-                b[j] = act1(ops[li, C_ACT], z[j])
-            for j in range(u):
-                srow[h0 + j] = b[j]
-        else:  # OP_GRU; z holds x-part in [0, 3u) and h-part in [3u, 6u)
-            h0, g3 = ops[li, C_H], 3 * u
-            act, ract, reset_after = ops[li, C_ACT], ops[li, C_RACT], ops[li, C_FLAG]
-            for j in range(g3):
-                z[j] = w[ops[li, C_B] + j]
-                z[g3 + j] = w[ops[li, C_B2] + j]
-            _matvec_acc(z, w, ops[li, C_W], a, n_in, g3)
-            if reset_after:
-                _matvec_acc(z[g3:], w, ops[li, C_U], srow[h0:], u, g3)
+            for s in range(ts):
                 for j in range(u):
-                    zz = act1(ract, z[j] + z[g3 + j])
-                    r = act1(ract, z[u + j] + z[g3 + u + j])
-                    cand = act1(act, z[2 * u + j] + r * z[g3 + 2 * u + j])
-                    b[j] = zz * srow[h0 + j] + (1.0 - zz) * cand
-            else:
-                # z and r gates from h; the candidate needs (r*h) @ U_h, built in z[g3:g3+u].
-                for k in range(u):
-                    hk = srow[h0 + k]
-                    base = ops[li, C_U] + k * g3
-                    for j in range(2 * u):
-                        z[g3 + j] += hk * w[base + j]
-                for j in range(u):
-                    z[j] = act1(ract, z[j] + z[g3 + j])  # zz
-                    z[u + j] = act1(ract, z[u + j] + z[g3 + u + j])  # r
-                for j in range(u):
-                    z[g3 + j] = z[g3 + 2 * u + j]  # recurrent bias of the candidate
-                for k in range(u):
-                    rh = z[u + k] * srow[h0 + k]
-                    base = ops[li, C_U] + k * g3 + 2 * u
+                    hbuf[s, j] = state[srows[s], h0 + j]
+            if op == OP_LSTM:
+                c0, g4 = ops[li, C_C], 4 * u
+                _tile_bias(z, ts, w, ops[li, C_B], g4)
+                _tile_matmul(z, ts, w, ops[li, C_W], a, n_in, g4)
+                _tile_matmul(z, ts, w, ops[li, C_U], hbuf, u, g4)
+                for s in range(ts):
+                    srow = state[srows[s]]
+                    _lstm_gates(z[s], srow[c0 : c0 + u], b[s], u, ops[li, C_ACT], ops[li, C_RACT])
+            elif op == OP_RNN:
+                _tile_bias(b, ts, w, ops[li, C_B], u)
+                _tile_matmul(b, ts, w, ops[li, C_W], a, n_in, u)
+                _tile_matmul(b, ts, w, ops[li, C_U], hbuf, u, u)
+                for s in range(ts):
                     for j in range(u):
-                        z[g3 + j] += rh * w[base + j]
+                        b[s, j] = act1(ops[li, C_ACT], b[s, j])
+            else:
+                _gru_tile(a, ts, hbuf, w, b, z, li, ops, n_in, u)
+            for s in range(ts):
+                srow = state[srows[s]]
                 for j in range(u):
-                    cand = act1(act, z[2 * u + j] + z[g3 + j])
-                    b[j] = z[j] * srow[h0 + j] + (1.0 - z[j]) * cand
+                    srow[h0 + j] = b[s, j]
+        for s in range(ts):
             for j in range(u):
-                srow[h0 + j] = b[j]
-        for j in range(u):
-            a[j] = b[j]
+                a[s, j] = b[s, j]
         width = u
     return width
 
 
-@njit(cache=True)
-def step_rows(x, rows, use_rows, state, ops, w, out, max_dim, max_gates):
-    """Advance stream ``rows[s]`` (or ``s`` when not ``use_rows``) by sample ``x[s]``."""
-    a = np.empty(max_dim, np.float32)
-    b = np.empty(max_dim, np.float32)
-    z = np.empty(max_gates, np.float32)
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _gru_tile(a, ts, hbuf, w, b, z, li, ops, n_in, u):
+    """GRU step for a tile; z holds the input part in [0, 3u) and the recurrent part in [3u, 6u)."""
+    g3 = 3 * u
+    act, ract = ops[li, C_ACT], ops[li, C_RACT]
+    _tile_bias(z, ts, w, ops[li, C_B], g3)
+    _tile_matmul(z, ts, w, ops[li, C_W], a, n_in, g3)
+    for s in range(ts):
+        for j in range(g3):
+            z[s, g3 + j] = w[ops[li, C_B2] + j]
+    if ops[li, C_FLAG]:  # reset_after: r gates the recurrent projection
+        for k in range(u):
+            row = w[ops[li, C_U] + k * g3 : ops[li, C_U] + (k + 1) * g3]
+            for s in range(ts):
+                hk = hbuf[s, k]
+                for j in range(g3):
+                    z[s, g3 + j] += hk * row[j]
+        for s in range(ts):
+            for j in range(u):
+                zz = act1(ract, z[s, j] + z[s, g3 + j])
+                r = act1(ract, z[s, u + j] + z[s, g3 + u + j])
+                cand = act1(act, z[s, 2 * u + j] + r * z[s, g3 + 2 * u + j])
+                b[s, j] = zz * hbuf[s, j] + (1.0 - zz) * cand
+        return
+    # reset_after=False: z and r from h, then the candidate from (r * h) @ U_h
+    for k in range(u):
+        row = w[ops[li, C_U] + k * g3 : ops[li, C_U] + k * g3 + 2 * u]
+        for s in range(ts):
+            hk = hbuf[s, k]
+            for j in range(2 * u):
+                z[s, g3 + j] += hk * row[j]
+    for s in range(ts):
+        for j in range(u):
+            z[s, j] = act1(ract, z[s, j] + z[s, g3 + j])
+            z[s, u + j] = act1(ract, z[s, u + j] + z[s, g3 + u + j])
+            z[s, g3 + j] = z[s, g3 + 2 * u + j]
+    for k in range(u):
+        row = w[ops[li, C_U] + k * g3 + 2 * u : ops[li, C_U] + k * g3 + g3]
+        for s in range(ts):
+            rh = z[s, u + k] * hbuf[s, k]
+            for j in range(u):
+                z[s, g3 + j] += rh * row[j]
+    for s in range(ts):
+        for j in range(u):
+            cand = act1(act, z[s, 2 * u + j] + z[s, g3 + j])
+            b[s, j] = z[s, j] * hbuf[s, j] + (1.0 - z[s, j]) * cand
+
+
+@njit(cache=True, error_model="numpy")
+def first_non_finite(x):
+    """Index of the first row of ``x`` holding NaN or inf, or -1."""
     for s in range(x.shape[0]):
-        row = rows[s] if use_rows else s
         for k in range(x.shape[1]):
-            a[k] = x[s, k]
-        width = advance(a, state[row], ops, w, b, z)
-        for j in range(width):
-            out[s, j] = a[j]
+            if not math.isfinite(x[s, k]):
+                return s
+    return -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def step_rows(x, rows, use_rows, state, ops, w, out, max_dim, max_gates):
+    """Advance stream ``rows[s]`` (or ``s`` when not ``use_rows``) by sample ``x[s]``, a tile at a time.
+
+    Returns -1, or the index of the first sample holding NaN/inf, in which case no state changed.
+    """
+    bad = first_non_finite(x)
+    if bad >= 0:
+        return bad
+    a = np.empty((TILE, max_dim), np.float32)
+    b = np.empty((TILE, max_dim), np.float32)
+    z = np.empty((TILE, max_gates), np.float32)
+    hbuf = np.empty((TILE, max_dim), np.float32)
+    srows = np.empty(TILE, np.int64)
+    n = x.shape[0]
+    for start in range(0, n, TILE):
+        ts = min(TILE, n - start)
+        for s in range(ts):
+            srows[s] = rows[start + s] if use_rows else start + s
+            for k in range(x.shape[1]):
+                a[s, k] = x[start + s, k]
+        width = advance_tile(a, ts, srows, state, ops, w, b, z, hbuf)
+        for s in range(ts):
+            for j in range(width):
+                out[start + s, j] = a[s, j]
+    return -1
+
+
+@njit(cache=True, error_model="numpy")
 def run_streams(xs, state, ops, w, out, max_dim, max_gates):
     """Feed ``xs[s, t]`` for every stream s and time t; outputs into ``out[s, t]``."""
-    a = np.empty(max_dim, np.float32)
-    b = np.empty(max_dim, np.float32)
-    z = np.empty(max_gates, np.float32)
-    for s in range(xs.shape[0]):
+    a = np.empty((TILE, max_dim), np.float32)
+    b = np.empty((TILE, max_dim), np.float32)
+    z = np.empty((TILE, max_gates), np.float32)
+    hbuf = np.empty((TILE, max_dim), np.float32)
+    srows = np.empty(TILE, np.int64)
+    n = xs.shape[0]
+    for start in range(0, n, TILE):
+        ts = min(TILE, n - start)
+        for s in range(ts):
+            srows[s] = start + s
         for t in range(xs.shape[1]):
-            for k in range(xs.shape[2]):
-                a[k] = xs[s, t, k]
-            width = advance(a, state[s], ops, w, b, z)
-            for j in range(width):
-                out[s, t, j] = a[j]
+            for s in range(ts):
+                for k in range(xs.shape[2]):
+                    a[s, k] = xs[start + s, t, k]
+            width = advance_tile(a, ts, srows, state, ops, w, b, z, hbuf)
+            for s in range(ts):
+                for j in range(width):
+                    out[start + s, t, j] = a[s, j]
 
 
 def compile_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -243,7 +326,7 @@ def compile_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, int, int]:
     max_dim, max_gates = spec.features, 1
     for layer in spec.layers:
         row = [0] * N_COLS
-        row[C_OP], row[C_IN], row[C_OUT] = _OPS[layer.kind], layer.input_dim, layer.units
+        row[C_OP], row[C_IN], row[C_OUT] = OP_OF[layer.kind], layer.input_dim, layer.units
         row[C_ACT], row[C_RACT] = _A[layer.activation], _A[layer.recurrent_activation]
         wk = bundle.weights
         if layer.kind == "affine":
@@ -267,6 +350,7 @@ def compile_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, int, int]:
 
 class NumbaF32Kernel(Kernel):
     name = "numba-f32"
+    checks_finite = True
 
     def __init__(self, bundle: Bundle) -> None:
         super().__init__(bundle)
@@ -276,8 +360,10 @@ class NumbaF32Kernel(Kernel):
     def step(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         out = np.empty((x.shape[0], self.spec.outputs), dtype=np.float32)
         use_rows = rows is not None
-        step_rows(x, rows if use_rows else self._no_rows, use_rows, state, self.ops, self.flat, out,
-                  self.max_dim, self.max_gates)
+        bad = step_rows(x, rows if use_rows else self._no_rows, use_rows, state, self.ops, self.flat, out,
+                        self.max_dim, self.max_gates)
+        if bad >= 0:
+            raise_non_finite(x)
         return out
 
     def run(self, state: np.ndarray, xs: np.ndarray) -> np.ndarray:

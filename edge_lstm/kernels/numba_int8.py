@@ -1,0 +1,269 @@
+"""Numba int8 kernel: int8 weights and activations, int32 accumulation, float32 gates and cell state.
+
+Same program-over-flat-buffers design as :mod:`edge_lstm.kernels.numba_f32`. Each matrix product
+quantises its input vector to int8 with the layer's calibrated scale, takes int8 dot products with
+the per-channel-quantised weights (stored ``(outputs, inputs)``) into int32, and rescales each output
+once by ``input_scale * weight_scale[channel]``. See :mod:`edge_lstm.quantize` for the scheme.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from edge_lstm.activations import CODES
+from edge_lstm.bundle import Bundle
+from edge_lstm.errors import BundleError
+from edge_lstm.kernels.base import Kernel, raise_non_finite
+from edge_lstm.kernels.fastmath import HALF
+from edge_lstm.kernels.numba_f32 import (
+    LINEAR,
+    OP_ACT,
+    OP_AFFINE,
+    OP_DENSE,
+    OP_GRU,
+    OP_LSTM,
+    OP_OF,
+    TILE,
+    _lstm_gates,
+    act1,
+    activate,
+    first_non_finite,
+)
+
+# Program columns.
+(Q_OP, Q_IN, Q_OUT, Q_WQ, Q_UQ, Q_WS, Q_US, Q_B, Q_B2, Q_H, Q_C, Q_ACT, Q_RACT, Q_FLAG, Q_XINV, Q_HINV,
+ Q_AFF_S, Q_AFF_O) = range(18)
+N_QCOLS = 18
+_QMAX = np.float32(127.0)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _quantize(dst, src, ts, n, inv_scale):
+    """dst[s, :n] = clip(round(src[s, :n] * inv_scale), -127, 127) as int8, rounding half away from 0."""
+    for s in range(ts):
+        for k in range(n):
+            v = src[s, k] * inv_scale
+            v = min(max(v, -_QMAX), _QMAX)
+            dst[s, k] = np.int8(np.int32(v + HALF if v >= 0 else v - HALF))
+
+
+@njit(cache=True, error_model="numpy")
+def _idot(acc, ts, wq, off, q, n_in, rows, row0):
+    """acc[s, j] = sum_k q[s, k] * W[row0 + j, k] in int32 (W int8, row-major (outputs, n_in) at wq[off:])."""
+    # The row slices and the int32 store are what let LLVM emit a vpmaddwd reduction (measured:
+    # indexing wq with an offset expression, or storing a float, leaves it scalar and 5-8x slower).
+    for j in range(rows):
+        base = off + (row0 + j) * n_in
+        wrow = wq[base : base + n_in]
+        for s in range(ts):
+            qs = q[s]
+            total = np.int32(0)
+            for k in range(n_in):
+                total += np.int32(qs[k]) * np.int32(wrow[k])
+            acc[s, j] = total
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _qdot(out, ts, wq, off, q, n_in, rows, row0, scales, soff, bias, boff, acc):
+    """out[s, j] = bias[j] + scales[j] * sum_k q[s, k] * W[row0 + j, k] for j < rows."""
+    _idot(acc, ts, wq, off, q, n_in, rows, row0)
+    for s in range(ts):
+        for j in range(rows):
+            bj = bias[boff + row0 + j] if boff >= 0 else np.float32(0.0)
+            out[s, j] = np.float32(acc[s, j]) * scales[soff + row0 + j] + bj
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc):
+    """int8 twin of :func:`numba_f32.advance_tile`."""
+    width = 0
+    for li in range(ops.shape[0]):
+        op = ops[li, Q_OP]
+        n_in = ops[li, Q_IN]
+        u = ops[li, Q_OUT]
+        xinv = w[ops[li, Q_XINV]]
+        if op == OP_AFFINE:
+            for s in range(ts):
+                for j in range(u):
+                    b[s, j] = a[s, j] * w[ops[li, Q_AFF_S] + j] + w[ops[li, Q_AFF_O] + j]
+        elif op == OP_ACT:
+            for s in range(ts):
+                for j in range(u):
+                    b[s, j] = a[s, j]
+                activate(ops[li, Q_ACT], b[s], u)
+        elif op == OP_DENSE:
+            _quantize(qa, a, ts, n_in, xinv)
+            _qdot(b, ts, wq, ops[li, Q_WQ], qa, n_in, u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
+            for s in range(ts):
+                activate(ops[li, Q_ACT], b[s], u)
+        else:
+            h0 = ops[li, Q_H]
+            hinv = w[ops[li, Q_HINV]]
+            for s in range(ts):
+                for j in range(u):
+                    hbuf[s, j] = state[srows[s], h0 + j]
+            _quantize(qa, a, ts, n_in, xinv)
+            gates = 4 * u if op == OP_LSTM else (3 * u if op == OP_GRU else u)
+            _qdot(z, ts, wq, ops[li, Q_WQ], qa, n_in, gates, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
+            if op == OP_LSTM:
+                _quantize(qh, hbuf, ts, u, hinv)
+                _qdot(zh, ts, wq, ops[li, Q_UQ], qh, u, gates, 0, w, ops[li, Q_US], w, -1, acc)
+                c0 = ops[li, Q_C]
+                for s in range(ts):
+                    for j in range(gates):
+                        z[s, j] += zh[s, j]
+                    srow = state[srows[s]]
+                    _lstm_gates(z[s], srow[c0 : c0 + u], b[s], u, ops[li, Q_ACT], ops[li, Q_RACT])
+            elif op == OP_GRU:
+                _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc)
+            else:  # simple RNN
+                _quantize(qh, hbuf, ts, u, hinv)
+                _qdot(zh, ts, wq, ops[li, Q_UQ], qh, u, u, 0, w, ops[li, Q_US], w, -1, acc)
+                for s in range(ts):
+                    for j in range(u):
+                        b[s, j] = act1(ops[li, Q_ACT], z[s, j] + zh[s, j])
+            for s in range(ts):
+                srow = state[srows[s]]
+                for j in range(u):
+                    srow[h0 + j] = b[s, j]
+        for s in range(ts):
+            for j in range(u):
+                a[s, j] = b[s, j]
+        width = u
+    return width
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc):
+    act, ract = ops[li, Q_ACT], ops[li, Q_RACT]
+    uq, us, b2 = ops[li, Q_UQ], ops[li, Q_US], ops[li, Q_B2]
+    _quantize(qh, hbuf, ts, u, hinv)
+    if ops[li, Q_FLAG]:  # reset_after
+        _qdot(zh, ts, wq, uq, qh, u, 3 * u, 0, w, us, w, b2, acc)
+        for s in range(ts):
+            for j in range(u):
+                zz = act1(ract, z[s, j] + zh[s, j])
+                r = act1(ract, z[s, u + j] + zh[s, u + j])
+                cand = act1(act, z[s, 2 * u + j] + r * zh[s, 2 * u + j])
+                b[s, j] = zz * hbuf[s, j] + (np.float32(1.0) - zz) * cand
+        return
+    _qdot(zh, ts, wq, uq, qh, u, 2 * u, 0, w, us, w, b2, acc)
+    for s in range(ts):
+        for j in range(u):
+            z[s, j] = act1(ract, z[s, j] + zh[s, j])  # update gate
+            z[s, u + j] = act1(ract, z[s, u + j] + zh[s, u + j])  # reset gate
+            zh[s, j] = z[s, u + j] * hbuf[s, j]  # r * h, quantised below with h's scale
+    _quantize(qh, zh, ts, u, hinv)
+    _qdot(zh, ts, wq, uq, qh, u, u, 2 * u, w, us, w, b2, acc)
+    for s in range(ts):
+        for j in range(u):
+            cand = act1(act, z[s, 2 * u + j] + zh[s, j])
+            b[s, j] = z[s, j] * hbuf[s, j] + (np.float32(1.0) - z[s, j]) * cand
+
+
+@njit(cache=True, error_model="numpy")
+def step_rows_q(x, rows, use_rows, state, ops, w, wq, out, max_dim, max_gates):
+    """int8 twin of :func:`numba_f32.step_rows`; returns -1 or the first non-finite sample's index."""
+    bad = first_non_finite(x)
+    if bad >= 0:
+        return bad
+    a = np.empty((TILE, max_dim), np.float32)
+    b = np.empty((TILE, max_dim), np.float32)
+    z = np.empty((TILE, max_gates), np.float32)
+    zh = np.empty((TILE, max_gates), np.float32)
+    hbuf = np.empty((TILE, max_dim), np.float32)
+    qa = np.empty((TILE, max_dim), np.int8)
+    qh = np.empty((TILE, max_dim), np.int8)
+    acc = np.empty((TILE, max_gates), np.int32)
+    srows = np.empty(TILE, np.int64)
+    n = x.shape[0]
+    for start in range(0, n, TILE):
+        ts = min(TILE, n - start)
+        for s in range(ts):
+            srows[s] = rows[start + s] if use_rows else start + s
+            for k in range(x.shape[1]):
+                a[s, k] = x[start + s, k]
+        width = advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc)
+        for s in range(ts):
+            for j in range(width):
+                out[start + s, j] = a[s, j]
+    return -1
+
+
+def compile_int8_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Encode an int8 bundle as (ops, float buffer, int8 buffer, max width, max gates)."""
+    params = bundle.int8_params
+    if params is None:
+        raise BundleError(
+            f"bundle {bundle.path or ''} has no int8 weights: convert it again with this version of "
+            "`edge-lstm convert` to use the numba-int8 backend"
+        )
+    spec, q = bundle.spec, bundle.int8_weights
+    floats: list[np.ndarray] = []
+    ints: list[np.ndarray] = []
+    sizes = {"f": 0, "i": 0}
+
+    def put(arr: np.ndarray, kind: str = "f") -> int:
+        target = floats if kind == "f" else ints
+        flat = np.ascontiguousarray(arr, dtype=np.float32 if kind == "f" else np.int8).ravel()
+        start = sizes[kind]
+        target.append(flat)
+        sizes[kind] += flat.size
+        return start
+
+    one = put(np.ones(1))
+    rows = [[0] * N_QCOLS]
+    rows[0][Q_OP], rows[0][Q_IN], rows[0][Q_OUT] = OP_AFFINE, spec.features, spec.features
+    rows[0][Q_AFF_S], rows[0][Q_AFF_O], rows[0][Q_XINV], rows[0][Q_HINV] = (
+        put(spec.input_scale), put(spec.input_offset), one, one)
+    rows[0][Q_ACT] = rows[0][Q_RACT] = LINEAR
+    max_dim, max_gates = spec.features, 1
+    for layer, entry in zip(spec.layers, params["layers"], strict=True):
+        row = [0] * N_QCOLS
+        row[Q_OP], row[Q_IN], row[Q_OUT] = OP_OF[layer.kind], layer.input_dim, layer.units
+        row[Q_ACT], row[Q_RACT] = CODES[layer.activation], CODES[layer.recurrent_activation]
+        row[Q_XINV] = put(np.array([1.0 / entry["input_scale"]]))
+        row[Q_HINV] = put(np.array([1.0 / entry["state_scale"]])) if layer.is_recurrent else one
+        if layer.kind == "affine":
+            row[Q_AFF_S] = put(bundle.weights[layer.weight_key("scale")])
+            row[Q_AFF_O] = put(bundle.weights[layer.weight_key("offset")])
+        elif layer.kind != "activation":
+            key = layer.weight_key("kernel")
+            row[Q_WQ] = put(q[f"{key}.q"], "i")
+            row[Q_WS] = put(q[f"{key}.scale"] * np.float32(entry["input_scale"]))
+            row[Q_B] = put(bundle.weights[layer.weight_key("bias")])
+        if layer.is_recurrent:
+            key = layer.weight_key("recurrent_kernel")
+            row[Q_UQ] = put(q[f"{key}.q"], "i")
+            row[Q_US] = put(q[f"{key}.scale"] * np.float32(entry["state_scale"]))
+            row[Q_H] = spec.slot(layer.index, "h").offset
+        if layer.kind == "lstm":
+            row[Q_C] = spec.slot(layer.index, "c").offset
+        if layer.kind == "gru":
+            row[Q_B2] = put(bundle.weights[layer.weight_key("recurrent_bias")])
+            row[Q_FLAG] = int(layer.reset_after)
+        rows.append(row)
+        max_dim = max(max_dim, layer.input_dim, layer.units)
+        max_gates = max(max_gates, {"lstm": 4, "gru": 3}.get(layer.kind, 1) * layer.units)
+    flat_i = np.concatenate(ints) if ints else np.zeros(1, np.int8)
+    return np.asarray(rows, dtype=np.int64), np.concatenate(floats), flat_i, max_dim, max_gates
+
+
+class NumbaInt8Kernel(Kernel):
+    name = "numba-int8"
+    checks_finite = True
+
+    def __init__(self, bundle: Bundle) -> None:
+        super().__init__(bundle)
+        self.ops, self.flat, self.flat_q, self.max_dim, self.max_gates = compile_int8_program(bundle)
+        self._no_rows = np.zeros(0, dtype=np.int64)
+
+    def step(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        out = np.empty((x.shape[0], self.spec.outputs), dtype=np.float32)
+        use_rows = rows is not None
+        bad = step_rows_q(x, rows if use_rows else self._no_rows, use_rows, state, self.ops, self.flat, self.flat_q,
+                          out, self.max_dim, self.max_gates)
+        if bad >= 0:
+            raise_non_finite(x)
+        return out
