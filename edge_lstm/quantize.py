@@ -6,6 +6,9 @@ Scheme, chosen for accuracy at the same speed:
   stored transposed ``(outputs, inputs)`` so each output is a contiguous int8 dot product;
 - activations entering a matrix product: symmetric int8 per tensor, scales calibrated as the
   largest magnitude seen on the calibration windows (layer inputs, and the recurrent h);
+- LSTM and SimpleRNN layers fuse ``[x, h]`` into one int8 vector (each part with its own scale)
+  against one fused matrix ``[s_x W; s_h U]`` quantised per output channel, so each gate is one
+  int8 dot product of length ``inputs + units``;
 - accumulation in int32, then one float rescale per output channel, bias added in float;
 - gate non-linearities and the LSTM cell state c in float32: an int8 c loses too much
   (c integrates over the whole history; see docs/benchmarks.md for the measured errors).
@@ -21,6 +24,8 @@ from edge_lstm.bundle import Bundle
 from edge_lstm.kernels.reference import ReferenceKernel
 
 QMAX = 127
+#: Layer kinds whose input and recurrent products are fused into one (see the module docstring).
+FUSED_KINDS = ("lstm", "simple_rnn")
 SCHEME = "int8-sym-per-channel-weights/int8-sym-per-tensor-activations/int32-acc/float32-cell"
 
 
@@ -66,11 +71,17 @@ def quantize_int8(bundle: Bundle, windows: np.ndarray) -> tuple[dict[str, Any], 
         if layer.is_recurrent:
             entry["state_absmax"] = r["state"]
             entry["state_scale"] = _scale(r["state"])
-        for param in ("kernel", "recurrent_kernel"):
-            key = layer.weight_key(param)
-            if key in bundle.weights:
-                q, s = quantize_columns(bundle.weights[key])
-                arrays[f"{key}.q"], arrays[f"{key}.scale"] = q, s
+        w = bundle.weights
+        if layer.kind in FUSED_KINDS:
+            fused = np.concatenate([w[layer.weight_key("kernel")] * np.float32(entry["input_scale"]),
+                                    w[layer.weight_key("recurrent_kernel")] * np.float32(entry["state_scale"])])
+            key = layer.weight_key("fused")
+            arrays[f"{key}.q"], arrays[f"{key}.scale"] = quantize_columns(fused)
+        else:
+            for param in ("kernel", "recurrent_kernel"):
+                key = layer.weight_key(param)
+                if key in w:
+                    arrays[f"{key}.q"], arrays[f"{key}.scale"] = quantize_columns(w[key])
         layers.append(entry)
     return {"scheme": SCHEME, "calibration_windows": int(windows.shape[0]), "layers": layers}, arrays
 
@@ -82,8 +93,11 @@ def check_int8(bundle: Bundle, params: dict[str, Any], arrays: dict[str, np.ndar
     for layer, entry in zip(bundle.spec.layers, params["layers"], strict=True):
         if not entry.get("input_scale", 0) > 0 or (layer.is_recurrent and not entry.get("state_scale", 0) > 0):
             raise ValueError(f"layer {layer.name!r}: int8 scales must be positive")
-        for param, shape in layer.weight_shapes().items():
-            if param not in ("kernel", "recurrent_kernel"):
+        shapes = layer.weight_shapes()
+        if layer.kind in FUSED_KINDS:
+            shapes = {"fused": (layer.input_dim + layer.units, shapes["kernel"][1])}
+        for param, shape in shapes.items():
+            if param not in ("kernel", "recurrent_kernel", "fused"):
                 continue
             key = layer.weight_key(param)
             q, s = arrays.get(f"{key}.q"), arrays.get(f"{key}.scale")

@@ -30,6 +30,7 @@ from edge_lstm.kernels.numba_f32 import (
     activate,
     first_non_finite,
 )
+from edge_lstm.quantize import FUSED_KINDS
 
 # Program columns.
 (Q_OP, Q_IN, Q_OUT, Q_WQ, Q_UQ, Q_WS, Q_US, Q_B, Q_B2, Q_H, Q_C, Q_ACT, Q_RACT, Q_FLAG, Q_XINV, Q_HINV,
@@ -39,13 +40,13 @@ _QMAX = np.float32(127.0)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _quantize(dst, src, ts, n, inv_scale):
-    """dst[s, :n] = clip(round(src[s, :n] * inv_scale), -127, 127) as int8, rounding half away from 0."""
+def _quantize(dst, src, ts, n, inv_scale, col0=0):
+    """dst[s, col0:col0+n] = clip(round(src[s, :n] * inv_scale), -127, 127) as int8 (half away from 0)."""
     for s in range(ts):
         for k in range(n):
             v = src[s, k] * inv_scale
             v = min(max(v, -_QMAX), _QMAX)
-            dst[s, k] = np.int8(np.int32(v + HALF if v >= 0 else v - HALF))
+            dst[s, col0 + k] = np.int8(np.int32(v + HALF if v >= 0 else v - HALF))
 
 
 @njit(cache=True, error_model="numpy")
@@ -104,25 +105,22 @@ def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc)
                 for j in range(u):
                     hbuf[s, j] = state[srows[s], h0 + j]
             _quantize(qa, a, ts, n_in, xinv)
-            gates = 4 * u if op == OP_LSTM else (3 * u if op == OP_GRU else u)
-            _qdot(z, ts, wq, ops[li, Q_WQ], qa, n_in, gates, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
-            if op == OP_LSTM:
-                _quantize(qh, hbuf, ts, u, hinv)
-                _qdot(zh, ts, wq, ops[li, Q_UQ], qh, u, gates, 0, w, ops[li, Q_US], w, -1, acc)
-                c0 = ops[li, Q_C]
-                for s in range(ts):
-                    for j in range(gates):
-                        z[s, j] += zh[s, j]
-                    srow = state[srows[s]]
-                    _lstm_gates(z[s], srow[c0 : c0 + u], b[s], u, ops[li, Q_ACT], ops[li, Q_RACT])
-            elif op == OP_GRU:
+            if op == OP_GRU:
+                _qdot(z, ts, wq, ops[li, Q_WQ], qa, n_in, 3 * u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
                 _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc)
-            else:  # simple RNN
-                _quantize(qh, hbuf, ts, u, hinv)
-                _qdot(zh, ts, wq, ops[li, Q_UQ], qh, u, u, 0, w, ops[li, Q_US], w, -1, acc)
-                for s in range(ts):
-                    for j in range(u):
-                        b[s, j] = act1(ops[li, Q_ACT], z[s, j] + zh[s, j])
+            else:  # LSTM and simple RNN: one fused product over [x, h]
+                _quantize(qa, hbuf, ts, u, hinv, n_in)
+                gates = 4 * u if op == OP_LSTM else u
+                _qdot(z, ts, wq, ops[li, Q_WQ], qa, n_in + u, gates, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
+                if op == OP_LSTM:
+                    c0 = ops[li, Q_C]
+                    for s in range(ts):
+                        srow = state[srows[s]]
+                        _lstm_gates(z[s], srow[c0 : c0 + u], b[s], u, ops[li, Q_ACT], ops[li, Q_RACT])
+                else:
+                    for s in range(ts):
+                        for j in range(u):
+                            b[s, j] = act1(ops[li, Q_ACT], z[s, j])
             for s in range(ts):
                 srow = state[srows[s]]
                 for j in range(u):
@@ -173,7 +171,7 @@ def step_rows_q(x, rows, use_rows, state, ops, w, wq, out, max_dim, max_gates):
     z = np.empty((TILE, max_gates), np.float32)
     zh = np.empty((TILE, max_gates), np.float32)
     hbuf = np.empty((TILE, max_dim), np.float32)
-    qa = np.empty((TILE, max_dim), np.int8)
+    qa = np.empty((TILE, 2 * max_dim), np.int8)
     qh = np.empty((TILE, max_dim), np.int8)
     acc = np.empty((TILE, max_gates), np.int32)
     srows = np.empty(TILE, np.int64)
@@ -228,15 +226,20 @@ def compile_int8_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.nda
         if layer.kind == "affine":
             row[Q_AFF_S] = put(bundle.weights[layer.weight_key("scale")])
             row[Q_AFF_O] = put(bundle.weights[layer.weight_key("offset")])
+        elif layer.kind in FUSED_KINDS:
+            key = layer.weight_key("fused")
+            row[Q_WQ], row[Q_WS] = put(q[f"{key}.q"], "i"), put(q[f"{key}.scale"])
+            row[Q_B] = put(bundle.weights[layer.weight_key("bias")])
         elif layer.kind != "activation":
             key = layer.weight_key("kernel")
             row[Q_WQ] = put(q[f"{key}.q"], "i")
             row[Q_WS] = put(q[f"{key}.scale"] * np.float32(entry["input_scale"]))
             row[Q_B] = put(bundle.weights[layer.weight_key("bias")])
-        if layer.is_recurrent:
+        if layer.kind == "gru":
             key = layer.weight_key("recurrent_kernel")
             row[Q_UQ] = put(q[f"{key}.q"], "i")
             row[Q_US] = put(q[f"{key}.scale"] * np.float32(entry["state_scale"]))
+        if layer.is_recurrent:
             row[Q_H] = spec.slot(layer.index, "h").offset
         if layer.kind == "lstm":
             row[Q_C] = spec.slot(layer.index, "c").offset
