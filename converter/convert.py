@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,16 @@ import edge_lstm
 from converter.calibration import load_calibration
 from converter.keras_import import import_keras_model
 from converter.parity import FLOAT_TOLERANCE, QUANTISED_RMS_VS_STD, parity
+from converter.quiet import tensorflow_quiet
 from edge_lstm.bundle import WEIGHTS_INT8, bundle_from_parts, npz_bytes, write_bundle
 from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.quantize import quantize_int8
 
-FLOAT_BACKENDS = ("numpy", "numba-f32")
-QUANTISED_BACKENDS = ("numba-int8",)
-BACKENDS = FLOAT_BACKENDS + QUANTISED_BACKENDS
+FLOAT_BACKENDS = ("numpy", "numba-f32", "litert-f32")
+QUANTISED_BACKENDS = ("numba-int8", "litert")
+#: Reported for comparison only: int8 activations (and cell state) are known to be less accurate.
+INFORMATIVE_BACKENDS = ("litert-int8",)
+BACKENDS = FLOAT_BACKENDS + QUANTISED_BACKENDS + INFORMATIVE_BACKENDS
 _CHUNK = 64
 
 
@@ -44,15 +46,15 @@ def load_keras(path: str | Path) -> Any:
         raise ConversionError(f"{path}: no such model file")
     if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
         raise ConversionError(f"{path}: expected a .keras or .h5 model file")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        import keras
-    except ImportError:
-        raise ConversionError("converting needs TensorFlow: pip install 'edge-lstm[convert]'") from None
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many types for unreadable or custom-object files
-        raise ConversionError(f"{path}: Keras cannot load this model ({type(exc).__name__}: {exc})") from None
+    with tensorflow_quiet():
+        try:
+            import keras
+        except ImportError:
+            raise ConversionError("converting needs TensorFlow: pip install 'edge-lstm[convert]'") from None
+        try:
+            return keras.models.load_model(path, compile=False)
+        except Exception as exc:  # Keras raises many types for unreadable or custom-object files
+            raise ConversionError(f"{path}: Keras cannot load this model ({type(exc).__name__}: {exc})") from None
 
 
 def _batched(fn: Any, windows: np.ndarray, label: str, progress: bool) -> np.ndarray:
@@ -88,8 +90,11 @@ def convert(
         print(f"calibrating int8 on {len(windows)} windows of {windows.shape[1]} steps…", flush=True)
     int8_params, int8_arrays = quantize_int8(float_bundle, windows)
     quantization = {"int8": int8_params}
+    tflite_files, tflite_section, notes = _tflite(float_bundle, windows, int8_arrays, progress)
     bundle = bundle_from_parts(spec.to_json(), weights, manifest={"model": spec.to_json(),
-                               "quantization": quantization}, int8_weights=int8_arrays)
+                               "quantization": quantization, "tflite": tflite_section},
+                               int8_weights=int8_arrays, files=tflite_files)
+    backends = tuple(b for b in backends if not b.startswith("litert") or tflite_files)
 
     def keras_predict(batch: np.ndarray) -> np.ndarray:
         y = np.asarray(keras_model(batch, training=False), dtype=np.float32)
@@ -101,7 +106,9 @@ def convert(
         model = edge_lstm.load(bundle, backend)
         ours = _batched(model.run, windows, f"parity {backend}", progress)
         ours = ours if spec.sequence_output else ours[:, -1]
-        if backend in QUANTISED_BACKENDS:
+        if backend in INFORMATIVE_BACKENDS:
+            report[backend] = parity(reference, ours)
+        elif backend in QUANTISED_BACKENDS:
             report[backend] = parity(reference, ours, rms_vs_std=QUANTISED_RMS_VS_STD)
         else:
             report[backend] = parity(reference, ours, FLOAT_TOLERANCE)
@@ -114,11 +121,34 @@ def convert(
         "source": {"file": source.name, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()},
         "model": spec.to_json(),
         "quantization": quantization,
+        "tflite": tflite_section,
         "backends": list(backends),
         "parity_report": "parity.json",
     }
     parity_doc = {"windows": int(windows.shape[0]), "steps": int(windows.shape[1]), "backends": report}
     parity_file = json.dumps(parity_doc, indent=2).encode()
-    extra = {"parity.json": parity_file, WEIGHTS_INT8: npz_bytes(int8_arrays)}
+    if notes:
+        manifest["notes"] = notes
+    extra = {"parity.json": parity_file, WEIGHTS_INT8: npz_bytes(int8_arrays), **tflite_files}
     path = write_bundle(out, manifest, weights, extra, overwrite=overwrite)
     return ConversionResult(path=path, parity=report, manifest=manifest)
+
+
+def _tflite(
+    bundle: Any, windows: np.ndarray, means: dict[str, np.ndarray], progress: bool
+) -> tuple[dict[str, bytes], dict[str, Any], list[str]]:
+    """The TFLite step models, or none with a note saying why (the other backends still work)."""
+    from converter.tflite_step import F32_FILE, INT8_FILE, INT16X8_FILE, build_tflite, tensor_names
+
+    if progress:
+        print("building the TFLite step models (float32 and full-integer int8)…", flush=True)
+    try:
+        with tensorflow_quiet():
+            files = build_tflite(bundle, windows, {k: v for k, v in means.items() if k.endswith(".input_mean")})
+    except Exception as exc:  # TFLite raises many types for unsupported ops
+        note = f"no TFLite step model: the TFLite converter failed ({type(exc).__name__}: {str(exc)[:300]})"
+        return {}, {}, [note]
+    names = tensor_names(bundle)
+    section = {"f32": {"file": F32_FILE, "tensors": names}, "int8": {"file": INT8_FILE, "tensors": names},
+               "int16x8": {"file": INT16X8_FILE, "tensors": names}}
+    return files, section, []

@@ -43,6 +43,20 @@ class Bundle:
     path: Path | None = None
     #: int8 arrays (``weights_int8.npz``) when the bundle was quantised, else empty.
     int8_weights: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Other files of a bundle not (yet) on disk, by name.
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def file_bytes(self, name: str) -> bytes:
+        """The content of one of the bundle's files (a TFLite model, say)."""
+        if name in self.files:
+            return self.files[name]
+        listed = self.manifest.get("files", {})
+        if self.path is None or name not in listed:
+            raise BundleError(f"the bundle has no file {name!r}")
+        data = (self.path / name).read_bytes()
+        if sha256_bytes(data) != listed[name].get("sha256"):
+            raise BundleError(f"{self.path / name}: sha256 does not match the manifest (changed since loading)")
+        return data
 
     @property
     def int8_params(self) -> dict[str, Any] | None:
@@ -153,11 +167,12 @@ def bundle_from_parts(
     manifest: dict[str, Any] | None = None,
     path: Path | None = None,
     int8_weights: dict[str, np.ndarray] | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> Bundle:
     """Build a :class:`Bundle` in memory from the manifest's model part and its weights."""
     spec = parse_model(model)
     bundle = Bundle(manifest=manifest or {"model": model}, spec=spec, weights=check_weights(spec, weights),
-                    path=path, int8_weights=int8_weights or {})
+                    path=path, int8_weights=int8_weights or {}, files=files or {})
     if bundle.int8_weights:
         from edge_lstm.quantize import check_int8
 

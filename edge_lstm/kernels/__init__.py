@@ -13,6 +13,9 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "numpy": ("edge_lstm.kernels.reference", "ReferenceKernel", ""),
     "numba-f32": ("edge_lstm.kernels.numba_f32", "NumbaF32Kernel", ""),
     "numba-int8": ("edge_lstm.kernels.numba_int8", "NumbaInt8Kernel", ""),
+    "litert": ("edge_lstm.kernels.litert", "LiteRTKernel", "litert"),
+    "litert-int8": ("edge_lstm.kernels.litert", "LiteRTInt8Kernel", "litert"),
+    "litert-f32": ("edge_lstm.kernels.litert", "LiteRTFloatKernel", "litert"),
 }
 
 
@@ -21,12 +24,12 @@ def make_kernel(backend: str, bundle: Bundle) -> Kernel:
     if backend not in BACKENDS:
         raise BackendUnavailableError(f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
     module_name, class_name, extra = BACKENDS[backend]
+    hint = f": pip install 'edge-lstm[{extra}]'" if extra else ""
     try:
         module = importlib.import_module(module_name)
+        return getattr(module, class_name)(bundle)
     except ImportError as exc:
-        hint = f": pip install 'edge-lstm[{extra}]'" if extra else ""
         raise BackendUnavailableError(f"backend {backend!r} needs {exc.name}, which is not installed{hint}") from None
-    return getattr(module, class_name)(bundle)
 
 
 __all__ = ["BACKENDS", "Kernel", "make_kernel"]

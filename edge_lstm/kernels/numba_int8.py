@@ -1,9 +1,9 @@
-"""Numba int8 kernel: int8 weights and activations, int32 accumulation, float32 gates and cell state.
+"""Numba int8 kernel: int8 weights, int16 activations, int32 accumulation, float32 gates and cell.
 
 Same program-over-flat-buffers design as :mod:`edge_lstm.kernels.numba_f32`. Each matrix product
-quantises its input vector to int8 with the layer's calibrated scale, takes int8 dot products with
-the per-channel-quantised weights (stored ``(outputs, inputs)``) into int32, and rescales each output
-once by ``input_scale * weight_scale[channel]``. See :mod:`edge_lstm.quantize` for the scheme.
+quantises its input vector with the layer's calibrated scale, takes integer dot products with the
+per-channel int8 weights (stored ``(outputs, inputs)``) into int32, and rescales each output once
+per channel. See :mod:`edge_lstm.quantize` for the scheme and why.
 """
 
 from __future__ import annotations
@@ -34,33 +34,36 @@ from edge_lstm.quantize import FUSED_KINDS
 
 # Program columns.
 (Q_OP, Q_IN, Q_OUT, Q_WQ, Q_UQ, Q_WS, Q_US, Q_B, Q_B2, Q_H, Q_C, Q_ACT, Q_RACT, Q_FLAG, Q_XINV, Q_HINV,
- Q_AFF_S, Q_AFF_O) = range(18)
-N_QCOLS = 18
-_QMAX = np.float32(127.0)
+ Q_AFF_S, Q_AFF_O, Q_QMAX, Q_MEAN) = range(20)
+N_QCOLS = 20
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _quantize(dst, src, ts, n, inv_scale, col0=0):
-    """dst[s, col0:col0+n] = clip(round(src[s, :n] * inv_scale), -127, 127) as int8 (half away from 0)."""
+def _quantize(dst, src, ts, n, inv_scale, qmax, col0=0, mean=None, moff=0):
+    """dst[s, col0+k] = clip(round((src[s, k] - mean[k]) * inv_scale), -qmax, qmax) as int16, half away from 0."""
     for s in range(ts):
         for k in range(n):
-            v = src[s, k] * inv_scale
-            v = min(max(v, -_QMAX), _QMAX)
-            dst[s, col0 + k] = np.int8(np.int32(v + HALF if v >= 0 else v - HALF))
+            centre = mean[moff + k] if mean is not None else np.float32(0.0)
+            v = (src[s, k] - centre) * inv_scale
+            v = min(max(v, -qmax), qmax)
+            dst[s, col0 + k] = np.int16(np.int32(v + HALF if v >= 0 else v - HALF))
 
 
 @njit(cache=True, error_model="numpy")
-def _idot(acc, ts, wq, off, q, n_in, rows, row0):
-    """acc[s, j] = sum_k q[s, k] * W[row0 + j, k] in int32 (W int8, row-major (outputs, n_in) at wq[off:])."""
+def _idot(acc, ts, wq, off, stride, col0, q, n, rows, row0):
+    """acc[s, j] = sum_{k<n} q[s, col0 + k] * W[row0 + j, col0 + k] in int32.
+
+    q is int16, W int8 row-major with ``stride`` columns at ``wq[off:]``.
+    """
     # The row slices and the int32 store are what let LLVM emit a vpmaddwd reduction (measured:
     # indexing wq with an offset expression, or storing a float, leaves it scalar and 5-8x slower).
     for j in range(rows):
-        base = off + (row0 + j) * n_in
-        wrow = wq[base : base + n_in]
+        base = off + (row0 + j) * stride + col0
+        wrow = wq[base : base + n]
         for s in range(ts):
-            qs = q[s]
+            qs = q[s, col0 : col0 + n]
             total = np.int32(0)
-            for k in range(n_in):
+            for k in range(n):
                 total += np.int32(qs[k]) * np.int32(wrow[k])
             acc[s, j] = total
 
@@ -68,7 +71,7 @@ def _idot(acc, ts, wq, off, q, n_in, rows, row0):
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _qdot(out, ts, wq, off, q, n_in, rows, row0, scales, soff, bias, boff, acc):
     """out[s, j] = bias[j] + scales[j] * sum_k q[s, k] * W[row0 + j, k] for j < rows."""
-    _idot(acc, ts, wq, off, q, n_in, rows, row0)
+    _idot(acc, ts, wq, off, n_in, 0, q, n_in, rows, row0)
     for s in range(ts):
         for j in range(rows):
             bj = bias[boff + row0 + j] if boff >= 0 else np.float32(0.0)
@@ -76,7 +79,18 @@ def _qdot(out, ts, wq, off, q, n_in, rows, row0, scales, soff, bias, boff, acc):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc):
+def _qdot_pair(out, ts, wq, off, q, n_x, n_h, rows, w, sx_off, sh_off, boff, acc, acc2):
+    """out[s, j] = bias[j] + sx[j] * (x-part dot) + sh[j] * (h-part dot), rows of [W | U] at wq[off:]."""
+    stride = n_x + n_h
+    _idot(acc, ts, wq, off, stride, 0, q, n_x, rows, 0)
+    _idot(acc2, ts, wq, off, stride, n_x, q, n_h, rows, 0)
+    for s in range(ts):
+        for j in range(rows):
+            out[s, j] = np.float32(acc[s, j]) * w[sx_off + j] + np.float32(acc2[s, j]) * w[sh_off + j] + w[boff + j]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc, acc2):
     """int8 twin of :func:`numba_f32.advance_tile`."""
     width = 0
     for li in range(ops.shape[0]):
@@ -84,6 +98,7 @@ def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc)
         n_in = ops[li, Q_IN]
         u = ops[li, Q_OUT]
         xinv = w[ops[li, Q_XINV]]
+        qmax = w[ops[li, Q_QMAX]]
         if op == OP_AFFINE:
             for s in range(ts):
                 for j in range(u):
@@ -94,7 +109,7 @@ def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc)
                     b[s, j] = a[s, j]
                 activate(ops[li, Q_ACT], b[s], u)
         elif op == OP_DENSE:
-            _quantize(qa, a, ts, n_in, xinv)
+            _quantize(qa, a, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
             _qdot(b, ts, wq, ops[li, Q_WQ], qa, n_in, u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
             for s in range(ts):
                 activate(ops[li, Q_ACT], b[s], u)
@@ -104,14 +119,15 @@ def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc)
             for s in range(ts):
                 for j in range(u):
                     hbuf[s, j] = state[srows[s], h0 + j]
-            _quantize(qa, a, ts, n_in, xinv)
+            _quantize(qa, a, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
             if op == OP_GRU:
                 _qdot(z, ts, wq, ops[li, Q_WQ], qa, n_in, 3 * u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
                 _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc)
             else:  # LSTM and simple RNN: one fused product over [x, h]
-                _quantize(qa, hbuf, ts, u, hinv, n_in)
+                _quantize(qa, hbuf, ts, u, hinv, qmax, n_in)
                 gates = 4 * u if op == OP_LSTM else u
-                _qdot(z, ts, wq, ops[li, Q_WQ], qa, n_in + u, gates, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
+                _qdot_pair(z, ts, wq, ops[li, Q_WQ], qa, n_in, u, gates, w, ops[li, Q_WS], ops[li, Q_US],
+                           ops[li, Q_B], acc, acc2)
                 if op == OP_LSTM:
                     c0 = ops[li, Q_C]
                     for s in range(ts):
@@ -135,8 +151,9 @@ def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc)
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc):
     act, ract = ops[li, Q_ACT], ops[li, Q_RACT]
+    qmax = w[ops[li, Q_QMAX]]
     uq, us, b2 = ops[li, Q_UQ], ops[li, Q_US], ops[li, Q_B2]
-    _quantize(qh, hbuf, ts, u, hinv)
+    _quantize(qh, hbuf, ts, u, hinv, qmax)
     if ops[li, Q_FLAG]:  # reset_after
         _qdot(zh, ts, wq, uq, qh, u, 3 * u, 0, w, us, w, b2, acc)
         for s in range(ts):
@@ -152,7 +169,7 @@ def _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc):
             z[s, j] = act1(ract, z[s, j] + zh[s, j])  # update gate
             z[s, u + j] = act1(ract, z[s, u + j] + zh[s, u + j])  # reset gate
             zh[s, j] = z[s, u + j] * hbuf[s, j]  # r * h, quantised below with h's scale
-    _quantize(qh, zh, ts, u, hinv)
+    _quantize(qh, zh, ts, u, hinv, qmax)
     _qdot(zh, ts, wq, uq, qh, u, u, 2 * u, w, us, w, b2, acc)
     for s in range(ts):
         for j in range(u):
@@ -171,9 +188,10 @@ def step_rows_q(x, rows, use_rows, state, ops, w, wq, out, max_dim, max_gates):
     z = np.empty((TILE, max_gates), np.float32)
     zh = np.empty((TILE, max_gates), np.float32)
     hbuf = np.empty((TILE, max_dim), np.float32)
-    qa = np.empty((TILE, 2 * max_dim), np.int8)
-    qh = np.empty((TILE, max_dim), np.int8)
+    qa = np.empty((TILE, 2 * max_dim), np.int16)
+    qh = np.empty((TILE, max_dim), np.int16)
     acc = np.empty((TILE, max_gates), np.int32)
+    acc2 = np.empty((TILE, max_gates), np.int32)
     srows = np.empty(TILE, np.int64)
     n = x.shape[0]
     for start in range(0, n, TILE):
@@ -182,7 +200,7 @@ def step_rows_q(x, rows, use_rows, state, ops, w, wq, out, max_dim, max_gates):
             srows[s] = rows[start + s] if use_rows else start + s
             for k in range(x.shape[1]):
                 a[s, k] = x[start + s, k]
-        width = advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc)
+        width = advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc, acc2)
         for s in range(ts):
             for j in range(width):
                 out[start + s, j] = a[s, j]
@@ -216,25 +234,30 @@ def compile_int8_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.nda
     rows[0][Q_AFF_S], rows[0][Q_AFF_O], rows[0][Q_XINV], rows[0][Q_HINV] = (
         put(spec.input_scale), put(spec.input_offset), one, one)
     rows[0][Q_ACT] = rows[0][Q_RACT] = LINEAR
+    rows[0][Q_QMAX] = one
     max_dim, max_gates = spec.features, 1
     for layer, entry in zip(spec.layers, params["layers"], strict=True):
         row = [0] * N_QCOLS
         row[Q_OP], row[Q_IN], row[Q_OUT] = OP_OF[layer.kind], layer.input_dim, layer.units
         row[Q_ACT], row[Q_RACT] = CODES[layer.activation], CODES[layer.recurrent_activation]
         row[Q_XINV] = put(np.array([1.0 / entry["input_scale"]]))
+        row[Q_QMAX] = put(np.array([entry["activation_qmax"]]))
         row[Q_HINV] = put(np.array([1.0 / entry["state_scale"]])) if layer.is_recurrent else one
         if layer.kind == "affine":
             row[Q_AFF_S] = put(bundle.weights[layer.weight_key("scale")])
             row[Q_AFF_O] = put(bundle.weights[layer.weight_key("offset")])
         elif layer.kind in FUSED_KINDS:
             key = layer.weight_key("fused")
-            row[Q_WQ], row[Q_WS] = put(q[f"{key}.q"], "i"), put(q[f"{key}.scale"])
-            row[Q_B] = put(bundle.weights[layer.weight_key("bias")])
+            row[Q_WQ] = put(q[f"{key}.q"], "i")
+            row[Q_WS], row[Q_US] = put(q[f"{key}.scale_x"]), put(q[f"{key}.scale_h"])
+            row[Q_B] = put(q[f"{layer.weight_key('bias')}.centred"])
+            row[Q_MEAN] = put(q[layer.weight_key("input_mean")])
         elif layer.kind != "activation":
             key = layer.weight_key("kernel")
             row[Q_WQ] = put(q[f"{key}.q"], "i")
             row[Q_WS] = put(q[f"{key}.scale"] * np.float32(entry["input_scale"]))
-            row[Q_B] = put(bundle.weights[layer.weight_key("bias")])
+            row[Q_B] = put(q[f"{layer.weight_key('bias')}.centred"])
+            row[Q_MEAN] = put(q[layer.weight_key("input_mean")])
         if layer.kind == "gru":
             key = layer.weight_key("recurrent_kernel")
             row[Q_UQ] = put(q[f"{key}.q"], "i")
