@@ -1,5 +1,10 @@
 """Shared fixtures: Keras models trained and converted once per test session."""
 
+import os
+
+# CUDA kernels run in Numba's simulator unless a run asks for the GPU (NUMBA_ENABLE_CUDASIM=0).
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
 import numpy as np
 import pytest
 

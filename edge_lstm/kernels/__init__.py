@@ -13,6 +13,7 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "numpy": ("edge_lstm.kernels.reference", "ReferenceKernel", ""),
     "numba-f32": ("edge_lstm.kernels.numba_f32", "NumbaF32Kernel", ""),
     "numba-int8": ("edge_lstm.kernels.numba_int8", "NumbaInt8Kernel", ""),
+    "cuda": ("edge_lstm.kernels.cuda", "CudaKernel", "cuda"),
     "litert": ("edge_lstm.kernels.litert", "LiteRTKernel", "litert"),
     "litert-int8": ("edge_lstm.kernels.litert", "LiteRTInt8Kernel", "litert"),
     "litert-f32": ("edge_lstm.kernels.litert", "LiteRTFloatKernel", "litert"),
