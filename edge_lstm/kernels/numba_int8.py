@@ -57,11 +57,20 @@ def _idot(acc, ts, wq, off, stride, col0, q, n, rows, row0):
     """
     # The row slices and the int32 store are what let LLVM emit a vpmaddwd reduction (measured:
     # indexing wq with an offset expression, or storing a float, leaves it scalar and 5-8x slower).
-    for j in range(rows):
-        base = off + (row0 + j) * stride + col0
-        wrow = wq[base : base + n]
+    if n <= 4:  # a handful of input features: plain loops beat setting up vector reductions
         for s in range(ts):
-            qs = q[s, col0 : col0 + n]
+            for j in range(rows):
+                base = off + (row0 + j) * stride + col0
+                total = np.int32(0)
+                for k in range(n):
+                    total += np.int32(q[s, col0 + k]) * np.int32(wq[base + k])
+                acc[s, j] = total
+        return
+    for s in range(ts):
+        qs = q[s, col0 : col0 + n]
+        for j in range(rows):
+            base = off + (row0 + j) * stride + col0
+            wrow = wq[base : base + n]
             total = np.int32(0)
             for k in range(n):
                 total += np.int32(qs[k]) * np.int32(wrow[k])

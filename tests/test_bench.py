@@ -1,0 +1,31 @@
+"""`edge-lstm bench` runs end to end and reports what it measured (timings are not asserted)."""
+
+import json
+import subprocess
+import sys
+
+from edge_lstm.bench import macs_per_step
+from edge_lstm.spec import parse_model
+from tests.bundles import lstm_model, write_random_bundle
+
+
+def test_macs_per_step_of_the_seed_model():
+    seed = lstm_model(features=1, units=(64, 32), outputs=1)
+    seed["layers"].insert(2, {"type": "dense", "name": "hidden", "input_dim": 32, "units": 16})
+    seed["layers"][3]["input_dim"] = 16
+    assert macs_per_step(parse_model(seed)) == 4 * 64 * 65 + 4 * 32 * 96 + 32 * 16 + 16
+
+
+def test_bench_json_lists_each_backend(tmp_path):
+    path = write_random_bundle(tmp_path / "b", lstm_model(features=2, units=(8,), outputs=1))
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_lstm", "bench", str(path), "--backends", "numpy,numba-f32,numba-int8",
+         "--streams", "1,10", "--seconds", "0.02", "--json"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    rows = {row["name"]: row for row in report["rows"]}
+    assert rows["numpy"]["us_per_sample"] > 0 and set(rows["numba-f32"]["steps_per_s"]) == {"1", "10"}
+    assert rows["numba-int8"]["note"].startswith("unavailable"), "a float-only bundle has no int8 weights"
+    assert report["roofline"]["macs_per_step"] == 4 * 8 * 10 + 8
