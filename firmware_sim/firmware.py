@@ -108,30 +108,20 @@ class Firmware:
 
     def messages(self, block: list[StreamBlock]) -> list[Message]:
         """All messages whose samples fall in this block (plus due malformed ones), in send order."""
-        fw, out = self.fw, []
+        out: list[Message] = []
         if not block:
             return out
         t_lo = min(float(s.t[0]) for s in block)
         t_hi = max(float(s.t[-1]) for s in block)
+        groups: dict[str, list[StreamBlock]] = {}
         for s in block:
-            produced, seq = self._alive(s)
-            reported = self._reported_time(s)
-            seed = s.device.seed * 7 + self._stream_index[s.stream_id]
-            lost = _hash_uniform(seed, s.index) < fw.loss
-            dup = _hash_uniform(seed + 1, s.index) < fw.duplicates
-            send = reported.copy()
-            backlog = np.zeros(s.index.size, dtype=bool)
-            for start, length in fw.offline:
-                a, b = self.scenario.start + start, self.scenario.start + start + length
-                inside = (s.t >= a) & (s.t < b)
-                send[inside] = b + 1e-3 * np.arange(int(inside.sum()))  # burst after reconnecting
-                backlog |= inside
-            keep = produced & ~lost
-            self.counts["produced"] += int(produced.sum())
-            self.counts["lost"] += int((produced & lost).sum())
-            topic = f"{TOPIC_PREFIX}/{s.device.name}/{s.channel}"
-            out.extend(self._encode(topic, send[keep], reported[keep], s.values[keep], seq[keep],
-                                    backlog[keep], dup[keep]))
+            groups.setdefault(s.device.name, []).append(s)
+        for streams in groups.values():
+            if self.scenario.payload.format == "json-values":
+                out.extend(self._device_messages(streams))
+            else:
+                for s in streams:
+                    out.extend(self._stream_messages(s))
         due = [m for m in self._malformed if t_lo <= m[0] <= t_hi + 1e-9]
         for at, topic, kind in due:
             out.append(Message(at, topic, malformed_payload(kind, at), f"malformed:{kind}", 0))
@@ -139,6 +129,49 @@ class Firmware:
         self._malformed = [m for m in self._malformed if m not in due]
         out.sort(key=lambda m: m.send_time)
         return out
+
+    def _timing(self, s: StreamBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(kept, seq, reported ts, send time, backlog, duplicate) for one stream's block."""
+        fw = self.fw
+        produced, seq = self._alive(s)
+        reported = self._reported_time(s)
+        seed = s.device.seed * 7 + self._stream_index[s.stream_id]
+        lost = _hash_uniform(seed, s.index) < fw.loss
+        dup = _hash_uniform(seed + 1, s.index) < fw.duplicates
+        send = reported.copy()
+        backlog = np.zeros(s.index.size, dtype=bool)
+        for start, length in fw.offline:
+            a, b = self.scenario.start + start, self.scenario.start + start + length
+            inside = (s.t >= a) & (s.t < b)
+            send[inside] = b + 1e-3 * np.arange(int(inside.sum()))  # burst after reconnecting
+            backlog |= inside
+        self.counts["produced"] += int(produced.sum())
+        self.counts["lost"] += int((produced & lost).sum())
+        return produced & ~lost, seq, reported, send, backlog, dup
+
+    def _stream_messages(self, s: StreamBlock) -> Iterator[Message]:
+        keep, seq, reported, send, backlog, dup = self._timing(s)
+        topic = f"{TOPIC_PREFIX}/{s.device.name}/{s.channel}"
+        return self._encode(topic, send[keep], reported[keep], s.values[keep], seq[keep], backlog[keep], dup[keep])
+
+    def _device_messages(self, streams: list[StreamBlock]) -> Iterator[Message]:
+        """One ``{"ts", "values": [...]}`` message per sample time on ``sensors/<device>/all``."""
+        first = streams[0]
+        keep, seq, reported, send, backlog, dup = self._timing(first)
+        for s in streams[1:]:
+            keep &= ~s.dropped  # a sample missing on any channel drops the whole vector
+        values = np.stack([s.values for s in streams], axis=1)
+        topic = f"{TOPIC_PREFIX}/{first.device.name}/all"
+        for i in np.flatnonzero(keep).tolist():
+            row = ", ".join(f"{v:.4f}" for v in values[i].tolist())
+            payload = f'{{"ts": {reported[i]:.3f}, "values": [{row}], "seq": {int(seq[i])}}}'.encode()
+            kind = "backlog" if backlog[i] else "sample"
+            self.counts[kind] += 1
+            self.counts["samples_sent"] += len(streams)
+            yield Message(float(send[i]), topic, payload, kind, len(streams))
+            if dup[i]:
+                self.counts["duplicate"] += 1
+                yield Message(float(send[i]) + 1e-4, topic, payload, "duplicate", len(streams))
 
     def _encode(self, topic: str, send: np.ndarray, ts: np.ndarray, values: np.ndarray, seq: np.ndarray,
                 backlog: np.ndarray, dup: np.ndarray) -> Iterator[Message]:

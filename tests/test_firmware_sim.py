@@ -159,3 +159,23 @@ def test_publish_delivers_every_message_to_a_real_broker(mosquitto):  # noqa: F8
     assert report.messages == len(expected)
     assert Counter(received) == Counter((m.topic, m.payload) for m in expected)
     assert report.kinds["malformed"] == sum(m.kind.startswith("malformed") for m in expected) == 40
+
+
+@pytest.mark.parametrize(("fmt", "batch"), [("json", 1), ("json", 5), ("number", 1), ("csv", 1), ("json-values", 1)])
+def test_payload_formats(fmt, batch):
+    scenario = from_dict({"duration": 20, "devices": [{"name": "p", "kind": "pump"}],
+                          "payload": {"format": fmt, "batch": batch}})
+    messages = list(all_messages(scenario))
+    first = messages[0].payload.decode()
+    if fmt == "json":
+        body = json.loads(first)
+        assert (len(body) == 5 and {"ts", "value", "seq"} <= set(body[0])) if batch > 1 else "value" in body
+        assert sum(m.samples for m in messages) == 20 * 5
+    elif fmt == "number":
+        float(first)
+    elif fmt == "csv":
+        ts, value = first.split(",")
+        assert float(ts) >= scenario.start and float(value) == pytest.approx(float(value))
+    else:
+        body = json.loads(first)
+        assert messages[0].topic == "sensors/p/all" and len(body["values"]) == 5 and len(messages) == 20
