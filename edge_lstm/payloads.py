@@ -1,0 +1,138 @@
+"""Parsing MQTT sensor payloads into samples, or a reason they were rejected. Pure; no I/O.
+
+Accepted (UTF-8):
+
+- a bare number: ``"21.5"`` (timestamped on arrival);
+- JSON ``{"ts": <epoch seconds | ISO-8601>, "value": x}`` or ``{"ts": ..., "values": [x, ...]}``
+  (extra keys such as ``seq`` are ignored; ``ts`` may be omitted: arrival time);
+- a JSON array of such objects (a batch);
+- CSV ``ts,value[,value...]`` (one line, or several).
+
+>>> parse(b'{"ts": 1700000000, "value": 1.5}', arrival=0.0, features=1)
+[Sample(ts=1700000000.0, values=(1.5,))]
+>>> parse(b"2.5", arrival=17.0, features=1)
+[Sample(ts=17.0, values=(2.5,))]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+DEFAULT_MAX_BYTES = 64 * 1024
+MAX_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    ts: float
+    values: tuple[float, ...]
+
+
+class PayloadError(ValueError):
+    """The payload is not a valid sample message; the message says why."""
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PayloadError(f"{what} must be a number, got {type(value).__name__} {str(value)[:40]!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise PayloadError(f"{what} is {value!r}: NaN and infinity are not measurements")
+    return x
+
+
+def parse_ts(value: Any, arrival: float) -> float:
+    """Epoch seconds from a number (seconds, or milliseconds when > 1e11) or an ISO-8601 string."""
+    if value is None:
+        return arrival
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise PayloadError(f"ts {value[:40]!r} is neither epoch seconds nor ISO-8601") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    ts = _number(value, "ts")
+    if ts > 1e11:  # milliseconds since the epoch
+        ts /= 1000.0
+    if ts < 0:
+        raise PayloadError(f"ts {value!r} is negative")
+    return ts
+
+
+def _from_object(obj: Any, arrival: float, features: int) -> Sample:
+    if not isinstance(obj, dict):
+        raise PayloadError(f"expected a JSON object, got {type(obj).__name__}")
+    if "values" in obj:
+        raw = obj["values"]
+        if not isinstance(raw, list):
+            raise PayloadError(f"values must be a list, got {type(raw).__name__}")
+        values = tuple(_number(v, f"values[{i}]") for i, v in enumerate(raw))
+    elif "value" in obj:
+        values = (_number(obj["value"], "value"),)
+    else:
+        raise PayloadError("the object has neither 'value' nor 'values'")
+    if len(values) != features:
+        raise PayloadError(f"{len(values)} value(s) per sample, the model expects {features}")
+    return Sample(parse_ts(obj.get("ts"), arrival), values)
+
+
+def _from_csv(text: str, arrival: float, features: int) -> list[Sample]:
+    samples = []
+    for line in text.strip().splitlines():
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) != features + 1:
+            raise PayloadError(f"CSV line {line[:40]!r}: expected ts and {features} value(s)")
+        try:
+            ts = parse_ts(float(cells[0]), arrival) if _looks_numeric(cells[0]) else parse_ts(cells[0], arrival)
+            values = tuple(_number(float(c), "value") for c in cells[1:])
+        except ValueError as exc:
+            raise PayloadError(f"CSV line {line[:40]!r}: {exc}") from None
+        samples.append(Sample(ts, values))
+    return samples
+
+
+def _looks_numeric(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def parse(payload: bytes, arrival: float, features: int, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Sample]:
+    """The samples in ``payload``, or :class:`PayloadError` with the reason it was rejected."""
+    if len(payload) > max_bytes:
+        raise PayloadError(f"payload of {len(payload)} bytes exceeds the {max_bytes}-byte limit")
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise PayloadError("payload is not UTF-8 text") from None
+    if not text:
+        raise PayloadError("empty payload")
+    if text[0] in "[{":
+        try:
+            doc = json.loads(text, parse_constant=lambda c: float("nan"))
+        except json.JSONDecodeError as exc:
+            raise PayloadError(f"invalid JSON ({exc.msg} at character {exc.pos})") from None
+        if isinstance(doc, list):
+            if not doc:
+                raise PayloadError("empty JSON array")
+            if len(doc) > MAX_BATCH:
+                raise PayloadError(f"batch of {len(doc)} samples exceeds {MAX_BATCH}")
+            return [_from_object(o, arrival, features) for o in doc]
+        return [_from_object(doc, arrival, features)]
+    if "," in text:
+        return _from_csv(text, arrival, features)
+    if features != 1:
+        raise PayloadError(f"a bare number carries one value, the model expects {features}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise PayloadError(f"not a number, JSON or CSV: {text[:40]!r}") from None
+    return [Sample(arrival, (_number(value, "value"),))]
