@@ -155,6 +155,32 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from edge_lstm.config import FLAG_KEYS, ConfigError, load_config
+
+    overrides: dict[str, object] = {}
+    for flag, dotted in FLAG_KEYS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[dotted] = value
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise EdgeLSTMError(f"--set {item!r}: expected SECTION.KEY=VALUE")
+        overrides[key.strip()] = value
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        raise EdgeLSTMError(f"config: {exc}") from None
+    logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from edge_lstm.daemon import Daemon
+
+    return Daemon(config).run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-lstm",
@@ -204,6 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pin", action="store_true", help="do not pin to one core")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("serve", help="run the MQTT daemon: samples in, anomaly and forecast events out",
+                       description="Subscribe to sensor topics, step the LSTM one sample at a time per stream, "
+                                   "publish anomaly and forecast events. Every config key is also --set KEY=VALUE.")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (see deploy/edge-lstm.toml)")
+    p.add_argument("--bundle", help="model.bundle")
+    p.add_argument("--backend", help="model.backend")
+    p.add_argument("--broker", help="mqtt.broker: mqtt[s]://[user:pass@]host:port")
+    p.add_argument("--subscribe", action="append", help="input.subscribe (repeatable)")
+    p.add_argument("--node-id", dest="node_id", help="mqtt.node_id")
+    p.add_argument("--checkpoint", help="state.checkpoint file")
+    p.add_argument("--metrics-port", dest="metrics_port", type=int, help="stats.metrics_port (Prometheus)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="any other config key")
+    p.add_argument("--quiet", action="store_true", help="log warnings and errors only")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("sim", help="simulated sensor nodes: list, export or publish scenarios",
                        description="Simulated rotating machines with wear, faults and firmware quirks.")

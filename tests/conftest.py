@@ -29,3 +29,18 @@ def converted(tmp_path_factory):
     return out
 
 
+
+
+@pytest.fixture(scope="session")
+def forecaster(tmp_path_factory):
+    """A converted, well-trained one-step forecaster of tests.keras_models.sine_series."""
+    keras = pytest.importorskip("keras")
+    from converter.convert import convert
+    from tests.keras_models import sine_forecaster
+
+    keras.utils.set_random_seed(0)
+    model, windows = sine_forecaster()
+    root = tmp_path_factory.mktemp("forecaster")
+    model.save(root / "forecaster.keras")
+    np.save(root / "calibration.npy", windows[:64])
+    return convert(root / "forecaster.keras", root / "calibration.npy", root / "bundle", progress=False).path

@@ -128,3 +128,31 @@ ARCHITECTURES = {
     "functional_mixed": functional_mixed,
     "sequence_to_sequence": sequence_to_sequence,
 }
+
+
+def sine_series(n: int, seed: int = 0) -> np.ndarray:
+    """The daemon tests' signal: a noisy sine around 3 with amplitude 2 (period ≈ 57 samples)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return (np.sin(t / 9.0) * 2 + 3 + 0.05 * rng.normal(size=n)).astype(np.float32)
+
+
+def sine_forecaster(window: int = 32):
+    """A small, well-trained one-step forecaster of :func:`sine_series` in raw units, any window length."""
+    import keras
+
+    s = sine_series(6000)
+    x = np.stack([s[i : i + window] for i in range(0, len(s) - window - 1, 3)])[:, :, None]
+    y = np.stack([s[i + window] for i in range(0, len(s) - window - 1, 3)])[:, None]
+    norm = keras.layers.Normalization()
+    norm.adapt(s[:, None])
+    model = keras.Sequential([
+        keras.Input((None, 1)),
+        norm,
+        keras.layers.LSTM(16),
+        keras.layers.Dense(1),
+        keras.layers.Rescaling(float(s.std()), offset=float(s.mean())),
+    ])
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    model.fit(x, y, epochs=8, batch_size=64, verbose=0)
+    return model, x

@@ -1,0 +1,167 @@
+"""``edge-lstm serve`` configuration: a TOML file, flags on top, validated at start.
+
+Every key can be given as ``--set section.key=value``; the common ones have their own flags.
+Errors name the key and the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from edge_lstm.broker import parse_broker_url
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: type | tuple[type, ...]
+    default: Any
+    check: Callable[[Any], str | None] | None = None  # returns a problem, or None
+    help: str = ""
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be positive"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be zero or positive"
+
+
+def _one_of(*allowed: Any) -> Callable[[Any], str | None]:
+    return lambda v: None if v in allowed else f"must be one of {', '.join(map(str, allowed))}"
+
+
+def _broker(v: str) -> str | None:
+    try:
+        parse_broker_url(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _topics(v: list) -> str | None:
+    if not v or not all(isinstance(t, str) and t for t in v):
+        return "must be a non-empty list of topic filters"
+    return None
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "model": {
+        "bundle": Key(str, None, help="bundle directory (required)"),
+        "backend": Key(str, "numba-f32", help="step kernel"),
+    },
+    "mqtt": {
+        "broker": Key(str, "mqtt://localhost:1883", _broker, "mqtt[s]://[user:pass@]host:port"),
+        "protocol": Key(str, "5", _one_of("5", "3.1.1"), "MQTT version"),
+        "node_id": Key(str, "edge-lstm", lambda v: None if v and "/" not in v and "+" not in v and "#" not in v
+                       else "must be non-empty without '/', '+' or '#'", "names this daemon's topics"),
+        "client_id": Key(str, "", help="MQTT client id (default: edge-lstm-<node_id>)"),
+        "keepalive": Key(int, 30, _positive, "seconds"),
+        "session_expiry": Key(int, 7 * 86400, _non_negative, "seconds the broker keeps the session while away"),
+        "qos": Key(int, 1, _one_of(0, 1), "subscription and event QoS"),
+        "ca_file": Key(str, "", help="CA certificate (mqtts)"),
+        "cert_file": Key(str, "", help="client certificate (mqtts)"),
+        "key_file": Key(str, "", help="client key (mqtts)"),
+        "reconnect_min_s": Key((int, float), 1, _positive),
+        "reconnect_max_s": Key((int, float), 60, _positive),
+    },
+    "input": {
+        "subscribe": Key(list, ["sensors/+/+"], _topics, "topic filters"),
+        "stream": Key(str, "{1}/{2}", help="stream id from topic levels: {0} is the first level"),
+        "max_payload_bytes": Key(int, 65536, _positive),
+        "gap_s": Key((int, float), 3600, _positive, "a longer silence resets a stream's state"),
+    },
+    "processing": {
+        "queue_size": Key(int, 100_000, _positive),
+        "batch_max": Key(int, 10_000, _positive, "messages drained per pass"),
+        "overload": Key(str, "drop_oldest", _one_of("drop_oldest", "drop_newest")),
+    },
+    "anomaly": {
+        "warmup": Key(int, 50, _non_negative, "samples before a stream may raise anomalies"),
+        "threshold": Key((int, float), 5.0, _positive, "z-value of the residual"),
+        "alpha": Key((int, float), 0.01, lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
+        "quiet": Key(int, 10, _positive, "normal samples that close an incident"),
+    },
+    "forecast": {
+        "every": Key(int, 10, _non_negative, "samples between forecasts of a stream (0: none)"),
+        "interval_z": Key((int, float), 1.96, _positive),
+        "target_feature": Key(int, 0, _non_negative),
+    },
+    "state": {
+        "checkpoint": Key(str, "", help="checkpoint file (empty: no checkpoints)"),
+        "checkpoint_every_s": Key((int, float), 60, _positive),
+    },
+    "stats": {
+        "every_s": Key((int, float), 5, _positive),
+        "metrics_port": Key(int, 0, lambda v: None if 0 <= v <= 65535 else "must be a port number (0: off)"),
+    },
+}
+
+FLAG_KEYS = {"bundle": "model.bundle", "backend": "model.backend", "broker": "mqtt.broker",
+             "subscribe": "input.subscribe", "node_id": "mqtt.node_id", "checkpoint": "state.checkpoint",
+             "metrics_port": "stats.metrics_port"}
+
+
+def _coerce(text: str, key: Key, name: str) -> Any:
+    kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
+    if list in kinds:
+        return [t.strip() for t in text.split(",") if t.strip()]
+    for kind in kinds:
+        try:
+            return kind(text) if kind is not str else text
+        except ValueError:
+            continue
+    raise ConfigError(f"{name}: cannot read {text!r} as {' or '.join(k.__name__ for k in kinds)}")
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Defaults, then the TOML file, then ``overrides`` (``{"section.key": value}``); validated."""
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    config = {section: {k: key.default for k, key in keys.items()} for section, keys in SCHEMA.items()}
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{section}: unknown section (known: {', '.join(SCHEMA)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: must be a table")
+        for k, v in table.items():
+            if k not in SCHEMA[section]:
+                raise ConfigError(f"{section}.{k}: unknown key (known: {', '.join(SCHEMA[section])})")
+            config[section][k] = v
+    for dotted, value in (overrides or {}).items():
+        section, _, k = dotted.partition(".")
+        if section not in SCHEMA or k not in SCHEMA[section]:
+            raise ConfigError(f"{dotted}: unknown key")
+        key = SCHEMA[section][k]
+        config[section][k] = _coerce(value, key, dotted) if isinstance(value, str) else value
+    for section, keys in SCHEMA.items():
+        for k, key in keys.items():
+            value, name = config[section][k], f"{section}.{k}"
+            if value is None:
+                raise ConfigError(f"{name}: required ({key.help})")
+            kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise ConfigError(f"{name}: expected {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
+            problem = key.check(value) if key.check else None
+            if problem:
+                raise ConfigError(f"{name}: {problem}, got {value!r}")
+    if config["mqtt"]["reconnect_max_s"] < config["mqtt"]["reconnect_min_s"]:
+        raise ConfigError("mqtt.reconnect_max_s: must not be below mqtt.reconnect_min_s")
+    if not Path(config["model"]["bundle"]).is_dir():
+        raise ConfigError(f"model.bundle: {config['model']['bundle']!r} is not a bundle directory")
+    return config

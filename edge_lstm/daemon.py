@@ -1,0 +1,317 @@
+"""``edge-lstm serve``: the MQTT daemon. A thin loop over the pure parts.
+
+The paho network thread only enqueues what arrives (with manual acknowledgement); a worker (the
+main thread) drains the queue in batches, parses payloads, advances every stream with pending
+samples in one batched step (:class:`edge_lstm.engine.Engine`), publishes the events, and
+acknowledges the messages it has processed, so a crash redelivers instead of losing them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+import edge_lstm
+from edge_lstm import checkpoint
+from edge_lstm.broker import parse_broker_url
+from edge_lstm.detector import DetectorConfig
+from edge_lstm.engine import Engine, EngineConfig, Event
+from edge_lstm.payloads import PayloadError, Sample, parse
+
+log = logging.getLogger("edge_lstm.daemon")
+
+
+def stream_name(template: str, topic: str) -> str:
+    """Stream id from a topic by a template over its levels.
+
+    >>> stream_name("{1}/{2}", "sensors/pump-7/pressure")
+    'pump-7/pressure'
+    """
+    try:
+        return template.format(*topic.split("/"))
+    except (IndexError, KeyError, ValueError):
+        raise PayloadError(f"topic {topic!r} does not fit the stream template {template!r}") from None
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) about READY=1 / WATCHDOG=1 / STOPPING=1; a no-op elsewhere."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(address)
+            s.sendall(message.encode())
+        except OSError as exc:
+            log.warning("sd_notify failed: %s", exc)
+
+
+class Daemon:
+    """One broker connection, one queue, one engine."""
+
+    def __init__(self, config: dict[str, dict[str, Any]]) -> None:
+        self.config = config
+        mc, ic = config["mqtt"], config["input"]
+        self.node = mc["node_id"]
+        self.prefix = f"edge-lstm/{self.node}"
+        self.qos = mc["qos"]
+        self.model = edge_lstm.load(config["model"]["bundle"], config["model"]["backend"])
+        an, fc = config["anomaly"], config["forecast"]
+        self.engine = Engine(self.model, EngineConfig(
+            target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
+            gap_s=ic["gap_s"], detector=DetectorConfig(warmup=an["warmup"], threshold=an["threshold"],
+                                                       alpha=an["alpha"], quiet=an["quiet"])))
+        self.bundle_hash = self.model.bundle.sha256
+        self.queue: queue.Queue = queue.Queue(maxsize=config["processing"]["queue_size"])
+        self.counters: Counter[str] = Counter()
+        self.stopping = threading.Event()
+        self.intake_open = threading.Event()
+        self.connected = threading.Event()
+        self.started = time.time()
+        self.checkpoint_path = config["state"]["checkpoint"]
+        self.restored = self._restore()
+        self.client = self._client()
+        self.metrics = self._metrics(config["stats"]["metrics_port"])
+
+    # -- state ------------------------------------------------------------------------------------
+    def _restore(self) -> str:
+        if not self.checkpoint_path:
+            return "no checkpoint configured"
+        try:
+            found = checkpoint.load(self.checkpoint_path)
+        except ValueError as exc:
+            log.warning("%s; starting fresh", exc)
+            return f"unreadable checkpoint: {exc}"
+        if found is None:
+            return "no checkpoint yet"
+        arrays, meta = found
+        if meta.get("bundle_sha256") != self.bundle_hash:
+            log.warning("checkpoint was made with another bundle; warming up fresh")
+            return "checkpoint from another bundle: warming up fresh"
+        self.engine.restore(arrays, meta)
+        log.info("restored %d streams from %s", len(self.engine.names), self.checkpoint_path)
+        return f"restored {len(self.engine.names)} streams"
+
+    def save_checkpoint(self) -> None:
+        if not self.checkpoint_path:
+            return
+        arrays, meta = self.engine.snapshot()
+        meta.update(bundle_sha256=self.bundle_hash, backend=self.model.backend, saved_at=time.time())
+        checkpoint.save(self.checkpoint_path, arrays, meta)
+        self.counters["checkpoints"] += 1
+
+    # -- MQTT -------------------------------------------------------------------------------------
+    def _client(self) -> mqtt.Client:
+        mc = self.config["mqtt"]
+        broker = parse_broker_url(mc["broker"])
+        v5 = mc["protocol"] == "5"
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=mc["client_id"] or f"edge-lstm-{self.node}",
+                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else False,
+                             manual_ack=True)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=int(max(1, mc["reconnect_min_s"])), max_delay=int(mc["reconnect_max_s"]))
+        if broker.username:
+            client.username_pw_set(broker.username, broker.password)
+        if broker.tls:
+            client.tls_set(ca_certs=mc["ca_file"] or None, certfile=mc["cert_file"] or None,
+                           keyfile=mc["key_file"] or None, cert_reqs=ssl.CERT_REQUIRED)
+        client.will_set(f"{self.prefix}/status", json.dumps({"state": "offline", "node": self.node}), qos=1,
+                        retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.broker = broker
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        log.info("connected to %s (session present: %s)", self.broker, flags.session_present)
+        for topic in self.config["input"]["subscribe"]:
+            client.subscribe(topic, qos=self.qos)
+        client.publish(f"{self.prefix}/status", json.dumps({
+            "state": "online", "node": self.node, "version": edge_lstm.__version__, "bundle_sha256": self.bundle_hash,
+            "backend": self.model.backend, "restored": self.restored, "since": self.started}), qos=1, retain=True)
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected.clear()
+        if not self.stopping.is_set():
+            log.warning("disconnected from %s (%s); reconnecting", self.broker, reason_code)
+            self.counters["disconnects"] += 1
+
+    def _on_message(self, client, userdata, message) -> None:
+        """Network thread: enqueue only."""
+        if not self.intake_open.is_set():
+            return  # shutting down: not acknowledged, so the broker keeps it for the next start
+        item = (message.topic, message.payload, time.time(), message.mid, message.qos)
+        try:
+            self.queue.put_nowait(item)
+        except queue.Full:
+            self.counters["dropped_overload"] += 1
+            if self.config["processing"]["overload"] == "drop_oldest":
+                try:
+                    old = self.queue.get_nowait()
+                    self._ack([old])
+                    self.queue.put_nowait(item)
+                    return
+                except (queue.Empty, queue.Full):
+                    pass
+            self._ack([item])
+
+    def _ack(self, items: list) -> None:
+        for _, _, _, mid, qos in items:
+            if qos > 0:
+                self.client.ack(mid, qos)
+
+    def connect(self) -> None:
+        mc = self.config["mqtt"]
+        properties = None
+        if mc["protocol"] == "5":
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = mc["session_expiry"]
+        kwargs = {"clean_start": False, "properties": properties} if mc["protocol"] == "5" else {}
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=mc["keepalive"], **kwargs)
+        self.client.loop_start()
+
+    # -- the worker -------------------------------------------------------------------------------
+    def _drain(self, timeout: float) -> list:
+        items = []
+        try:
+            items.append(self.queue.get(timeout=timeout))
+        except queue.Empty:
+            return items
+        limit = self.config["processing"]["batch_max"]
+        while len(items) < limit:
+            try:
+                items.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def process(self, items: list) -> None:
+        features = self.model.features
+        template, max_bytes = self.config["input"]["stream"], self.config["input"]["max_payload_bytes"]
+        samples: list[tuple[str, Sample]] = []
+        for topic, payload, arrival, _, _ in items:
+            try:
+                name = stream_name(template, topic)
+                samples.extend((name, s) for s in parse(payload, arrival, features, max_bytes))
+            except PayloadError as exc:
+                self._error(topic, payload, str(exc))
+        self.counters["messages"] += len(items)
+        stale_before = self.engine.counters["stale"]
+        events = self.engine.process(samples) if samples else []
+        self.counters["stale"] += self.engine.counters["stale"] - stale_before
+        for event in events:
+            self._publish_event(event)
+        self._ack(items)
+
+    def _error(self, topic: str, payload: bytes, reason: str) -> None:
+        self.counters["errors"] += 1
+        body = {"topic": topic, "reason": reason, "bytes": len(payload), "ts": time.time(),
+                "count": self.counters["errors"]}
+        self.client.publish(f"{self.prefix}/errors", json.dumps(body), qos=0)
+
+    def _publish_event(self, event: Event) -> None:
+        self.counters[f"events_{event.kind}"] += 1
+        self.client.publish(f"{self.prefix}/{event.kind}/{event.stream}", json.dumps(event.body), qos=self.qos)
+
+    def stats(self) -> dict[str, Any]:
+        latency = np.array(self.engine.step_seconds[-10_000:] or [0.0]) * 1e3
+        self.engine.step_seconds = self.engine.step_seconds[-10_000:]
+        return {
+            "node": self.node, "ts": time.time(), "uptime_s": round(time.time() - self.started, 1),
+            "streams": len(self.engine.names), "samples": self.engine.counters["samples"],
+            "messages": self.counters["messages"], "errors": self.counters["errors"],
+            "stale": self.counters["stale"], "gap_resets": self.engine.counters["gap_resets"],
+            "dropped_overload": self.counters["dropped_overload"],
+            "events": {"anomaly": self.counters["events_anomaly"], "forecast": self.counters["events_forecast"]},
+            "queue_depth": self.queue.qsize(), "steps": self.engine.counters["steps"],
+            "step_latency_ms": {"p50": round(float(np.percentile(latency, 50)), 4),
+                                "p99": round(float(np.percentile(latency, 99)), 4)},
+            "disconnects": self.counters["disconnects"], "checkpoints": self.counters["checkpoints"],
+        }
+
+    def _metrics(self, port: int) -> Any:
+        if not port:
+            return None
+        from prometheus_client import Gauge, start_http_server
+
+        gauge = Gauge("edge_lstm", "edge-lstm daemon counters", ["name"])
+        start_http_server(port)
+        return gauge
+
+    def _publish_stats(self) -> None:
+        stats = self.stats()
+        self.client.publish(f"{self.prefix}/stats", json.dumps(stats), qos=0)
+        if self.metrics is not None:
+            for key, value in stats.items():
+                if isinstance(value, (int, float)):
+                    self.metrics.labels(key).set(value)
+        sd_notify("WATCHDOG=1")
+
+    def request_stop(self, *_: Any) -> None:
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; then finish the queue, checkpoint, say offline, exit 0."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        self.intake_open.set()
+        self.connect()
+        sd_notify("READY=1")
+        every_stats, every_ckpt = self.config["stats"]["every_s"], self.config["state"]["checkpoint_every_s"]
+        next_stats, next_ckpt = time.monotonic() + every_stats, time.monotonic() + every_ckpt
+        while not self.stopping.is_set():
+            items = self._drain(timeout=0.1)
+            if items:
+                self.process(items)
+            now = time.monotonic()
+            if now >= next_stats:
+                self._publish_stats()
+                next_stats = now + every_stats
+            if now >= next_ckpt:
+                self.save_checkpoint()
+                next_ckpt = now + every_ckpt
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        sd_notify("STOPPING=1")
+        self.intake_open.clear()
+        while True:
+            items = self._drain(timeout=0.05)
+            if not items:
+                break
+            self.process(items)
+        self.save_checkpoint()
+        self._publish_stats()
+        info = self.client.publish(f"{self.prefix}/status", json.dumps({"state": "offline", "node": self.node}),
+                                   qos=1, retain=True)
+        if self.connected.is_set():
+            try:
+                info.wait_for_publish(timeout=5)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+        log.info("stopped: %s", json.dumps(self.stats()))
+        return 0

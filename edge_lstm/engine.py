@@ -1,0 +1,240 @@
+"""The daemon's processing core: samples in, batched LSTM steps, anomaly and forecast events out.
+
+Pure (no I/O): the daemon feeds it parsed samples and publishes what it returns. Streams are
+registered as they appear and share one growable stream bank; every pass advances all streams
+that have a pending sample in one batched step (a stream with several pending samples takes
+several passes, in time order).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_lstm.detector import Detector, DetectorConfig
+from edge_lstm.model import Model
+from edge_lstm.payloads import Sample
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    target_feature: int = 0  # which input feature the forecast predicts
+    forecast_every: int = 10  # publish a forecast every N samples of a stream (0: never)
+    interval_z: float = 1.96  # forecast bounds: ± interval_z × residual std × sqrt(step)
+    gap_s: float = 3600.0  # a longer silence resets the stream (state and detector warm up again)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # "anomaly" or "forecast"
+    stream: str
+    body: dict[str, Any]
+
+
+class Engine:
+    """Stream registry, one stream bank, the detector and the last forecast of every stream."""
+
+    def __init__(self, model: Model, config: EngineConfig | None = None, capacity: int = 64) -> None:
+        self.model = model
+        self.config = config or EngineConfig()
+        if not 0 <= self.config.target_feature < model.features:
+            raise ValueError(f"target_feature {self.config.target_feature} is not one of the model's "
+                             f"{model.features} input features")
+        self.horizon = self._horizon(model)
+        self.streams: dict[str, int] = {}
+        self.names: list[str] = []
+        self.counters: Counter[str] = Counter()
+        self.step_seconds: list[float] = []
+        self.detector = Detector(self.config.detector, capacity)
+        self._bank = model.streams(capacity)
+        self._alloc(capacity)
+
+    def _horizon(self, model: Model) -> int:
+        shape = model.spec.output_shape
+        return shape[0] if len(shape) >= 1 else 1
+
+    def _alloc(self, capacity: int, old: int = 0) -> None:
+        def grown(name: str, dtype: Any) -> np.ndarray:
+            new = np.zeros((capacity, self.horizon) if name == "forecast" else capacity, dtype)
+            if old:
+                new[:old] = getattr(self, name)[:old]
+            return new
+
+        self.forecast = grown("forecast", np.float64)
+        self.has_forecast = grown("has_forecast", bool)
+        self.last_ts = grown("last_ts", np.float64)
+        self.seen = grown("seen", np.int64)
+
+    @property
+    def capacity(self) -> int:
+        return self._bank.n
+
+    def stream_index(self, name: str) -> int:
+        """The bank row of stream ``name``, registering (and growing the bank) when new."""
+        index = self.streams.get(name)
+        if index is not None:
+            return index
+        index = len(self.names)
+        if index >= self.capacity:
+            self._grow(2 * self.capacity)
+        self.streams[name] = index
+        self.names.append(name)
+        self.counters["streams"] = len(self.names)
+        return index
+
+    def _grow(self, capacity: int) -> None:
+        old, state = self.capacity, self._bank.state
+        bank = self.model.streams(capacity)
+        bank.state = {k: np.concatenate([v, np.zeros((capacity - old, v.shape[1]), v.dtype)]) for k, v in state.items()}
+        self._bank = bank
+        self.detector.grow(capacity)
+        self._alloc(capacity, old)
+
+    def _series(self, y: np.ndarray) -> np.ndarray:
+        """Model outputs (k, outputs) -> the forecast of the target feature, (k, horizon)."""
+        shaped = y.reshape(y.shape[0], *self.model.spec.output_shape)
+        if shaped.ndim == 3:
+            return shaped[:, :, min(self.config.target_feature, shaped.shape[2] - 1)]
+        return shaped.reshape(y.shape[0], -1)[:, : self.horizon]
+
+    def process(self, items: list[tuple[str, Sample]]) -> list[Event]:
+        """Advance every stream by its new samples (in time order) and return the events they raise."""
+        pending: dict[int, list[Sample]] = {}
+        for name, sample in items:
+            pending.setdefault(self.stream_index(name), []).append(sample)
+        queues = []
+        for index, samples in pending.items():
+            samples.sort(key=lambda s: s.ts)
+            fresh = [s for s in samples if s.ts > self.last_ts[index]]
+            # Keep strictly increasing times: drop duplicates of a timestamp within the batch too.
+            ordered = [s for i, s in enumerate(fresh) if i == 0 or s.ts > fresh[i - 1].ts]
+            self.counters["stale"] += len(samples) - len(ordered)
+            if ordered:
+                queues.append((index, ordered))
+        events: list[Event] = []
+        depth = 0
+        while True:
+            round_items = [(index, samples[depth]) for index, samples in queues if depth < len(samples)]
+            if not round_items:
+                break
+            events.extend(self._round(round_items))
+            depth += 1
+        return events
+
+    def _round(self, items: list[tuple[int, Sample]]) -> list[Event]:
+        cfg = self.config
+        idx = np.fromiter((i for i, _ in items), np.int64, len(items))
+        ts = np.fromiter((s.ts for _, s in items), np.float64, len(items))
+        x = np.array([s.values for _, s in items], dtype=np.float32)
+        gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.gap_s)
+        if gap.any():
+            self._bank.reset(idx[gap])
+            self.detector.reset(idx[gap])
+            self.has_forecast[idx[gap]] = False
+            self.seen[idx[gap]] = 0
+            self.counters["gap_resets"] += int(gap.sum())
+        events: list[Event] = []
+        scored = self.has_forecast[idx]
+        if scored.any():
+            events.extend(self._score(idx[scored], ts[scored], x[scored, cfg.target_feature].astype(np.float64)))
+        started = time.perf_counter()
+        y = self._bank.step(x, streams=idx)
+        self.step_seconds.append(time.perf_counter() - started)
+        self.counters["steps"] += 1
+        self.counters["samples"] += len(items)
+        series = self._series(y).astype(np.float64)
+        self.forecast[idx] = series
+        self.has_forecast[idx] = True
+        self.last_ts[idx] = ts
+        self.seen[idx] += 1
+        if cfg.forecast_every > 0:
+            due = np.flatnonzero(self.seen[idx] % cfg.forecast_every == 0)
+            if due.size:
+                std = self.detector.std(idx[due])
+                steps = np.sqrt(np.arange(1, self.horizon + 1))
+                for j, k in enumerate(due.tolist()):
+                    values = series[k]
+                    spread = cfg.interval_z * std[j] * steps
+                    events.append(Event("forecast", self.names[idx[k]], {
+                        "stream": self.names[idx[k]], "ts": float(ts[k]), "horizon": self.horizon,
+                        "values": values.tolist(), "lower": (values - spread).tolist(),
+                        "upper": (values + spread).tolist(), "interval": _coverage(cfg.interval_z),
+                    }))
+                self.counters["forecasts"] += int(due.size)
+        return events
+
+    def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray) -> list[Event]:
+        expected = self.forecast[idx, 0]
+        result = self.detector.update(idx, value - expected, ts)
+        threshold = self.config.detector.threshold
+        events = []
+        for k in np.flatnonzero(result.opened | result.closed).tolist():
+            name = self.names[idx[k]]
+            closing = bool(result.closed[k])
+            body = {
+                "stream": name, "state": "closed" if closing else "open",
+                "incident": f"{name}@{result.incident_start[k]:.3f}",
+                "ts": float(ts[k]), "start": float(result.incident_start[k]),
+                "end": float(ts[k]) if closing else None,
+                "value": float(value[k]), "expected": float(expected[k]), "residual": float(value[k] - expected[k]),
+                "score": float(result.score[k]), "peak_score": float(result.incident_peak[k]),
+                "z": float(result.z[k]), "threshold": threshold,
+                "severity": severity(float(result.z[k] if not closing else 0.0), result.incident_peak[k], threshold),
+            }
+            events.append(Event("anomaly", name, body))
+            self.counters["incidents_closed" if closing else "incidents_opened"] += 1
+        self.counters["anomalous_samples"] += int(result.anomalous.sum())
+        return events
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def snapshot(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and JSON metadata that :meth:`restore` turns back into this engine's state."""
+        n = len(self.names)
+        arrays = {f"bank/{k}": v[:n] for k, v in self._bank.state.items()}
+        arrays.update({f"detector/{k}": v[:n] for k, v in self.detector.state().items()})
+        for name in ("forecast", "has_forecast", "last_ts", "seen"):
+            arrays[f"engine/{name}"] = getattr(self, name)[:n]
+        return arrays, {"streams": list(self.names), "counters": dict(self.counters)}
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        names = list(meta["streams"])
+        capacity = max(self.capacity, 1 << max(0, len(names) - 1).bit_length())
+        if capacity > self.capacity:
+            self._grow(capacity)
+        self.names, self.streams = names, {name: i for i, name in enumerate(names)}
+        n = len(names)
+        state = self._bank.state
+        for key in state:
+            state[key][:n] = arrays[f"bank/{key}"]
+        self._bank.state = state
+        detector_state = self.detector.state()
+        for key in detector_state:
+            detector_state[key][:n] = arrays[f"detector/{key}"]
+        self.detector.load_state(detector_state)
+        for name in ("forecast", "has_forecast", "last_ts", "seen"):
+            getattr(self, name)[:n] = arrays[f"engine/{name}"]
+        self.counters.update({k: v for k, v in meta.get("counters", {}).items() if k not in self.counters})
+
+
+def severity(z: float, peak_score: float, threshold: float) -> str:
+    """'critical' when the incident's peak is far beyond the threshold, else 'warning'."""
+    peak_z = math.sqrt(2.0) * _erfinv(min(peak_score, 1 - 1e-16)) if peak_score > 0 else z
+    return "critical" if max(z, peak_z) >= 2 * threshold else "warning"
+
+
+def _erfinv(y: float) -> float:
+    lo, hi = 0.0, 10.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
+    return (lo + hi) / 2
+
+
+def _coverage(z: float) -> float:
+    return round(math.erf(z / math.sqrt(2.0)), 4)

@@ -1,0 +1,87 @@
+"""Test helpers around a real broker: a collecting subscriber and a daemon in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+
+class Collector:
+    """Subscribes to ``topic`` and keeps every message (topic, decoded JSON or raw bytes)."""
+
+    def __init__(self, port: int, topic: str = "edge-lstm/#") -> None:
+        self.messages: list[tuple[str, object]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"collector-{time.time_ns()}",
+                                  protocol=mqtt.MQTTv5)
+        ready = threading.Event()
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: ready.set()
+        self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert ready.wait(10), "collector could not subscribe"
+
+    def _on_message(self, client, userdata, msg) -> None:
+        try:
+            body: object = json.loads(msg.payload)
+        except ValueError:
+            body = msg.payload
+        with self.lock:
+            self.messages.append((msg.topic, body))
+
+    def matching(self, suffix: str) -> list:
+        with self.lock:
+            return [b for t, b in self.messages if t.endswith(suffix) or f"/{suffix}/" in t]
+
+    def latest(self, suffix: str) -> object:
+        found = self.matching(suffix)
+        return found[-1] if found else None
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def publisher(port: int) -> mqtt.Client:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{time.time_ns()}", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.reconnect_delay_set(1, 2)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+class DaemonProcess:
+    """``edge-lstm serve`` in a subprocess."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log = log
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "edge_lstm", "serve", *args],
+                                        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+
+    def stop(self, sig: int = 15, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")

@@ -1,0 +1,181 @@
+"""The daemon against a real Mosquitto: events, bad input, broker restarts, crashes, config errors."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+import edge_lstm
+from tests.keras_models import sine_series
+from tests.mosquitto import Mosquitto
+from tests.mqtt_helpers import Collector, DaemonProcess, publisher
+
+T0 = 1_700_000_000.0
+
+
+def series(n: int, spike_at: int | None = None) -> np.ndarray:
+    x = sine_series(n, seed=11)
+    if spike_at is not None:
+        x[spike_at] += 4.0
+    return x
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Mosquitto(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def bundle(forecaster):
+    return forecaster
+
+
+def _daemon(tmp_path, bundle, broker, *extra):
+    args = ["--bundle", str(bundle), "--broker", broker.url, "--node-id", "n1", "--checkpoint",
+            str(tmp_path / "state.npz"), "--set", "stats.every_s=0.5", "--set", "anomaly.warmup=60",
+            "--set", "forecast.every=25", "--set", "state.checkpoint_every_s=0.5", *extra]
+    return DaemonProcess(args, tmp_path / "daemon.log")
+
+
+def _publish(client, values, start=0, topic="sensors/pump/vib"):
+    for i, v in enumerate(values, start=start):
+        client.publish(topic, json.dumps({"ts": T0 + i, "value": float(v)}), qos=1)
+
+
+def _samples(collector):
+    stats = collector.latest("stats")
+    return stats["samples"] if stats else 0
+
+
+def test_end_to_end_events(tmp_path, bundle, broker):
+    collector = Collector(broker.port)
+    daemon = _daemon(tmp_path, bundle, broker)
+    try:
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online"), daemon.output()
+        x = series(400, spike_at=300)
+        pub = publisher(broker.port)
+        _publish(pub, x)
+        assert collector.wait_for(lambda: _samples(collector) >= 400), daemon.output()
+        incidents = {e["incident"] for e in collector.matching("anomaly") if e["stream"] == "pump/vib"}
+        assert len(incidents) == 1, collector.matching("anomaly")
+        opened = next(e for e in collector.matching("anomaly") if e["state"] == "open")
+        assert abs(opened["start"] - (T0 + 300)) <= 1 and opened["value"] == pytest.approx(float(x[300]), abs=1e-4)
+        assert {"expected", "residual", "score", "threshold", "severity"} <= set(opened)
+        forecasts = [f for f in collector.matching("forecast") if f["stream"] == "pump/vib"]
+        assert len(forecasts) == 400 // 25
+        reference = edge_lstm.load(bundle, "numba-f32").run(x)
+        for f in forecasts:
+            k = round(f["ts"] - T0)
+            assert f["values"][0] == pytest.approx(float(reference[k, 0]), abs=1e-5)
+            assert f["lower"][0] < f["values"][0] < f["upper"][0]
+        assert daemon.stop(signal.SIGTERM) == 0
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "offline")
+        pub.loop_stop()
+    finally:
+        daemon.stop(signal.SIGKILL)
+        collector.close()
+
+
+def test_malformed_barrage_is_counted_and_survived(tmp_path, bundle, broker):
+    collector = Collector(broker.port)
+    daemon = _daemon(tmp_path, bundle, broker, "--set", "input.max_payload_bytes=4096")
+    try:
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online")
+        pub = publisher(broker.port)
+        bad = [b'{"ts": 1, "val', b'{"ts": 1, "value": NaN}', b'{"ts": 1, "value": "high"}',
+               b'{"value": 1, "pad": "' + b"x" * 10_000 + b'"}', b"\xff\xfe", b"", b"[]", b"1,2,3",
+               b'{"ts": 1, "values": [1, 2]}', b"inf"]
+        for i in range(200):
+            pub.publish("sensors/pump/vib", bad[i % len(bad)], qos=1)
+        _publish(pub, series(30))
+        assert collector.wait_for(lambda: (collector.latest("stats") or {}).get("errors", 0) >= 200
+                                  and _samples(collector) >= 30), daemon.output()
+        assert collector.latest("stats")["errors"] == 200
+        reasons = [e["reason"] for e in collector.matching("errors")]
+        assert len(reasons) == 200 and any("NaN" in r for r in reasons) and any("exceeds" in r for r in reasons)
+        assert daemon.process.poll() is None, "the daemon must stay up"
+    finally:
+        daemon.stop(signal.SIGKILL)
+        collector.close()
+
+
+def test_broker_restart_loses_no_sample(tmp_path, bundle, broker):
+    collector = Collector(broker.port)
+    daemon = _daemon(tmp_path, bundle, broker, "--set", "mqtt.reconnect_max_s=1")
+    pub = publisher(broker.port)
+    try:
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online")
+        x = series(300)
+        _publish(pub, x[:150])
+        assert collector.wait_for(lambda: _samples(collector) >= 150), daemon.output()
+        broker.stop()
+        _publish(pub, x[150:250], start=150)  # queued by the publisher while the broker is down
+        time.sleep(1.0)
+        broker.start()
+        collector.close()
+        collector = Collector(broker.port)
+        _publish(pub, x[250:], start=250)
+        assert collector.wait_for(lambda: _samples(collector) >= 300, timeout=60), daemon.output()
+        assert _samples(collector) == 300
+        assert collector.latest("stats")["stale"] == 0
+    finally:
+        daemon.stop(signal.SIGKILL)
+        pub.loop_stop()
+        collector.close()
+
+
+def test_sigkill_then_restart_resumes_from_checkpoint(tmp_path, bundle, broker):
+    collector = Collector(broker.port)
+    x = series(300)
+    daemon = _daemon(tmp_path, bundle, broker)
+    pub = publisher(broker.port)
+    try:
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online")
+        _publish(pub, x[:200])
+        assert collector.wait_for(lambda: _samples(collector) >= 200)
+        checkpoints = collector.latest("stats")["checkpoints"]
+        assert collector.wait_for(lambda: collector.latest("stats")["checkpoints"] >= checkpoints + 2)
+        daemon.stop(signal.SIGKILL)
+        daemon = _daemon(tmp_path, bundle, broker)
+        assert collector.wait_for(lambda: "restored 1 streams" in str(collector.latest("status"))), daemon.output()
+        _publish(pub, x[200:], start=200)
+        assert collector.wait_for(lambda: (collector.latest("stats") or {}).get("samples", 0) >= 300)
+        reference = edge_lstm.load(bundle, "numba-f32").run(x)
+        late = [f for f in collector.matching("forecast") if f["ts"] >= T0 + 200]
+        assert late, "forecasts after the restart"
+        for f in late:
+            k = round(f["ts"] - T0)
+            assert f["values"][0] == pytest.approx(float(reference[k, 0]), abs=1e-5), "state was restored"
+    finally:
+        daemon.stop(signal.SIGKILL)
+        pub.loop_stop()
+        collector.close()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--broker", "mqtt://localhost:1883"], "model.bundle: required"),
+    (["--bundle", "/nonexistent"], "model.bundle: '/nonexistent' is not a bundle directory"),
+    (["--bundle", ".", "--set", "mqtt.qos=3"], "mqtt.qos: must be one of 0, 1, got 3"),
+    (["--bundle", ".", "--set", "anomaly.threshold=-1"], "anomaly.threshold: must be positive"),
+    (["--bundle", ".", "--set", "nope.key=1"], "nope.key: unknown key"),
+])
+def test_config_errors_exit_non_zero_with_the_key(args, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", *args], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_file_errors_name_the_key(tmp_path, bundle):
+    (tmp_path / "c.toml").write_text(f'[model]\nbundle = "{bundle}"\n[mqtt]\nkeepalive = "soon"\n')
+    result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--config", str(tmp_path / "c.toml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "mqtt.keepalive: expected int, got 'soon'" in result.stderr
