@@ -61,7 +61,8 @@ class Engine:
 
     def _alloc(self, capacity: int, old: int = 0) -> None:
         def grown(name: str, dtype: Any) -> np.ndarray:
-            new = np.zeros((capacity, self.horizon) if name == "forecast" else capacity, dtype)
+            shape = (capacity, self.horizon) if name == "forecast" else capacity
+            new = np.full(shape, -np.inf) if name == "last_ts" else np.zeros(shape, dtype)
             if old:
                 new[:old] = getattr(self, name)[:old]
             return new
@@ -137,7 +138,6 @@ class Engine:
             self._bank.reset(idx[gap])
             self.detector.reset(idx[gap])
             self.has_forecast[idx[gap]] = False
-            self.seen[idx[gap]] = 0
             self.counters["gap_resets"] += int(gap.sum())
         events: list[Event] = []
         scored = self.has_forecast[idx]

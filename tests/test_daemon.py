@@ -5,6 +5,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +52,22 @@ def _publish(client, values, start=0, topic="sensors/pump/vib"):
         client.publish(topic, json.dumps({"ts": T0 + i, "value": float(v)}), qos=1)
 
 
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def _validate_all(collector):
+    """Every message the daemon published matches its JSON Schema."""
+    jsonschema = pytest.importorskip("jsonschema")
+    kinds = {"anomaly": "anomaly", "forecast": "forecast", "status": "status", "stats": "stats", "errors": "error"}
+    checked = Counter()
+    for topic, body in list(collector.messages):
+        kind = topic.split("/")[2]
+        schema = json.loads((SCHEMAS / f"{kinds[kind]}.schema.json").read_text())
+        jsonschema.validate(body, schema)
+        checked[kind] += 1
+    return checked
+
+
 def _samples(collector):
     stats = collector.latest("stats")
     return stats["samples"] if stats else 0
@@ -78,6 +96,8 @@ def test_end_to_end_events(tmp_path, bundle, broker):
             assert f["lower"][0] < f["values"][0] < f["upper"][0]
         assert daemon.stop(signal.SIGTERM) == 0
         assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "offline")
+        checked = _validate_all(collector)
+        assert checked["anomaly"] == 2 and checked["forecast"] >= 16 and checked["stats"] and checked["status"] >= 2
         pub.loop_stop()
     finally:
         daemon.stop(signal.SIGKILL)
@@ -102,6 +122,7 @@ def test_malformed_barrage_is_counted_and_survived(tmp_path, bundle, broker):
         reasons = [e["reason"] for e in collector.matching("errors")]
         assert len(reasons) == 200 and any("NaN" in r for r in reasons) and any("exceeds" in r for r in reasons)
         assert daemon.process.poll() is None, "the daemon must stay up"
+        assert _validate_all(collector)["errors"] == 200
     finally:
         daemon.stop(signal.SIGKILL)
         collector.close()
@@ -179,3 +200,11 @@ def test_config_file_errors_name_the_key(tmp_path, bundle):
     result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--config", str(tmp_path / "c.toml")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "mqtt.keepalive: expected int, got 'soon'" in result.stderr
+
+
+def test_example_config_is_valid(tmp_path, bundle):
+    from edge_lstm.config import load_config
+
+    config = load_config(Path(__file__).resolve().parent.parent / "deploy" / "edge-lstm.toml",
+                         {"model.bundle": str(bundle)})
+    assert config["mqtt"]["node_id"] == "edge-1" and config["input"]["subscribe"] == ["sensors/+/+"]

@@ -1,0 +1,128 @@
+"""The daemon's pure parts: payload parsing, the detector, the engine, config validation."""
+
+import numpy as np
+import pytest
+
+import edge_lstm
+from edge_lstm.config import ConfigError, load_config
+from edge_lstm.detector import Detector, DetectorConfig
+from edge_lstm.engine import Engine, EngineConfig
+from edge_lstm.payloads import PayloadError, Sample, parse
+from tests.bundles import lstm_model, random_bundle
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    (b"3.5", [Sample(9.0, (3.5,))]),
+    (b'{"ts": 100, "value": 2}', [Sample(100.0, (2.0,))]),
+    (b'{"ts": 1700000000123, "value": 2}', [Sample(1700000000.123, (2.0,))]),
+    (b'{"ts": "2024-01-01T00:00:01Z", "value": 2}', [Sample(1704067201.0, (2.0,))]),
+    (b'{"value": 2, "seq": 4}', [Sample(9.0, (2.0,))]),
+    (b'[{"ts": 1, "value": 1}, {"ts": 2, "value": 2}]', [Sample(1.0, (1.0,)), Sample(2.0, (2.0,))]),
+    (b"5,1.25", [Sample(5.0, (1.25,))]),
+    (b"2024-01-01 00:00:00,1.5\n2024-01-01 00:00:01,1.75", [Sample(1704067200.0, (1.5,)),
+                                                            Sample(1704067201.0, (1.75,))]),
+])
+def test_accepted_payloads(payload, expected):
+    assert parse(payload, arrival=9.0, features=1) == expected
+
+
+def test_values_payload_for_multi_feature_models():
+    assert parse(b'{"ts": 1, "values": [1, 2, 3]}', 0.0, features=3) == [Sample(1.0, (1.0, 2.0, 3.0))]
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b'{"ts": 1, "val', "invalid JSON"),
+    (b'{"ts": 1, "value": NaN}', "NaN"),
+    (b'{"ts": 1, "value": Infinity}', "NaN and infinity"),
+    (b"inf", "NaN and infinity"),
+    (b'{"ts": 1, "value": "high"}', "must be a number, got str"),
+    (b'{"ts": 1, "value": true}', "must be a number, got bool"),
+    (b'{"ts": 1}', "neither 'value' nor 'values'"),
+    (b'{"ts": 1, "values": [1, 2]}', "2 value(s) per sample, the model expects 1"),
+    (b'{"ts": "yesterday", "value": 1}', "neither epoch seconds nor ISO-8601"),
+    (b"\xff\xfe", "not UTF-8"),
+    (b"", "empty payload"),
+    (b"[]", "empty JSON array"),
+    (b"hello", "not a number, JSON or CSV"),
+    (b"x" * 70_000, "exceeds the 65536-byte limit"),
+    (b"1,2,3", "expected ts and 1 value"),
+])
+def test_rejected_payloads_say_why(payload, reason):
+    with pytest.raises(PayloadError) as exc:
+        parse(payload, arrival=0.0, features=1)
+    assert reason in str(exc.value)
+
+
+def test_detector_one_incident_per_burst_and_no_learning_from_it():
+    d = Detector(DetectorConfig(warmup=50, threshold=5.0, quiet=5))
+    idx = np.array([0, 1])
+    rng = np.random.default_rng(0)
+    opened = closed = 0
+    for t in range(200):
+        r = rng.normal(0, 0.1, 2)
+        if 100 <= t < 110:
+            r[0] += 5.0  # a burst of ten anomalous samples on stream 0
+        out = d.update(idx, r, np.full(2, float(t)))
+        opened += int(out.opened[0])
+        closed += int(out.closed[0])
+        assert not out.anomalous[1]
+        if out.closed[0]:
+            assert out.incident_start[0] == 100.0
+    assert (opened, closed) == (1, 1)
+    assert d.std(np.array([0]))[0] < 0.2, "the burst must not inflate the learned spread"
+
+
+def test_detector_is_deterministic():
+    runs = []
+    for _ in range(2):
+        d = Detector(DetectorConfig(warmup=5))
+        runs.append([d.update(np.array([0]), np.array([v]), np.array([0.0])).score[0] for v in np.sin(np.arange(50))])
+    assert runs[0] == runs[1]
+
+
+def test_engine_grows_orders_and_drops_stale():
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    engine = Engine(model, EngineConfig(forecast_every=0), capacity=2)
+    items = [(f"s{i}", Sample(10.0, (0.5,))) for i in range(5)]
+    engine.process(items)
+    assert engine.capacity >= 5 and engine.counters["samples"] == 5
+    engine.process([("s0", Sample(12.0, (1.0,))), ("s0", Sample(11.0, (1.0,))), ("s0", Sample(9.0, (1.0,))),
+                    ("s0", Sample(12.0, (1.0,)))])
+    assert engine.counters["stale"] == 2 and engine.counters["samples"] == 7
+    expected = model.run(np.array([0.5, 1.0, 1.0], dtype=np.float32))[-1, 0]
+    assert engine.forecast[engine.streams["s0"], 0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_engine_resets_a_stream_after_a_gap():
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    engine = Engine(model, EngineConfig(forecast_every=0, gap_s=60))
+    engine.process([("a", Sample(0.0, (1.0,)))])
+    engine.process([("a", Sample(1000.0, (2.0,)))])
+    assert engine.counters["gap_resets"] == 1
+    assert engine.forecast[0, 0] == pytest.approx(model.run(np.array([2.0], np.float32))[-1, 0], abs=1e-6)
+
+
+def test_engine_snapshot_restores_exactly():
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    a = Engine(model, EngineConfig(forecast_every=0))
+    for t in range(30):
+        a.process([(n, Sample(float(t), (np.sin(t + k),))) for k, n in enumerate(("x", "y", "z"))])
+    b = Engine(model, EngineConfig(forecast_every=0), capacity=1)
+    b.restore(*a.snapshot())
+    for t in range(30, 40):
+        items = [(n, Sample(float(t), (np.cos(t + k),))) for k, n in enumerate(("z", "x", "y"))]
+        a.process(items)
+        b.process(items)
+    np.testing.assert_array_equal(a.forecast[:3], b.forecast[[b.streams[n] for n in a.names]])
+
+
+def test_config_defaults_and_overrides(tmp_path):
+    (tmp_path / "b").mkdir()
+    config = load_config(None, {"model.bundle": str(tmp_path / "b"), "anomaly.threshold": "4.5",
+                                "input.subscribe": "a/+,b/#"})
+    assert config["anomaly"]["threshold"] == 4.5 and config["input"]["subscribe"] == ["a/+", "b/#"]
+    assert config["mqtt"]["protocol"] == "5" and config["mqtt"]["qos"] == 1
+    with pytest.raises(ConfigError, match=r"mqtt\.broker: broker URL 'http://x'"):
+        load_config(None, {"model.bundle": str(tmp_path / "b"), "mqtt.broker": "http://x"})
+    with pytest.raises(ConfigError, match=r"mqtt\.reconnect_max_s: must not be below"):
+        load_config(None, {"model.bundle": str(tmp_path / "b"), "mqtt.reconnect_max_s": "0.5"})
