@@ -4,6 +4,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -208,3 +209,77 @@ def test_example_config_is_valid(tmp_path, bundle):
     config = load_config(Path(__file__).resolve().parent.parent / "deploy" / "edge-lstm.toml",
                          {"model.bundle": str(bundle)})
     assert config["mqtt"]["node_id"] == "edge-1" and config["input"]["subscribe"] == ["sensors/+/+"]
+
+
+def test_tls_and_password(tmp_path, bundle):
+    from tests.mosquitto import tls_password_broker
+
+    broker = tls_password_broker(tmp_path / "tls-broker", "edge", "s3cret!").start()
+    try:
+        import paho.mqtt.client as mqtt
+
+        def client(name):
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+            c.tls_set(ca_certs=str(broker.ca))
+            c.username_pw_set("edge", "s3cret!")
+            return c
+
+        received, ready = [], threading.Event()
+        sub = client("sub")
+        sub.on_connect = lambda c, *a: c.subscribe("edge-lstm/#", qos=1)
+        sub.on_subscribe = lambda *a: ready.set()
+        sub.on_message = lambda c, u, m: received.append((m.topic, json.loads(m.payload)))
+        sub.connect("127.0.0.1", broker.port)
+        sub.loop_start()
+        assert ready.wait(10)
+        daemon = DaemonProcess(["--bundle", str(bundle), "--broker", f"mqtts://edge:s3cret%21@localhost:{broker.port}",
+                                "--set", f"mqtt.ca_file={broker.ca}", "--set", "stats.every_s=0.5", "--node-id", "tls"],
+                               tmp_path / "daemon.log")
+        pub = client("pub")
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(t.endswith("status") and b.get("state") == "online"
+                                                      for t, b in received):
+            time.sleep(0.05)
+        for i, v in enumerate(series(50)):
+            pub.publish("sensors/tls/vib", json.dumps({"ts": T0 + i, "value": float(v)}), qos=1)
+        while time.monotonic() < deadline and not any(t.endswith("stats") and b["samples"] >= 50 for t, b in received):
+            time.sleep(0.05)
+        assert any(t.endswith("stats") and b["samples"] == 50 for t, b in received), daemon.output()
+        assert daemon.stop() == 0
+        pub.loop_stop()
+        sub.loop_stop()
+    finally:
+        broker.stop()
+
+
+def test_wrong_password_is_reported_and_retried(tmp_path, bundle):
+    from tests.mosquitto import tls_password_broker
+
+    broker = tls_password_broker(tmp_path / "tls-broker", "edge", "right").start()
+    try:
+        daemon = DaemonProcess(["--bundle", str(bundle), "--broker", f"mqtts://edge:wrong@localhost:{broker.port}",
+                                "--set", f"mqtt.ca_file={broker.ca}", "--node-id", "bad"], tmp_path / "daemon.log")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "refused" not in daemon.output():
+            time.sleep(0.1)
+        assert "refused" in daemon.output() and daemon.process.poll() is None
+        assert daemon.stop() == 0
+    finally:
+        broker.stop()
+
+
+def test_mqtt_311(tmp_path, bundle, broker):
+    collector = Collector(broker.port)
+    daemon = _daemon(tmp_path, bundle, broker, "--set", "mqtt.protocol=3.1.1")
+    try:
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online")
+        pub = publisher(broker.port)
+        _publish(pub, series(40))
+        assert collector.wait_for(lambda: _samples(collector) >= 40), daemon.output()
+        assert daemon.stop() == 0
+        pub.loop_stop()
+    finally:
+        daemon.stop(signal.SIGKILL)
+        collector.close()
