@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 
 @dataclass(frozen=True)
@@ -86,35 +87,16 @@ class Detector:
         return np.sqrt(np.maximum(self.var[idx], self.config.min_std**2))
 
     def update(self, idx: np.ndarray, residual: np.ndarray, ts: np.ndarray) -> Update:
-        """Score one residual for each stream in ``idx`` (distinct), then learn from it."""
+        """Score each residual against its stream ``idx[j]``, then learn from it, in order (a stream may repeat)."""
         cfg = self.config
-        warmed = self.count[idx] >= cfg.warmup
-        std = self.std(idx)
-        z = np.abs(residual - self.mean[idx]) / std
-        z = np.where(warmed, z, 0.0)
-        score = np.vectorize(math.erf, otypes=[float])(z / math.sqrt(2.0)) if z.size else z
-        anomalous = warmed & (z > cfg.threshold)
-
-        was_open = self.open[idx]
-        opened = anomalous & ~was_open
-        self.start[idx] = np.where(opened, ts, self.start[idx])
-        self.peak[idx] = np.where(anomalous, np.maximum(self.peak[idx], score), self.peak[idx])
-        calm = np.where(anomalous, 0, self.calm[idx] + 1)
-        closed = was_open & (calm >= cfg.quiet)
-        out = Update(z, score, anomalous, opened, closed, self.start[idx].copy(), self.peak[idx].copy(), std)
-        self.open[idx] = (was_open | opened) & ~closed
-        self.calm[idx] = np.where(self.open[idx], calm, 0)
-        self.peak[idx] = np.where(self.open[idx], self.peak[idx], 0.0)
-
-        # Learn: clip what exceeded the threshold, Welford while warming up, then EWMA.
-        limit = cfg.threshold * std
-        learn = np.where(warmed, np.clip(residual - self.mean[idx], -limit, limit) + self.mean[idx], residual)
-        n = self.count[idx] + 1
-        weight = np.where(warmed, cfg.alpha, 1.0 / n)
-        delta = learn - self.mean[idx]
-        self.mean[idx] += weight * delta
-        self.var[idx] = (1.0 - weight) * (self.var[idx] + weight * delta**2)
-        self.count[idx] = n
+        k = idx.size
+        out = Update(*(np.empty(k) for _ in range(2)), *(np.empty(k, bool) for _ in range(3)),
+                     *(np.empty(k) for _ in range(3)))
+        _update(np.ascontiguousarray(idx, np.int64), np.ascontiguousarray(residual, np.float64),
+                np.ascontiguousarray(ts, np.float64), self.count, self.mean, self.var, self.open, self.start,
+                self.peak, self.calm, cfg.warmup, cfg.threshold, cfg.alpha, cfg.quiet, cfg.min_std,
+                out.z, out.score, out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak,
+                out.expected_std)
         return out
 
     def close_all(self, idx: np.ndarray) -> np.ndarray:
@@ -129,3 +111,41 @@ class Detector:
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         for name in self.FIELDS:
             setattr(self, name, np.array(state[name], dtype=getattr(self, name).dtype))
+
+
+@njit(cache=True)
+def _update(idx, residual, ts, count, mean, var, is_open, start, peak, calm, warmup, threshold, alpha, quiet,
+            min_std, z_out, score_out, anomalous_out, opened_out, closed_out, start_out, peak_out, std_out):
+    """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
+    for j in range(idx.size):
+        i = idx[j]
+        std = math.sqrt(max(var[i], min_std * min_std))
+        warmed = count[i] >= warmup
+        z = abs(residual[j] - mean[i]) / std if warmed else 0.0
+        score = math.erf(z / math.sqrt(2.0))
+        anomalous = warmed and z > threshold
+        was_open = is_open[i]
+        opened = anomalous and not was_open
+        if opened:
+            start[i] = ts[j]
+        if anomalous:
+            peak[i] = max(peak[i], score)
+        c = 0 if anomalous else calm[i] + 1
+        closed = was_open and c >= quiet
+        z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z, score, anomalous, opened, closed
+        start_out[j], peak_out[j], std_out[j] = start[i], peak[i], std
+        now_open = (was_open or opened) and not closed
+        is_open[i] = now_open
+        calm[i] = c if now_open else 0
+        if not now_open:
+            peak[i] = 0.0
+        # Learn: clip what exceeded the threshold, Welford while warming up, then EWMA.
+        delta = residual[j] - mean[i]
+        if warmed:
+            limit = threshold * std
+            delta = min(max(delta, -limit), limit)
+        n = count[i] + 1
+        weight = alpha if warmed else 1.0 / n
+        mean[i] += weight * delta
+        var[i] = (1.0 - weight) * (var[i] + weight * delta * delta)
+        count[i] = n

@@ -20,6 +20,11 @@ from edge_lstm.detector import Detector, DetectorConfig
 from edge_lstm.model import Model
 from edge_lstm.payloads import Sample
 
+#: A stream with at least this many new samples in one batch advances through them in one kernel call.
+SEQUENCE_MIN = 4
+#: ... as long as fewer than this many streams have new samples in the batch.
+SEQUENCE_MAX_STREAMS = 32
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -119,6 +124,14 @@ class Engine:
             if ordered:
                 queues.append((index, ordered))
         events: list[Event] = []
+        # A few streams with many new samples (batched payloads) advance through them in one kernel call
+        # each; many streams are faster in rounds of one batched step (measured: 3.6 vs 85 us per sample
+        # for one stream; 14 vs 2.2 us per sample for 1,000 streams of 10 samples).
+        few = len(queues) < SEQUENCE_MAX_STREAMS
+        long = [(index, samples) for index, samples in queues if few and len(samples) >= SEQUENCE_MIN]
+        queues = [(index, samples) for index, samples in queues if not few or len(samples) < SEQUENCE_MIN]
+        for index, samples in long:
+            events.extend(self._sequence(index, samples))
         depth = 0
         while True:
             round_items = [(index, samples[depth]) for index, samples in queues if depth < len(samples)]
@@ -142,7 +155,8 @@ class Engine:
         events: list[Event] = []
         scored = self.has_forecast[idx]
         if scored.any():
-            events.extend(self._score(idx[scored], ts[scored], x[scored, cfg.target_feature].astype(np.float64)))
+            events.extend(self._score(idx[scored], ts[scored], x[scored, cfg.target_feature].astype(np.float64),
+                                      self.forecast[idx[scored], 0]))
         started = time.perf_counter()
         y = self._bank.step(x, streams=idx)
         self.step_seconds.append(time.perf_counter() - started)
@@ -153,24 +167,71 @@ class Engine:
         self.has_forecast[idx] = True
         self.last_ts[idx] = ts
         self.seen[idx] += 1
-        if cfg.forecast_every > 0:
-            due = np.flatnonzero(self.seen[idx] % cfg.forecast_every == 0)
-            if due.size:
-                std = self.detector.std(idx[due])
-                steps = np.sqrt(np.arange(1, self.horizon + 1))
-                for j, k in enumerate(due.tolist()):
-                    values = series[k]
-                    spread = cfg.interval_z * std[j] * steps
-                    events.append(Event("forecast", self.names[idx[k]], {
-                        "stream": self.names[idx[k]], "ts": float(ts[k]), "horizon": self.horizon,
-                        "values": values.tolist(), "lower": (values - spread).tolist(),
-                        "upper": (values + spread).tolist(), "interval": _coverage(cfg.interval_z),
-                    }))
-                self.counters["forecasts"] += int(due.size)
+        events.extend(self._forecasts(idx, ts, series, self.seen[idx]))
         return events
 
-    def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray) -> list[Event]:
-        expected = self.forecast[idx, 0]
+    def _sequence(self, index: int, samples: list[Sample]) -> list[Event]:
+        """Advance one stream through its samples in one kernel call, then score them in order."""
+        cfg = self.config
+        ts = np.fromiter((s.ts for s in samples), np.float64, len(samples))
+        gaps = np.flatnonzero(np.diff(np.concatenate([[self.last_ts[index]], ts])) > cfg.gap_s)
+        if not np.isfinite(self.last_ts[index]):
+            gaps = gaps[gaps > 0]  # a new (or just reset) stream has nothing to be silent after
+        if gaps.size:
+            # A silence before or inside the batch: what came before it is history; start over after it.
+            cut = int(gaps[-1])
+            events = self._sequence(index, samples[:cut]) if cut else []
+            self._bank.reset(index)
+            self.detector.reset(np.array([index]))
+            self.has_forecast[index] = False
+            self.last_ts[index] = -np.inf
+            if self.seen[index]:
+                self.counters["gap_resets"] += 1
+            return events + self._sequence(index, samples[cut:])
+        x = np.array([s.values for s in samples], dtype=np.float32)
+        started = time.perf_counter()
+        y = self._bank.advance(index, x)
+        self.step_seconds.append((time.perf_counter() - started) / len(samples))
+        self.counters["steps"] += 1
+        self.counters["samples"] += len(samples)
+        series = self._series(y).astype(np.float64)
+        value = x[:, cfg.target_feature].astype(np.float64)
+        expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
+        first = 0 if self.has_forecast[index] else 1
+        idx = np.full(len(samples), index, np.int64)
+        events = self._score(idx[first:], ts[first:], value[first:], expected[first:]) if first < len(samples) else []
+        seen = self.seen[index] + np.arange(1, len(samples) + 1)
+        events.extend(self._forecasts(idx, ts, series, seen))
+        events.sort(key=lambda e: e.body["ts"])  # stable: at one sample, the anomaly precedes the forecast
+        self.forecast[index] = series[-1]
+        self.has_forecast[index] = True
+        self.last_ts[index] = ts[-1]
+        self.seen[index] = seen[-1]
+        return events
+
+    def _forecasts(self, idx: np.ndarray, ts: np.ndarray, series: np.ndarray, seen: np.ndarray) -> list[Event]:
+        cfg = self.config
+        if cfg.forecast_every <= 0:
+            return []
+        due = np.flatnonzero(seen % cfg.forecast_every == 0)
+        if not due.size:
+            return []
+        std = self.detector.std(idx[due])
+        steps = np.sqrt(np.arange(1, self.horizon + 1))
+        events = []
+        for j, k in enumerate(due.tolist()):
+            values = series[k]
+            spread = cfg.interval_z * std[j] * steps
+            events.append(Event("forecast", self.names[idx[k]], {
+                "stream": self.names[idx[k]], "ts": float(ts[k]), "horizon": self.horizon,
+                "values": values.tolist(), "lower": (values - spread).tolist(),
+                "upper": (values + spread).tolist(), "interval": _coverage(cfg.interval_z),
+            }))
+        self.counters["forecasts"] += int(due.size)
+        return events
+
+    def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray) -> list[Event]:
+        """Detector update for samples (``idx`` may repeat a stream: they are taken in order)."""
         result = self.detector.update(idx, value - expected, ts)
         threshold = self.config.detector.threshold
         events = []

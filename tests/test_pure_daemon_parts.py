@@ -126,3 +126,36 @@ def test_config_defaults_and_overrides(tmp_path):
         load_config(None, {"model.bundle": str(tmp_path / "b"), "mqtt.broker": "http://x"})
     with pytest.raises(ConfigError, match=r"mqtt\.reconnect_max_s: must not be below"):
         load_config(None, {"model.bundle": str(tmp_path / "b"), "mqtt.reconnect_max_s": "0.5"})
+
+
+@pytest.mark.parametrize("batch", [1, 3, 50, 400])
+def test_engine_gives_the_same_events_however_samples_are_batched(batch):
+    model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
+    config = EngineConfig(forecast_every=7, gap_s=30, detector=DetectorConfig(warmup=20, threshold=4.0, quiet=3))
+    x = np.sin(np.arange(400) / 7.0)
+    x[150] += 6.0
+    ts = np.arange(400.0)
+    ts[300:] += 100  # a silence longer than gap_s: the stream starts over
+    reference = Engine(model, config)
+    expected = [e for t in range(400) for e in reference.process([("s", Sample(ts[t], (x[t],)))])]
+    engine = Engine(model, config)
+    got = [e for i in range(0, 400, batch)
+           for e in engine.process([("s", Sample(ts[t], (x[t],))) for t in range(i, min(i + batch, 400))])]
+    assert [(e.kind, e.body.get("state"), e.body["ts"]) for e in got] == [
+        (e.kind, e.body.get("state"), e.body["ts"]) for e in expected]
+    for a, b in zip(got, expected, strict=True):
+        for key in ("values", "z", "expected"):
+            if key in a.body:
+                assert a.body[key] == pytest.approx(b.body[key], rel=1e-5, abs=1e-6)
+    assert engine.counters["gap_resets"] == reference.counters["gap_resets"] == 1
+    assert any(e.kind == "anomaly" for e in got)
+
+
+def test_bank_advance_equals_steps():
+    model = edge_lstm.load(random_bundle(), "numba-f32")
+    x = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    a, b = model.streams(3), model.streams(3)
+    stepped = np.stack([a.step(x[t : t + 1], streams=[1])[0] for t in range(20)])
+    np.testing.assert_allclose(b.advance(1, x), stepped, atol=1e-6)
+    for key in a.state:
+        np.testing.assert_allclose(a.state[key], b.state[key], atol=1e-6)

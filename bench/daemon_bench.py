@@ -1,0 +1,153 @@
+"""Daemon benchmark: samples/s through a real Mosquitto into events, latency at a fixed rate, RSS.
+
+    python bench/daemon_bench.py BUNDLE [--json]
+
+Starts Mosquitto on a free loopback port and ``edge-lstm serve`` in a subprocess, publishes from
+this process, and reads the daemon's stats and events back over MQTT. Everything shares this
+machine's cores (daemon, broker, publisher, collector), as it would on a gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as mqtt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.mosquitto import Mosquitto
+from tests.mqtt_helpers import DaemonProcess, publisher
+
+T0 = 1_700_000_000.0
+
+
+class Watcher:
+    """Subscribes to the daemon's stats and forecasts; records forecast latencies (receipt - sample ts)."""
+
+    def __init__(self, port: int) -> None:
+        self.stats: dict = {}
+        self.latencies: list[float] = []
+        self.record = False
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{time.time_ns()}",
+                                  protocol=mqtt.MQTTv5)
+        ready = threading.Event()
+        self.client.on_connect = lambda c, *a: c.subscribe([("edge-lstm/+/stats", 0), ("edge-lstm/+/forecast/#", 0)])
+        self.client.on_subscribe = lambda *a: ready.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        ready.wait(10)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        body = json.loads(msg.payload)
+        if msg.topic.endswith("/stats"):
+            self.stats = body
+        elif self.record:
+            self.latencies.append(time.time() - body["ts"])
+
+    def wait_samples(self, n: int, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.stats.get("samples", 0) < n:
+            time.sleep(0.005)
+        if self.stats.get("samples", 0) < n:
+            raise TimeoutError(f"the daemon stepped {self.stats.get('samples', 0)} of {n} samples")
+        return time.monotonic()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def throughput(port: int, watcher: Watcher, streams: int, total: int, batch: int, done: int) -> float:
+    pub = publisher(port)
+    per_stream = total // streams
+    values = np.sin(np.arange(per_stream) / 9.0) * 2 + 3
+    start = time.monotonic()
+    for i0 in range(0, per_stream, batch):
+        for s in range(streams):
+            stop = min(i0 + batch, per_stream)
+            items = [{"ts": T0 + i, "value": round(float(values[i]), 4)} for i in range(i0, stop)]
+            payload = json.dumps(items if batch > 1 else items[0])
+            pub.publish(f"sensors/d{s}/run{streams}x{batch}", payload, qos=1)
+    end = watcher.wait_samples(done + per_stream * streams)
+    pub.loop_stop()
+    return per_stream * streams / (end - start)
+
+
+def latency(port: int, watcher: Watcher, streams: int, rate: float, seconds: float, done: int) -> dict:
+    pub = publisher(port)
+    interval = streams / rate  # seconds between rounds of one sample per stream
+    rounds = int(seconds * rate / streams)
+    watcher.record = True
+    began = time.monotonic()
+    for r in range(rounds):
+        due = began + r * interval
+        while time.monotonic() < due:
+            time.sleep(max(0.0, min(0.001, due - time.monotonic())))
+        now = time.time()
+        for s in range(streams):
+            pub.publish(f"sensors/d{s}/lat", f'{{"ts": {now:.6f}, "value": {np.sin(r / 9.0) * 2 + 3:.4f}}}', qos=1)
+    watcher.wait_samples(done + rounds * streams)
+    time.sleep(0.5)
+    watcher.record = False
+    pub.loop_stop()
+    ms = np.array(watcher.latencies) * 1e3
+    watcher.latencies = []
+    achieved = rounds * streams / (time.monotonic() - began)
+    return {"rate": rate, "achieved_rate": round(achieved), "events": int(ms.size),
+            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle")
+    parser.add_argument("--backend", default="numba-f32")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="edge-lstm-bench-"))
+    broker = Mosquitto(work / "broker").start()
+    daemon = DaemonProcess(["--bundle", args.bundle, "--backend", args.backend, "--broker", broker.url,
+                            "--node-id", "bench", "--set", "stats.every_s=0.1", "--set", "forecast.every=10",
+                            "--quiet"], work / "daemon.log")
+    result: dict = {"backend": args.backend, "throughput": [], "latency": None}
+    try:
+        watcher = Watcher(broker.port)
+        while not watcher.stats:
+            time.sleep(0.05)
+        done = 0
+        for streams, total in ((1, 20_000), (100, 100_000), (1000, 200_000)):
+            for batch in (100, 1):
+                n = total if batch > 1 else total // 4
+                rate = throughput(broker.port, watcher, streams, n, batch, done)
+                done += (n // streams) * streams
+                result["throughput"].append({"streams": streams, "batch": batch, "samples_per_s": round(rate)})
+        result["rss_mb_after_1000_streams"] = round(rss_mb(daemon.process.pid), 1)
+        result["latency"] = latency(broker.port, watcher, 1000, 10_000, 10.0, done)
+        result["rss_mb_end"] = round(rss_mb(daemon.process.pid), 1)
+    finally:
+        daemon.stop()
+        broker.stop()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print("| streams | samples per message | samples/s into events |\n|---:|---:|---:|")
+    for row in result["throughput"]:
+        print(f"| {row['streams']:,} | {row['batch']} | {row['samples_per_s']:,} |")
+    lat = result["latency"]
+    print(f"\nLatency, sample published → forecast event received, 1,000 streams at {lat['rate']:,.0f} samples/s "
+          f"(achieved {lat['achieved_rate']:,}): p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms over "
+          f"{lat['events']:,} events.\nDaemon RSS: {result['rss_mb_after_1000_streams']} MB after 1,000 streams, "
+          f"{result['rss_mb_end']} MB at the end.")
+
+
+if __name__ == "__main__":
+    main()
