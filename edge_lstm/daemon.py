@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import signal
 import socket
 import ssl
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import numpy as np
@@ -78,7 +77,10 @@ class Daemon:
             gap_s=ic["gap_s"], detector=DetectorConfig(warmup=an["warmup"], threshold=an["threshold"],
                                                        alpha=an["alpha"], quiet=an["quiet"])))
         self.bundle_hash = self.model.bundle.sha256
-        self.queue: queue.Queue = queue.Queue(maxsize=config["processing"]["queue_size"])
+        # A deque: appends and pops are atomic, so the network thread and the worker never contend on a lock.
+        self.queue: deque = deque()
+        self.queue_size = config["processing"]["queue_size"]
+        self.arrived = threading.Event()
         self.counters: Counter[str] = Counter()
         self.stopping = threading.Event()
         self.intake_open = threading.Event()
@@ -163,19 +165,17 @@ class Daemon:
         if not self.intake_open.is_set():
             return  # shutting down: not acknowledged, so the broker keeps it for the next start
         item = (message.topic, message.payload, time.time(), message.mid, message.qos)
-        try:
-            self.queue.put_nowait(item)
-        except queue.Full:
+        if len(self.queue) >= self.queue_size:
             self.counters["dropped_overload"] += 1
-            if self.config["processing"]["overload"] == "drop_oldest":
-                try:
-                    old = self.queue.get_nowait()
-                    self._ack([old])
-                    self.queue.put_nowait(item)
-                    return
-                except (queue.Empty, queue.Full):
-                    pass
-            self._ack([item])
+            if self.config["processing"]["overload"] == "drop_newest":
+                self._ack([item])
+                return
+            try:
+                self._ack([self.queue.popleft()])
+            except IndexError:
+                pass
+        self.queue.append(item)
+        self.arrived.set()
 
     def _ack(self, items: list) -> None:
         for _, _, _, mid, qos in items:
@@ -194,17 +194,18 @@ class Daemon:
 
     # -- the worker -------------------------------------------------------------------------------
     def _drain(self, timeout: float) -> list:
+        if not self.queue:
+            self.arrived.wait(timeout)
+        self.arrived.clear()
         items = []
-        try:
-            items.append(self.queue.get(timeout=timeout))
-        except queue.Empty:
-            return items
         limit = self.config["processing"]["batch_max"]
-        while len(items) < limit:
-            try:
-                items.append(self.queue.get_nowait())
-            except queue.Empty:
-                break
+        try:
+            while len(items) < limit:
+                items.append(self.queue.popleft())
+        except IndexError:
+            pass
+        if self.queue:
+            self.arrived.set()
         return items
 
     def process(self, items: list) -> None:
@@ -245,7 +246,7 @@ class Daemon:
             "stale": self.counters["stale"], "gap_resets": self.engine.counters["gap_resets"],
             "dropped_overload": self.counters["dropped_overload"],
             "events": {"anomaly": self.counters["events_anomaly"], "forecast": self.counters["events_forecast"]},
-            "queue_depth": self.queue.qsize(), "steps": self.engine.counters["steps"],
+            "queue_depth": len(self.queue), "steps": self.engine.counters["steps"],
             "step_latency_ms": {"p50": round(float(np.percentile(latency, 50)), 4),
                                 "p99": round(float(np.percentile(latency, 99)), 4)},
             "disconnects": self.counters["disconnects"], "checkpoints": self.counters["checkpoints"],
