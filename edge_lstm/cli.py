@@ -178,7 +178,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from edge_lstm.daemon import Daemon
 
-    return Daemon(config).run()
+    try:
+        daemon = Daemon(config)
+    except ConfigError as exc:
+        raise EdgeLSTMError(f"config: {exc}") from None
+    return daemon.run()
 
 
 def build_parser() -> argparse.ArgumentParser:

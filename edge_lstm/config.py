@@ -77,6 +77,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "input": {
         "subscribe": Key(list, ["sensors/+/+"], _topics, "topic filters"),
         "stream": Key(str, "{1}/{2}", help="stream id from topic levels: {0} is the first level"),
+        "features": Key(list, [], lambda v: None if all(isinstance(f, str) and f for f in v) and len(set(v)) == len(v)
+                        else "must list distinct channel names", "channels assembled into one multi-feature "
+                        "sample per stream (first = clock); empty: payloads carry all features"),
+        "feature": Key(str, "{2}", help="channel name from topic levels, with input.features"),
         "max_payload_bytes": Key(int, 65536, _positive),
         "gap_s": Key((int, float), 3600, _positive, "a longer silence resets a stream's state"),
     },

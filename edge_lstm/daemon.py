@@ -26,7 +26,9 @@ from paho.mqtt.properties import Properties
 
 import edge_lstm
 from edge_lstm import checkpoint
+from edge_lstm.assembly import FeatureAssembler
 from edge_lstm.broker import parse_broker_url
+from edge_lstm.config import ConfigError
 from edge_lstm.detector import DetectorConfig
 from edge_lstm.engine import Engine, EngineConfig, Event
 from edge_lstm.payloads import PayloadError, Sample, parse
@@ -77,6 +79,11 @@ class Daemon:
             gap_s=ic["gap_s"], detector=DetectorConfig(warmup=an["warmup"], threshold=an["threshold"],
                                                        alpha=an["alpha"], quiet=an["quiet"])))
         self.bundle_hash = self.model.bundle.sha256
+        features = ic["features"]
+        if features and len(features) != self.model.features:
+            raise ConfigError(f"input.features: lists {len(features)} channels but the model takes "
+                              f"{self.model.features} features")
+        self.assembler = FeatureAssembler(features) if features else None
         # A deque: appends and pops are atomic, so the network thread and the worker never contend on a lock.
         self.queue: deque = deque()
         self.queue_size = config["processing"]["queue_size"]
@@ -215,7 +222,12 @@ class Daemon:
         for topic, payload, arrival, _, _ in items:
             try:
                 name = stream_name(template, topic)
-                samples.extend((name, s) for s in parse(payload, arrival, features, max_bytes))
+                if self.assembler is None:
+                    samples.extend((name, s) for s in parse(payload, arrival, features, max_bytes))
+                    continue
+                channel = stream_name(self.config["input"]["feature"], topic)
+                for s in parse(payload, arrival, 1, max_bytes):
+                    samples.extend((name, full) for full in self.assembler.add(name, channel, s))
             except PayloadError as exc:
                 self._error(topic, payload, str(exc))
         self.counters["messages"] += len(items)

@@ -283,3 +283,39 @@ def test_mqtt_311(tmp_path, bundle, broker):
     finally:
         daemon.stop(signal.SIGKILL)
         collector.close()
+
+
+def test_channels_on_separate_topics_feed_a_multi_feature_model(tmp_path, broker):
+    from tests.bundles import lstm_model, write_random_bundle
+
+    path = write_random_bundle(tmp_path / "three", lstm_model(features=3, units=(8,), outputs=1))
+    collector = Collector(broker.port)
+    daemon = DaemonProcess(["--bundle", str(path), "--broker", broker.url, "--node-id", "multi",
+                            "--set", "input.stream={1}", "--set", "input.feature={2}",
+                            "--set", "input.features=vib,temp,current", "--set", "forecast.every=1",
+                            "--set", "stats.every_s=0.3"], tmp_path / "daemon.log")
+    try:
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online"), daemon.output()
+        pub = publisher(broker.port)
+        rng = np.random.default_rng(0)
+        rows = rng.normal(size=(30, 3))
+        for i, (vib, temp, current) in enumerate(rows):
+            # The clock channel (vib) last, so each vector is complete when it arrives.
+            pub.publish("sensors/m1/temp", json.dumps({"ts": T0 + i, "value": temp}), qos=1)
+            pub.publish("sensors/m1/current", json.dumps({"ts": T0 + i, "value": current}), qos=1)
+            pub.publish("sensors/m1/vib", json.dumps({"ts": T0 + i + 0.01, "value": vib}), qos=1)
+        assert collector.wait_for(lambda: _samples(collector) >= 30), daemon.output()
+        reference = edge_lstm.load(path, "numpy").run(rows[:, [0, 1, 2]].astype(np.float32))
+        forecasts = sorted(collector.matching("forecast"), key=lambda f: f["ts"])
+        assert [f["stream"] for f in forecasts] == ["m1"] * 30
+        np.testing.assert_allclose([f["values"][0] for f in forecasts], reference[:, 0], atol=1e-5)
+        pub.loop_stop()
+    finally:
+        daemon.stop(signal.SIGKILL)
+        collector.close()
+
+
+def test_feature_list_must_match_the_model(tmp_path, bundle):
+    result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle),
+                             "--set", "input.features=a,b"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "input.features: lists 2 channels but the model takes 1" in result.stderr
