@@ -319,3 +319,23 @@ def test_feature_list_must_match_the_model(tmp_path, bundle):
     result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle),
                              "--set", "input.features=a,b"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "input.features: lists 2 channels but the model takes 1" in result.stderr
+
+
+def test_prometheus_metrics(tmp_path, bundle, broker):
+    import urllib.request
+
+    from tests.mosquitto import free_port
+
+    port = free_port()
+    collector = Collector(broker.port)
+    daemon = _daemon(tmp_path, bundle, broker, "--metrics-port", str(port))
+    try:
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online")
+        _publish(publisher(broker.port), series(20))
+        assert collector.wait_for(lambda: _samples(collector) >= 20)
+        time.sleep(0.6)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert 'edge_lstm{name="samples"} 20.0' in text and 'edge_lstm{name="streams"} 1.0' in text
+    finally:
+        daemon.stop(signal.SIGKILL)
+        collector.close()
