@@ -3,7 +3,8 @@
 Pure (no I/O): the daemon feeds it parsed samples and publishes what it returns. Streams are
 registered as they appear and share one growable stream bank; every pass advances all streams
 that have a pending sample in one batched step (a stream with several pending samples takes
-several passes, in time order).
+several passes, in time order), except that a few streams with many samples each (batched
+payloads) advance through them in one kernel call per stream. Either way the events are the same.
 """
 
 from __future__ import annotations
