@@ -23,7 +23,8 @@ def test_windows_target_the_next_values_of_the_first_feature():
 
 def test_train_convert_stream(tmp_path):
     values = sine_series(3000, seed=4)
-    rows = "".join(f"2024-01-01 {i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d},{v:.4f}\n" for i, v in enumerate(values))
+    stamp = "2024-01-01 {:02d}:{:02d}:{:02d}"
+    rows = "".join(f"{stamp.format(i // 3600, i // 60 % 60, i % 60)},{v:.4f}\n" for i, v in enumerate(values))
     (tmp_path / "series.csv").write_text("timestamp,value\n" + rows)
     cli = [sys.executable, "-m", "edge_lstm"]
     trained = subprocess.run([*cli, "train", str(tmp_path / "series.csv"), "--out", str(tmp_path / "m.keras"),
