@@ -249,8 +249,7 @@ class Daemon:
         self.client.publish(f"{self.prefix}/{event.kind}/{event.stream}", json.dumps(event.body), qos=self.qos)
 
     def stats(self) -> dict[str, Any]:
-        latency = np.array(self.engine.step_seconds[-10_000:] or [0.0]) * 1e3
-        self.engine.step_seconds = self.engine.step_seconds[-10_000:]
+        latency = np.array(self.engine.step_seconds or [0.0]) * 1e3
         return {
             "node": self.node, "ts": time.time(), "uptime_s": round(time.time() - self.started, 1),
             "streams": len(self.engine.names), "samples": self.engine.counters["samples"],

@@ -45,7 +45,7 @@ class Update:
     opened: np.ndarray  # an incident opened at this sample
     closed: np.ndarray  # an incident closed at this sample (its start: ``incident_start``)
     incident_start: np.ndarray
-    incident_peak: np.ndarray
+    incident_peak_z: np.ndarray  # the largest z of the incident so far
     expected_std: np.ndarray
 
 
@@ -95,7 +95,7 @@ class Detector:
         _update(np.ascontiguousarray(idx, np.int64), np.ascontiguousarray(residual, np.float64),
                 np.ascontiguousarray(ts, np.float64), self.count, self.mean, self.var, self.open, self.start,
                 self.peak, self.calm, cfg.warmup, cfg.threshold, cfg.alpha, cfg.quiet, cfg.min_std,
-                out.z, out.score, out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak,
+                out.z, out.score, out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z,
                 out.expected_std)
         return out
 
@@ -129,7 +129,7 @@ def _update(idx, residual, ts, count, mean, var, is_open, start, peak, calm, war
         if opened:
             start[i] = ts[j]
         if anomalous:
-            peak[i] = max(peak[i], score)
+            peak[i] = max(peak[i], z)
         c = 0 if anomalous else calm[i] + 1
         closed = was_open and c >= quiet
         z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z, score, anomalous, opened, closed

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ class Engine:
         self.streams: dict[str, int] = {}
         self.names: list[str] = []
         self.counters: Counter[str] = Counter()
-        self.step_seconds: list[float] = []
+        self.step_seconds: deque[float] = deque(maxlen=10_000)  # recent step latencies, for stats
         self.detector = Detector(self.config.detector, capacity)
         self._bank = model.streams(capacity)
         self._alloc(capacity)
@@ -245,9 +245,9 @@ class Engine:
                 "ts": float(ts[k]), "start": float(result.incident_start[k]),
                 "end": float(ts[k]) if closing else None,
                 "value": float(value[k]), "expected": float(expected[k]), "residual": float(value[k] - expected[k]),
-                "score": float(result.score[k]), "peak_score": float(result.incident_peak[k]),
+                "score": float(result.score[k]), "peak_score": _score_of(float(result.incident_peak_z[k])),
                 "z": float(result.z[k]), "threshold": threshold,
-                "severity": severity(float(result.z[k] if not closing else 0.0), result.incident_peak[k], threshold),
+                "severity": severity(float(result.incident_peak_z[k]), threshold),
             }
             events.append(Event("anomaly", name, body))
             self.counters["incidents_closed" if closing else "incidents_opened"] += 1
@@ -284,19 +284,15 @@ class Engine:
         self.counters.update({k: v for k, v in meta.get("counters", {}).items() if k not in self.counters})
 
 
-def severity(z: float, peak_score: float, threshold: float) -> str:
-    """'critical' when the incident's peak is far beyond the threshold, else 'warning'."""
-    peak_z = math.sqrt(2.0) * _erfinv(min(peak_score, 1 - 1e-16)) if peak_score > 0 else z
-    return "critical" if max(z, peak_z) >= 2 * threshold else "warning"
+def severity(peak_z: float, threshold: float) -> str:
+    """'critical' when the incident's peak z is at least twice the threshold, else 'warning'."""
+    return "critical" if peak_z >= 2 * threshold else "warning"
 
 
-def _erfinv(y: float) -> float:
-    lo, hi = 0.0, 10.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
-    return (lo + hi) / 2
+def _score_of(z: float) -> float:
+    """Probability mass of a standard normal within ±z: the detector's score, and an interval's coverage."""
+    return math.erf(z / math.sqrt(2.0))
 
 
 def _coverage(z: float) -> float:
-    return round(math.erf(z / math.sqrt(2.0)), 4)
+    return round(_score_of(z), 4)
