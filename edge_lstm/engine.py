@@ -149,10 +149,7 @@ class Engine:
         x = np.array([s.values for _, s in items], dtype=np.float32)
         gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.gap_s)
         if gap.any():
-            self._bank.reset(idx[gap])
-            self.detector.reset(idx[gap])
-            self.has_forecast[idx[gap]] = False
-            self.counters["gap_resets"] += int(gap.sum())
+            self._restart(idx[gap])
         events: list[Event] = []
         scored = self.has_forecast[idx]
         if scored.any():
@@ -171,6 +168,14 @@ class Engine:
         events.extend(self._forecasts(idx, ts, series, self.seen[idx]))
         return events
 
+    def _restart(self, idx: np.ndarray) -> None:
+        """Streams ``idx`` fell silent for longer than gap_s: zero state, warm the detector up again."""
+        self._bank.reset(idx)
+        self.detector.reset(idx)
+        self.has_forecast[idx] = False
+        self.last_ts[idx] = -np.inf
+        self.counters["gap_resets"] += int(idx.size)
+
     def _sequence(self, index: int, samples: list[Sample]) -> list[Event]:
         """Advance one stream through its samples in one kernel call, then score them in order."""
         cfg = self.config
@@ -182,12 +187,7 @@ class Engine:
             # A silence before or inside the batch: what came before it is history; start over after it.
             cut = int(gaps[-1])
             events = self._sequence(index, samples[:cut]) if cut else []
-            self._bank.reset(index)
-            self.detector.reset(np.array([index]))
-            self.has_forecast[index] = False
-            self.last_ts[index] = -np.inf
-            if self.seen[index]:
-                self.counters["gap_resets"] += 1
+            self._restart(np.array([index]))
             return events + self._sequence(index, samples[cut:])
         x = np.array([s.values for s in samples], dtype=np.float32)
         started = time.perf_counter()
