@@ -62,6 +62,12 @@ def load_series(data: str | Path, columns: list[str] | None = None) -> tuple[lis
     return series, names or []
 
 
+def standardised(series: np.ndarray) -> np.ndarray:
+    """``series`` minus its mean over its standard deviation, per column (a constant column: minus its mean)."""
+    mean, std = series.mean(axis=0), series.std(axis=0)
+    return ((series - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
 def windows(series: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (N, window, F) and targets (N, horizon): the next values of the first feature."""
     n = len(series) - window - horizon + 1
@@ -76,9 +82,21 @@ def windows(series: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, 
 def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[int, ...] = (64, 32), dense: int = 16,
           cell: str = "lstm", horizon: int = 1, epochs: int = 50, batch: int = 64, patience: int = 5,
           validation: float = 0.2, columns: list[str] | None = None, seed: int = 0, max_windows: int = 20_000,
-          progress: bool = True) -> TrainReport:
-    """Train, save ``out`` (.keras) and ``out`` with ``.report.json``; return the report."""
+          head: float | None = None, standardise: bool = False, progress: bool = True) -> TrainReport:
+    """Train, save ``out`` (.keras) and ``out`` with ``.report.json``; return the report.
+
+    ``head`` keeps only the first fraction of each series (NAB's protocol: learn from the first 15%
+    of a file, never from the part it is scored on). ``standardise`` scales each series by its own
+    mean and standard deviation (over what is kept), for one model shared by series of any units:
+    run it on series standardised the same way (``edge-lstm evaluate --standardise``).
+    """
     series, names = load_series(data, columns)
+    if head is not None:
+        if not 0 < head <= 1:
+            raise CalibrationDataError(f"head must be in (0, 1], not {head}")
+        series = [s[: max(1, int(len(s) * head))] for s in series]
+    if standardise:
+        series = [standardised(s) for s in series]
     parts = {"train": ([], []), "val": ([], [])}
     for s in series:
         cut = int(len(s) * (1 - validation))

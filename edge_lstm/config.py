@@ -14,6 +14,8 @@ from typing import Any
 import tomllib
 
 from edge_lstm.broker import parse_broker_url
+from edge_lstm.detector import DetectorConfig
+from edge_lstm.engine import EngineConfig
 
 
 class ConfigError(ValueError):
@@ -91,9 +93,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "anomaly": {
         "warmup": Key(int, 50, _non_negative, "samples before a stream may raise anomalies"),
-        "threshold": Key((int, float), 5.0, _positive, "z-value of the residual"),
+        "threshold": Key((int, float), 5.0, _positive, "z of the residual: anomalous above it in mode z, "
+                                                      "critical above twice it"),
         "alpha": Key((int, float), 0.01, lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
         "quiet": Key(int, 10, _positive, "normal samples that close an incident"),
+        "mode": Key(str, "novelty", _one_of("novelty", "z"), "the anomaly score (README: anomaly detection)"),
+        "novelty_window": Key(int, 1200, _positive, "samples of residual history a residual is compared with"),
+        "z_gate": Key((int, float), 4.0, _positive, "novelty is damped while z is below this"),
     },
     "forecast": {
         "every": Key(int, 10, _non_negative, "samples between forecasts of a stream (0: none)"),
@@ -127,6 +133,50 @@ def _coerce(text: str, key: Key, name: str) -> Any:
     raise ConfigError(f"{name}: cannot read {text!r} as {' or '.join(k.__name__ for k in kinds)}")
 
 
+def _validate(section: str, table: dict[str, Any]) -> None:
+    for k, key in SCHEMA[section].items():
+        value, name = table[k], f"{section}.{k}"
+        if value is None:
+            raise ConfigError(f"{name}: required ({key.help})")
+        kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise ConfigError(f"{name}: expected {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
+        problem = key.check(value) if key.check else None
+        if problem:
+            raise ConfigError(f"{name}: {problem}, got {value!r}")
+
+
+def detector_config(items: list[str] | dict[str, Any]) -> DetectorConfig:
+    """A :class:`DetectorConfig` from ``[anomaly]`` defaults and ``KEY=VALUE`` items, validated.
+
+    >>> detector_config(["threshold=4"]).threshold
+    4
+    """
+    table = {k: key.default for k, key in SCHEMA["anomaly"].items()}
+    pairs = items.items() if isinstance(items, dict) else (_split(item) for item in items)
+    for k, value in pairs:
+        k = k.removeprefix("anomaly.")
+        if k not in table:
+            raise ConfigError(f"anomaly.{k}: unknown key (known: {', '.join(table)})")
+        table[k] = _coerce(value, SCHEMA["anomaly"][k], f"anomaly.{k}") if isinstance(value, str) else value
+    _validate("anomaly", table)
+    return DetectorConfig(**table)
+
+
+def _split(item: str) -> tuple[str, str]:
+    k, sep, value = item.partition("=")
+    if not sep:
+        raise ConfigError(f"{item!r}: expected KEY=VALUE")
+    return k.strip(), value.strip()
+
+
+def engine_config(config: dict[str, dict[str, Any]]) -> EngineConfig:
+    """The engine settings of a validated configuration."""
+    fc = config["forecast"]
+    return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
+                        gap_s=config["input"]["gap_s"], detector=detector_config(config["anomaly"]))
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Defaults, then the TOML file, then ``overrides`` (``{"section.key": value}``); validated."""
     raw: dict[str, Any] = {}
@@ -153,17 +203,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"{dotted}: unknown key")
         key = SCHEMA[section][k]
         config[section][k] = _coerce(value, key, dotted) if isinstance(value, str) else value
-    for section, keys in SCHEMA.items():
-        for k, key in keys.items():
-            value, name = config[section][k], f"{section}.{k}"
-            if value is None:
-                raise ConfigError(f"{name}: required ({key.help})")
-            kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
-            if isinstance(value, bool) or not isinstance(value, kinds):
-                raise ConfigError(f"{name}: expected {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
-            problem = key.check(value) if key.check else None
-            if problem:
-                raise ConfigError(f"{name}: {problem}, got {value!r}")
+    for section in SCHEMA:
+        _validate(section, config[section])
     if config["mqtt"]["reconnect_max_s"] < config["mqtt"]["reconnect_min_s"]:
         raise ConfigError("mqtt.reconnect_max_s: must not be below mqtt.reconnect_min_s")
     if not Path(config["model"]["bundle"]).is_dir():

@@ -28,9 +28,8 @@ import edge_lstm
 from edge_lstm import checkpoint
 from edge_lstm.assembly import FeatureAssembler
 from edge_lstm.broker import parse_broker_url
-from edge_lstm.config import ConfigError
-from edge_lstm.detector import DetectorConfig
-from edge_lstm.engine import Engine, EngineConfig, Event
+from edge_lstm.config import ConfigError, engine_config
+from edge_lstm.engine import Engine, Event
 from edge_lstm.payloads import PayloadError, Sample, parse
 
 log = logging.getLogger("edge_lstm.daemon")
@@ -73,11 +72,7 @@ class Daemon:
         self.prefix = f"edge-lstm/{self.node}"
         self.qos = mc["qos"]
         self.model = edge_lstm.load(config["model"]["bundle"], config["model"]["backend"])
-        an, fc = config["anomaly"], config["forecast"]
-        self.engine = Engine(self.model, EngineConfig(
-            target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
-            gap_s=ic["gap_s"], detector=DetectorConfig(warmup=an["warmup"], threshold=an["threshold"],
-                                                       alpha=an["alpha"], quiet=an["quiet"])))
+        self.engine = Engine(self.model, engine_config(config))
         self.bundle_hash = self.model.bundle.sha256
         features = ic["features"]
         if features and len(features) != self.model.features:

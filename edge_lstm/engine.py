@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from edge_lstm.detector import Detector, DetectorConfig
+from edge_lstm.detector import Detector, DetectorConfig, Update
 from edge_lstm.model import Model
 from edge_lstm.payloads import Sample
 
@@ -37,6 +38,17 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class Scored:
+    """Every scored sample of one detector update (what an observer of the engine sees), in order."""
+
+    streams: np.ndarray  # bank rows
+    ts: np.ndarray
+    value: np.ndarray
+    expected: np.ndarray  # the forecast made one sample earlier
+    result: Update
+
+
+@dataclass(frozen=True)
 class Event:
     kind: str  # "anomaly" or "forecast"
     stream: str
@@ -46,8 +58,10 @@ class Event:
 class Engine:
     """Stream registry, one stream bank, the detector and the last forecast of every stream."""
 
-    def __init__(self, model: Model, config: EngineConfig | None = None, capacity: int = 64) -> None:
+    def __init__(self, model: Model, config: EngineConfig | None = None, capacity: int = 64,
+                 observer: Callable[[Scored], None] | None = None) -> None:
         self.model = model
+        self.observer = observer  # called with every scored batch (evaluation and reports; not the hot path)
         self.config = config or EngineConfig()
         if not 0 <= self.config.target_feature < model.features:
             raise ValueError(f"target_feature {self.config.target_feature} is not one of the model's "
@@ -234,7 +248,9 @@ class Engine:
     def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray) -> list[Event]:
         """Detector update for samples (``idx`` may repeat a stream: they are taken in order)."""
         result = self.detector.update(idx, value - expected, ts)
-        threshold = self.config.detector.threshold
+        if self.observer is not None:
+            self.observer(Scored(idx, ts, value, expected, result))
+        z_threshold = self.config.detector.threshold
         events = []
         for k in np.flatnonzero(result.opened | result.closed).tolist():
             name = self.names[idx[k]]
@@ -245,9 +261,9 @@ class Engine:
                 "ts": float(ts[k]), "start": float(result.incident_start[k]),
                 "end": float(ts[k]) if closing else None,
                 "value": float(value[k]), "expected": float(expected[k]), "residual": float(value[k] - expected[k]),
-                "score": float(result.score[k]), "peak_score": _score_of(float(result.incident_peak_z[k])),
-                "z": float(result.z[k]), "threshold": threshold,
-                "severity": severity(float(result.incident_peak_z[k]), threshold),
+                "score": float(result.score[k]), "peak_score": float(result.incident_peak_score[k]),
+                "z": float(result.z[k]), "threshold": self.detector.threshold_score,
+                "severity": severity(float(result.incident_peak_z[k]), z_threshold),
             }
             events.append(Event("anomaly", name, body))
             self.counters["incidents_closed" if closing else "incidents_opened"] += 1
@@ -277,7 +293,8 @@ class Engine:
         self._bank.state = state
         detector_state = self.detector.state()
         for key in detector_state:
-            detector_state[key][:n] = arrays[f"detector/{key}"]
+            if f"detector/{key}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
+                detector_state[key][:n] = arrays[f"detector/{key}"]
         self.detector.load_state(detector_state)
         for name in ("forecast", "has_forecast", "last_ts", "seen"):
             getattr(self, name)[:n] = arrays[f"engine/{name}"]
@@ -285,7 +302,7 @@ class Engine:
 
 
 def severity(peak_z: float, threshold: float) -> str:
-    """'critical' when the incident's peak z is at least twice the threshold, else 'warning'."""
+    """'critical' when the incident's peak z is at least twice the z threshold, else 'warning'."""
     return "critical" if peak_z >= 2 * threshold else "warning"
 
 

@@ -89,7 +89,7 @@ def _from_csv(text: str, arrival: float, features: int) -> list[Sample]:
         if len(cells) != features + 1:
             raise PayloadError(f"CSV line {line[:40]!r}: expected ts and {features} value(s)")
         try:
-            ts = parse_ts(float(cells[0]), arrival) if _looks_numeric(cells[0]) else parse_ts(cells[0], arrival)
+            ts = parse_ts(float(cells[0]), arrival) if is_number(cells[0]) else parse_ts(cells[0], arrival)
             values = tuple(_number(float(c), "value") for c in cells[1:])
         except ValueError as exc:
             raise PayloadError(f"CSV line {line[:40]!r}: {exc}") from None
@@ -97,7 +97,7 @@ def _from_csv(text: str, arrival: float, features: int) -> list[Sample]:
     return samples
 
 
-def _looks_numeric(cell: str) -> bool:
+def is_number(cell: str) -> bool:
     try:
         float(cell)
     except ValueError:

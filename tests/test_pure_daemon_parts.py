@@ -54,7 +54,7 @@ def test_rejected_payloads_say_why(payload, reason):
 
 
 def test_detector_one_incident_per_burst_and_no_learning_from_it():
-    d = Detector(DetectorConfig(warmup=50, threshold=5.0, quiet=5))
+    d = Detector(DetectorConfig(warmup=50, threshold=5.0, quiet=5, mode="z"))
     idx = np.array([0, 1])
     rng = np.random.default_rng(0)
     opened = closed = 0
@@ -70,6 +70,22 @@ def test_detector_one_incident_per_burst_and_no_learning_from_it():
             assert out.incident_start[0] == 100.0
     assert (opened, closed) == (1, 1)
     assert d.std(np.array([0]))[0] < 0.2, "the burst must not inflate the learned spread"
+
+
+def test_novelty_ignores_a_recurring_error_and_flags_a_larger_one():
+    """A forecast error the model makes every 100 samples is no news after the first; a larger one is."""
+    d = Detector(DetectorConfig(warmup=50, quiet=5, novelty_window=400))
+    rng = np.random.default_rng(1)
+    r = rng.normal(0, 0.1, 1000)
+    r[np.arange(60, 1000, 100)] = 2.0  # the same error every 100 samples
+    r[905] = 3.0  # one larger than any before
+    starts = []
+    for t, value in enumerate(r):
+        out = d.update(np.array([0]), np.array([value]), np.array([float(t)]))
+        if out.opened[0]:
+            starts.append(t)
+    assert starts[0] == 60 and starts[-1] == 905
+    assert len(starts) == 2, f"the recurring error raised incidents at {starts}"
 
 
 def test_detector_is_deterministic():

@@ -42,6 +42,13 @@ def test_train_convert_stream(tmp_path):
     streamed = model.run(values[:500])[:, 0]
     # Raw units in and out: the one-step forecasts track the signal itself.
     assert np.sqrt(np.mean((streamed[49:-1] - values[50:500]) ** 2)) < 3 * report["naive_rmse"]
+    evaluated = subprocess.run([*cli, "evaluate", str(tmp_path / "series.csv"), "--bundle", str(tmp_path / "bundle"),
+                                "--out", str(tmp_path / "eval"), "--standardise", "none", "--no-plots", "--quiet"],
+                               capture_output=True, text=True)
+    assert evaluated.returncode == 0, evaluated.stderr
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["samples"] == 3000 and summary["forecast"]["rmse_vs_naive_median"] < 1.0
+    assert (tmp_path / "eval" / "edgelstm" / "edgelstm_series.csv").exists()
 
 
 def test_load_series_reads_a_firmware_sim_export(tmp_path):
