@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from edge_lstm import nab
-from edge_lstm.evaluate import scaling
 from edge_lstm.labelled import discover, read_series
 
 
@@ -18,9 +17,8 @@ def main(data: str, out: str) -> int:
     rows = []
     for path, name, _ in discover(Path(data), None):
         series = read_series(path, name)
-        offset, scale = scaling(series, "probation")
-        head = (series.values[: nab.probation_length(len(series.ts))] - offset) / scale
-        rows.append(head[:200, 0])
+        head = series.values[: nab.probation_length(len(series.ts)), 0]
+        rows.append(((head - head.mean()) / (head.std() or 1.0))[:200])
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text("value\n" + "".join(f"{v:.6f}\n" for v in np.concatenate(rows)))
     return 0

@@ -85,6 +85,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "feature": Key(str, "{2}", help="channel name from topic levels, with input.features"),
         "max_payload_bytes": Key(int, 65536, _positive),
         "gap_s": Key((int, float), 3600, _positive, "a longer silence resets a stream's state"),
+        "standardise": Key(int, 0, _non_negative, "scale each stream by its first N samples (models trained "
+                                                  "with --standardise; 0: off)"),
     },
     "processing": {
         "queue_size": Key(int, 100_000, _positive),
@@ -174,7 +176,8 @@ def engine_config(config: dict[str, dict[str, Any]]) -> EngineConfig:
     """The engine settings of a validated configuration."""
     fc = config["forecast"]
     return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
-                        gap_s=config["input"]["gap_s"], detector=detector_config(config["anomaly"]))
+                        gap_s=config["input"]["gap_s"], standardise=config["input"]["standardise"],
+                        detector=detector_config(config["anomaly"]))
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:

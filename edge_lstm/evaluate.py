@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +50,6 @@ class FileResult:
     coverage: float  # share of samples inside the forecast interval
     seconds: float  # replay time
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def scaling(series: LabelledSeries, standardise: str) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, scale) per feature the model sees the series through."""
-    features = series.values.shape[1]
-    if standardise == "none":
-        return np.zeros(features), np.ones(features)
-    head = series.values[: max(2, nab.probation_length(len(series.ts)))]
-    std = head.std(axis=0)
-    return head.mean(axis=0), np.where(std > 0, std, 1.0)
 
 
 def anomaly_scores(trace: Trace) -> np.ndarray:
@@ -112,9 +102,11 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
         series = read_series(path, name, windows)
         if series.values.shape[1] != model.features:
             raise EdgeLSTMError(f"{path}: {series.values.shape[1]} value column(s), the model takes {model.features}")
-        offset, scale = scaling(series, standardise)
+        file_config = config
+        if standardise == "probation":  # the engine holds the probationary samples back to learn the scaling
+            file_config = replace(config, standardise=max(2, nab.probation_length(len(series.ts))))
         started = time.perf_counter()
-        trace = replay(model, series.ts, series.values, config, offset=offset, scale=scale)
+        trace = replay(model, series.ts, series.values, file_config)
         seconds = time.perf_counter() - started
         scores = anomaly_scores(trace)
         stem = Path(name).name

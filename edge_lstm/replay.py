@@ -39,13 +39,11 @@ class Trace:
         return self.ts.size
 
 
-def replay(model: Model, ts: np.ndarray, values: np.ndarray, config: EngineConfig | None = None,
-           offset: np.ndarray | float = 0.0, scale: np.ndarray | float = 1.0) -> Trace:
-    """Stream ``values`` (L, F) stamped ``ts`` (L,) through a fresh engine; the model sees
-    ``(values - offset) / scale`` and the trace is in the series' own units."""
+def replay(model: Model, ts: np.ndarray, values: np.ndarray, config: EngineConfig | None = None) -> Trace:
+    """Stream ``values`` (L, F) stamped ``ts`` (L,) through a fresh engine (``config.standardise``
+    included); the trace is in the series' own units."""
     config = config or EngineConfig()
     values = np.asarray(values, np.float64).reshape(len(ts), -1)
-    offset, scale = np.broadcast_to(offset, values.shape[1]), np.broadcast_to(scale, values.shape[1])
     target = config.target_feature
     n = len(ts)
     expected, z, score, std = (np.full(n, np.nan) for _ in range(4))
@@ -58,10 +56,9 @@ def replay(model: Model, ts: np.ndarray, values: np.ndarray, config: EngineConfi
         std[rows], anomalous[rows] = scored.result.expected_std, scored.result.anomalous
 
     engine = Engine(model, config, capacity=1, observer=observe)
-    scaled = (values - offset) / scale
     incidents, opened = [], None
     for lo in range(0, n, CHUNK):
-        rows = zip(ts[lo : lo + CHUNK].tolist(), scaled[lo : lo + CHUNK].tolist(), strict=True)
+        rows = zip(ts[lo : lo + CHUNK].tolist(), values[lo : lo + CHUNK].tolist(), strict=True)
         items = [("series", Sample(t, tuple(row))) for t, row in rows]
         for event in engine.process(items):
             if event.kind != "anomaly":
@@ -73,8 +70,7 @@ def replay(model: Model, ts: np.ndarray, values: np.ndarray, config: EngineConfi
                 opened = None
     if opened is not None:
         incidents.append((opened, float(ts[-1])))
-    spread = config.interval_z * std * scale[target]
-    expected = expected * scale[target] + offset[target]
+    spread = config.interval_z * std
     return Trace(ts=np.asarray(ts, np.float64), value=values[:, target], expected=expected, lower=expected - spread,
                  upper=expected + spread, z=z, score=score, anomalous=anomalous, incidents=incidents,
                  threshold_score=engine.detector.threshold_score)

@@ -26,7 +26,7 @@ def _series(n: int = 1500, spike: int = 1100, seed: int = 3) -> tuple[np.ndarray
 def _write(folder, name, ts, values, windows):
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("timestamp,value\n" + "".join(f"{nab_time(t)},{v:.6f}\n" for t, v in zip(ts, values)))
+    path.write_text("timestamp,value\n" + "".join(f"{nab_time(t)},{v:.6f}\n" for t, v in zip(ts, values, strict=True)))
     return {name: [[nab_time(a), nab_time(b)] for a, b in windows]}
 
 

@@ -175,3 +175,28 @@ def test_bank_advance_equals_steps():
     np.testing.assert_allclose(b.advance(1, x), stepped, atol=1e-6)
     for key in a.state:
         np.testing.assert_allclose(a.state[key], b.state[key], atol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 500])
+def test_standardise_holds_the_first_samples_then_streams_them_scaled(batch):
+    """standardise=N: the model sees (x - mean) / std of the stream's first N samples, from its first sample;
+    forecasts come back in the stream's units; a checkpoint taken while warming keeps the held samples."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
+    config = EngineConfig(forecast_every=1, standardise=40)
+    x = 50.0 + 3.0 * np.sin(np.arange(300) / 5.0)
+    engine = Engine(model, config)
+    events = []
+    for i in range(0, 300, batch):
+        items = [("s", Sample(float(t), (x[t],))) for t in range(i, min(i + batch, 300))]
+        if batch == 1 and i == 21:  # mid-warm-up: carry on from a checkpoint
+            restored = Engine(model, config)
+            restored.restore(*engine.snapshot())
+            engine = restored
+        events += engine.process(items)
+    forecasts = [e.body["values"][0] for e in events if e.kind == "forecast"]
+    head = x[:40]
+    scaled = ((x - head.mean()) / head.std()).astype(np.float32)
+    expected = model.run(scaled[:, None])[:, 0] * np.float32(head.std()) + np.float32(head.mean())
+    assert len(forecasts) == 300
+    np.testing.assert_allclose(forecasts, expected, rtol=1e-5)
+    assert engine.counters["samples"] == 300
