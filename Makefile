@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint install system-deps demo evaluate-nab clean
+.PHONY: test lint install system-deps demo demo-bundle evaluate-nab clean
 
 # Mosquitto (Debian's package) for the tests that talk to a real broker.
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || ls /usr/sbin/mosquitto 2>/dev/null)
@@ -19,7 +19,7 @@ endif
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[convert,litert,cuda,dev]'
+	$(PY) -m pip install -q -e '.[convert,litert,cuda,dev,demo]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -36,16 +36,33 @@ NAB ?= ../shared/data/nab-dev
 NAB_OUT ?= build/nab
 evaluate-nab: $(STAMP)
 	$(VENV)/bin/edge-lstm train $(NAB) --out $(NAB_OUT)/nab.keras --head 0.15 --standardise --quiet
-	$(PY) bench/nab_calibration.py $(NAB) $(NAB_OUT)/calibration.csv
-	$(VENV)/bin/edge-lstm convert $(NAB_OUT)/nab.keras --calibration $(NAB_OUT)/calibration.csv \
-		--out $(NAB_OUT)/bundle --force --quiet --check numpy,numba-f32,numba-int8
+	$(VENV)/bin/edge-lstm convert $(NAB_OUT)/nab.keras --out $(NAB_OUT)/bundle --force --quiet \
+		--check numpy,numba-f32,numba-int8
 	$(VENV)/bin/edge-lstm evaluate $(NAB) --windows $(NAB)/combined_windows.json --bundle $(NAB_OUT)/bundle \
-		--out $(NAB_OUT)/numba-int8 --backend numba-int8
+		--out $(NAB_OUT)/numba-int8 --backend numba-int8 --standardise probation
 	$(VENV)/bin/edge-lstm evaluate $(NAB) --windows $(NAB)/combined_windows.json --bundle $(NAB_OUT)/bundle \
-		--out $(NAB_OUT)/numba-f32 --backend numba-f32 --no-plots
+		--out $(NAB_OUT)/numba-f32 --backend numba-f32 --standardise probation --no-plots
 
-demo:
-	@echo "make demo is coming (see the demo issue): convert and run work today, see README.md"
+# make demo: no TensorFlow, no apt: the runtime, the simulator and the demo extra (amqtt, rich, matplotlib).
+DEMO_STAMP := $(VENV)/.demo-installed
+DEMO_ARGS ?=
+$(DEMO_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(VENV)/bin/edge-lstm demo $(DEMO_ARGS)
+
+# The demo's pretrained bundle (edge_lstm/demo/bundle), reproducibly: healthy simulated machines ->
+# train (each stream scaled by its first 120 samples, as the demo serves it) -> convert.
+DEMO_BUILD ?= build/demo
+demo-bundle: $(STAMP)
+	$(VENV)/bin/edge-lstm sim export demo-train --out $(DEMO_BUILD)/train
+	$(VENV)/bin/edge-lstm train $(DEMO_BUILD)/train --out $(DEMO_BUILD)/model.keras --standardise 120 --quiet
+	$(VENV)/bin/edge-lstm convert $(DEMO_BUILD)/model.keras --out edge_lstm/demo/bundle --force --quiet \
+		--check numpy,numba-f32,numba-int8
 
 clean:
 	rm -rf $(VENV) build *.egg-info

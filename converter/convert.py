@@ -72,10 +72,15 @@ def convert(
     feature_names: list[str] | None = None,
     window: int | None = None,
     backends: tuple[str, ...] = BACKENDS,
+    standardise: int = 0,
     overwrite: bool = False,
     progress: bool = True,
 ) -> ConversionResult:
-    """Convert ``model_path`` into a bundle at ``out`` and report each backend's parity with Keras."""
+    """Convert ``model_path`` into a bundle at ``out`` and report each backend's parity with Keras.
+
+    ``standardise`` = N records that the model expects each stream scaled by the mean and std of its
+    first N samples (``edge-lstm train --standardise N``); the daemon then applies it by default.
+    """
     keras_model = load_keras(model_path)
     import keras
 
@@ -125,6 +130,8 @@ def convert(
         "backends": list(backends),
         "parity_report": "parity.json",
     }
+    if standardise:
+        manifest["preprocessing"] = {"standardise": int(standardise)}
     parity_doc = {"windows": int(windows.shape[0]), "steps": int(windows.shape[1]), "backends": report}
     parity_file = json.dumps(parity_doc, indent=2).encode()
     if notes:

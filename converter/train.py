@@ -33,6 +33,7 @@ class TrainReport:
     naive_mae: float
     features: list[str]
     window: int
+    standardise: int | None  # N: each series scaled by its first N samples (0: all); None: raw units
     horizon: int
 
     @property
@@ -62,9 +63,10 @@ def load_series(data: str | Path, columns: list[str] | None = None) -> tuple[lis
     return series, names or []
 
 
-def standardised(series: np.ndarray) -> np.ndarray:
-    """``series`` minus its mean over its standard deviation, per column (a constant column: minus its mean)."""
-    mean, std = series.mean(axis=0), series.std(axis=0)
+def standardised(series: np.ndarray, first: int) -> np.ndarray:
+    """``series`` minus the mean of its ``first`` samples over their standard deviation, per column (a
+    constant column: minus its mean), as the engine's ``standardise`` does."""
+    mean, std = series[:first].mean(axis=0), series[:first].std(axis=0)
     return ((series - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
@@ -82,21 +84,22 @@ def windows(series: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, 
 def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[int, ...] = (64, 32), dense: int = 16,
           cell: str = "lstm", horizon: int = 1, epochs: int = 50, batch: int = 64, patience: int = 5,
           validation: float = 0.2, columns: list[str] | None = None, seed: int = 0, max_windows: int = 20_000,
-          head: float | None = None, standardise: bool = False, progress: bool = True) -> TrainReport:
-    """Train, save ``out`` (.keras) and ``out`` with ``.report.json``; return the report.
+          head: float | None = None, standardise: int | None = None, progress: bool = True) -> TrainReport:
+    """Train, save ``out`` (.keras), ``.report.json`` and ``.calibration.npy`` beside it; return the report.
 
     ``head`` keeps only the first fraction of each series (NAB's protocol: learn from the first 15%
-    of a file, never from the part it is scored on). ``standardise`` scales each series by its own
-    mean and standard deviation (over what is kept), for one model shared by series of any units:
-    run it on series standardised the same way (``edge-lstm evaluate --standardise``).
+    of a file, never from the part it is scored on). ``standardise`` scales each series by the mean
+    and standard deviation of its first ``standardise`` samples (0: of all that is kept), for one
+    model shared by series of any units: serve it with ``input.standardise`` set to the same N
+    (``edge-lstm evaluate --standardise probation`` for 0 with ``head=0.15``).
     """
     series, names = load_series(data, columns)
     if head is not None:
         if not 0 < head <= 1:
             raise CalibrationDataError(f"head must be in (0, 1], not {head}")
         series = [s[: max(1, int(len(s) * head))] for s in series]
-    if standardise:
-        series = [standardised(s) for s in series]
+    if standardise is not None:
+        series = [standardised(s, standardise or len(s)) for s in series]
     parts = {"train": ([], []), "val": ([], [])}
     for s in series:
         cut = int(len(s) * (1 - validation))
@@ -152,7 +155,10 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
         epochs_run=len(history.history["loss"]),
         val_rmse=float(np.sqrt(np.mean((predicted - y_val) ** 2))), val_mae=float(np.mean(np.abs(predicted - y_val))),
         naive_rmse=float(np.sqrt(np.mean((naive - y_val) ** 2))), naive_mae=float(np.mean(np.abs(naive - y_val))),
-        features=names, window=window, horizon=horizon,
+        features=names, window=window, horizon=horizon, standardise=standardise,
     )
+    # Input windows for `edge-lstm convert` (its default --calibration): in the space the model sees.
+    sample = np.sort(rng.choice(len(x_train), min(512, len(x_train)), replace=False))
+    np.save(out.with_suffix(".calibration.npy"), x_train[sample])
     out.with_suffix(".report.json").write_text(json.dumps({**asdict(report), "skill": report.skill}, indent=2))
     return report

@@ -64,6 +64,11 @@ class Bundle:
         return (self.manifest.get("quantization") or {}).get("int8") if self.int8_weights else None
 
     @property
+    def standardise(self) -> int:
+        """N when the model expects each stream scaled by the mean and std of its first N samples (else 0)."""
+        return int((self.manifest.get("preprocessing") or {}).get("standardise") or 0)
+
+    @property
     def sha256(self) -> str:
         """Hash of the manifest, which pins every file of the bundle."""
         return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()

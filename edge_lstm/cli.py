@@ -28,7 +28,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         print(f"edge-lstm convert needs the convert extra ({exc}): pip install 'edge-lstm[convert]'", file=sys.stderr)
         return EXIT_USAGE
     names = args.feature_names.split(",") if args.feature_names else None
-    result = convert(args.model, args.calibration, args.out, feature_names=names, window=args.window,
+    model = Path(args.model)
+    calibration = args.calibration or model.with_suffix(".calibration.npy")
+    if not Path(calibration).exists():
+        raise EdgeLSTMError(f"no --calibration given and no {calibration} (edge-lstm train writes one)")
+    standardise = _trained_standardise(model)
+    if standardise:
+        print(f"{model.with_suffix('.report.json')}: trained on streams scaled by their first {standardise} "
+              "samples; recorded in the bundle (edge-lstm serve applies it)")
+    result = convert(model, calibration, args.out, feature_names=names, window=args.window, standardise=standardise,
                      overwrite=args.force, progress=not args.quiet)
     spec = edge_lstm.read_bundle(result.path).spec
     print(f"wrote {result.path}: {len(spec.layers)} layers, {spec.features} feature(s) in, {spec.outputs} out")
@@ -46,6 +54,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if not ok:
         print("a backend is outside tolerance: do not deploy this bundle; please report it", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _trained_standardise(model: Path) -> int:
+    """N from the ``.report.json`` that ``edge-lstm train --standardise N`` left beside the model, else 0."""
+    report = model.with_suffix(".report.json")
+    try:
+        return int(json.loads(report.read_text()).get("standardise") or 0) if report.exists() else 0
+    except (ValueError, OSError) as exc:
+        raise EdgeLSTMError(f"{report}: unreadable ({exc})") from None
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -86,6 +103,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"incidents: precision {inc['precision']:.2f} recall {inc['recall']:.2f} F1 {inc['f1']:.2f} "
           f"({inc['false']} false over {summary['samples']:,} samples)")
     print(f"wrote {args.out}/summary.md, results under {args.out}/{args.detector_name}/")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from edge_lstm.demo.run import DemoOptions, bundle_path, run_demo
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        print(f"edge-lstm demo needs the demo extra ({exc}): pip install 'edge-lstm[demo]'", file=sys.stderr)
+        return EXIT_USAGE
+    if not (bundle_path() / "manifest.json").exists():
+        raise EdgeLSTMError(f"the demo's pretrained bundle is missing from {bundle_path()}: make demo-bundle")
+    if args.duration <= 0 or args.speed <= 0:
+        raise EdgeLSTMError("--duration and --speed must be positive")
+    options = DemoOptions(duration_s=args.duration, speed=args.speed, broker=args.broker, embedded=args.embedded,
+                          out=Path(args.out), backend=args.backend, live=False if args.no_live else None,
+                          seed=args.seed)
+    try:
+        run_demo(options)
+    except (RuntimeError, ConnectionError) as exc:
+        print(f"edge-lstm demo: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -241,8 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert a Keras model (.keras, .h5) into a bundle",
                        description="Convert a Keras model into a bundle directory and report parity per backend.")
     p.add_argument("model", help="the .keras or .h5 model file")
-    p.add_argument("--calibration", required=True, metavar="DATA",
-                   help="input windows (.npy of shape (N, T, F)) or a raw series (.npz, .csv) to window")
+    p.add_argument("--calibration", metavar="DATA",
+                   help="input windows (.npy of shape (N, T, F)) or a raw series (.npz, .csv) to window "
+                        "(default: MODEL's .calibration.npy, which edge-lstm train writes)")
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
     p.add_argument("--window", type=int, help="window length for raw-series calibration data (default: the "
                    "model's input length, else 50)")
@@ -269,8 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--head", type=float, metavar="FRACTION",
                    help="learn only from the first FRACTION of each series (NAB's probationary 0.15)")
-    p.add_argument("--standardise", action="store_true",
-                   help="scale each series by its own mean and std: one model for series of any units")
+    p.add_argument("--standardise", type=int, nargs="?", const=0, metavar="N",
+                   help="scale each series by the mean and std of its first N samples (no N: all of it): one "
+                        "model for series of any units; serve with input.standardise = N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -282,6 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="Y.npy", help="where to save outputs (T, out) or (N, T, out)")
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser("demo", help="the whole product in one command: simulated machines, MQTT, the daemon, a report",
+                       description="Start a broker (a private Mosquitto when installed, else an embedded amqtt "
+                                   "one), the daemon with the shipped pretrained bundle, and simulated motors and a "
+                                   "pump with injected faults; show a live view; write PNGs and a summary of "
+                                   "detections, misses, false alarms and latency to --out. Ctrl-C stops cleanly.")
+    p.add_argument("--duration", type=float, default=60.0, help="wall-clock seconds to run (default 60)")
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="simulated seconds per wall second (default 60: an hour of machine time a minute)")
+    p.add_argument("--broker", metavar="URL", help="use this running broker instead (mqtt://host:port)")
+    p.add_argument("--embedded", action="store_true", help="use the embedded amqtt broker even if Mosquitto exists")
+    p.add_argument("--backend", default="numba-int8", choices=sorted(BACKENDS), help="step kernel (default numba-int8)")
+    p.add_argument("--out", default="demo-report", metavar="DIR", help="report directory (default demo-report)")
+    p.add_argument("--no-live", action="store_true", help="progress lines instead of the live table")
+    p.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    p.set_defaults(func=_cmd_demo)
+
     p = sub.add_parser("evaluate", help="replay labelled series through the streaming path and score detections",
                        description="Replay every CSV (timestamp,value[,...]) under DATA one sample at a time through "
                                    "the bundle and the detector, with no look-ahead; write NAB-layout results, NAB "
@@ -291,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windows", metavar="JSON", help="labelled windows {\"path/file.csv\": [[start, end], ...]}")
     p.add_argument("--out", required=True, metavar="DIR", help="results directory")
     p.add_argument("--backend", default="numba-int8", choices=sorted(BACKENDS), help="step kernel (default numba-int8)")
-    p.add_argument("--standardise", choices=("probation", "none"), default="probation",
-                   help="scale each file by its first 15%% (for a model trained with --standardise; default)")
+    p.add_argument("--standardise", choices=("bundle", "probation", "none"), default="bundle",
+                   help="bundle (default): scale each stream as the bundle says, like the daemon; probation: by "
+                        "its first 15%% (a model trained with --head 0.15 --standardise); none")
     p.add_argument("--gap", type=float, metavar="SECONDS",
                    help="reset a stream after a silence this long (default never)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",

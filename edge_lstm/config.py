@@ -85,8 +85,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "feature": Key(str, "{2}", help="channel name from topic levels, with input.features"),
         "max_payload_bytes": Key(int, 65536, _positive),
         "gap_s": Key((int, float), 3600, _positive, "a longer silence resets a stream's state"),
-        "standardise": Key(int, 0, _non_negative, "scale each stream by its first N samples (models trained "
-                                                  "with --standardise; 0: off)"),
+        "standardise": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the bundle's), 0 (off) or N",
+                           "scale each stream by its first N samples (-1: as the bundle says; 0: off)"),
     },
     "processing": {
         "queue_size": Key(int, 100_000, _positive),
@@ -172,11 +172,12 @@ def _split(item: str) -> tuple[str, str]:
     return k.strip(), value.strip()
 
 
-def engine_config(config: dict[str, dict[str, Any]]) -> EngineConfig:
-    """The engine settings of a validated configuration."""
-    fc = config["forecast"]
+def engine_config(config: dict[str, dict[str, Any]], bundle_standardise: int = 0) -> EngineConfig:
+    """The engine settings of a validated configuration (``input.standardise = -1``: the bundle's)."""
+    fc, standardise = config["forecast"], config["input"]["standardise"]
     return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
-                        gap_s=config["input"]["gap_s"], standardise=config["input"]["standardise"],
+                        gap_s=config["input"]["gap_s"],
+                        standardise=bundle_standardise if standardise == -1 else standardise,
                         detector=detector_config(config["anomaly"]))
 
 

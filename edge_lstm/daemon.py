@@ -72,7 +72,7 @@ class Daemon:
         self.prefix = f"edge-lstm/{self.node}"
         self.qos = mc["qos"]
         self.model = edge_lstm.load(config["model"]["bundle"], config["model"]["backend"])
-        self.engine = Engine(self.model, engine_config(config))
+        self.engine = Engine(self.model, engine_config(config, self.model.bundle.standardise))
         self.bundle_hash = self.model.bundle.sha256
         features = ic["features"]
         if features and len(features) != self.model.features:
@@ -279,10 +279,12 @@ class Daemon:
     def request_stop(self, *_: Any) -> None:
         self.stopping.set()
 
-    def run(self) -> int:
-        """Serve until SIGTERM/SIGINT; then finish the queue, checkpoint, say offline, exit 0."""
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+    def run(self, handle_signals: bool = True) -> int:
+        """Serve until SIGTERM/SIGINT (or :meth:`request_stop`); then finish the queue, checkpoint, say
+        offline, return 0. ``handle_signals=False`` when run in a thread (the demo)."""
+        if handle_signals:
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
         self.intake_open.set()
         self.connect()
         sd_notify("READY=1")

@@ -11,7 +11,9 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
   ``v > 1`` (score above 0.5). An error the model makes every day is no news; a larger one is.
   On the NAB dev subset this scored 58.7 against 11 for the z score (bench/detector_study.py).
   The trailing maximum is kept per block of ``novelty_window / 8`` samples (8 floats a stream).
-- ``"z"``: ``erf(z / sqrt 2)``; anomalous when ``z`` exceeds ``threshold``.
+- ``"z"``: ``z / (z + threshold)``; anomalous when ``z`` exceeds ``threshold`` (score above 0.5).
+
+Either way the score is in [0, 1) and 0.5 is the line between normal and anomalous.
 
 Incidents are debounced: one opens at the first anomalous sample after warm-up and closes after
 ``quiet`` consecutive normal samples, so a burst of anomalous samples is one incident.
@@ -21,7 +23,7 @@ Incidents are debounced: one opens at the first anomalous sample after warm-up a
 >>> for r in [0.1, -0.1, 0.05, -0.05, 0.0, 0.08]:
 ...     _ = d.update(idx, np.array([r]), np.array([0.0]))
 >>> out = d.update(idx, np.array([5.0]), np.array([1.0]))
->>> bool(out.opened[0]), bool(out.score[0] > 0.99)
+>>> bool(out.opened[0]), bool(out.score[0] > 0.9)
 (True, True)
 """
 
@@ -54,8 +56,8 @@ class DetectorConfig:
 
     @property
     def threshold_score(self) -> float:
-        """The score above which a sample is anomalous."""
-        return 0.5 if self.mode == "novelty" else math.erf(self.threshold / math.sqrt(2.0))
+        """The score above which a sample is anomalous (either mode)."""
+        return 0.5
 
 
 @dataclass
@@ -162,7 +164,7 @@ def _update(idx, residual, ts, count, mean, var, is_open, start, peak, calm, pea
             score = v / (1.0 + v)
             anomalous = warmed and v > 1.0
         else:
-            score = math.erf(z / math.sqrt(2.0))
+            score = z / (z + threshold)
             anomalous = warmed and z > threshold
         was_open = is_open[i]
         opened = anomalous and not was_open

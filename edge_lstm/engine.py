@@ -364,10 +364,6 @@ def severity(peak_z: float, threshold: float) -> str:
     return "critical" if peak_z >= 2 * threshold else "warning"
 
 
-def _score_of(z: float) -> float:
-    """Probability mass of a standard normal within ±z: the detector's score, and an interval's coverage."""
-    return math.erf(z / math.sqrt(2.0))
-
-
 def _coverage(z: float) -> float:
-    return round(_score_of(z), 4)
+    """Probability mass of a standard normal within ±z: the nominal coverage of a ±z interval."""
+    return round(math.erf(z / math.sqrt(2.0)), 4)

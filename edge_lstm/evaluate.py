@@ -8,7 +8,8 @@ the forecast interval's coverage, and a PNG. Over the corpus: NAB scores for the
 
 The learning protocol (stated in the summary): the model was trained elsewhere (``edge-lstm train``,
 for NAB data on the first 15% of each file only); ``standardise="probation"`` scales each file by the
-mean and spread of its probationary period, which the scorer ignores.
+mean and spread of its probationary period, which the scorer ignores; ``"bundle"`` (the default) by
+its first N samples when the bundle says so (``edge-lstm train --standardise N``), as the daemon does.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from edge_lstm.labelled import LabelledSeries, discover, read_series
 from edge_lstm.model import Model
 from edge_lstm.replay import Trace, replay
 
-STANDARDISE = ("none", "probation")
+STANDARDISE = ("bundle", "probation", "none")
 
 
 @dataclass
@@ -87,7 +88,7 @@ def write_results(path: Path, series: LabelledSeries, trace: Trace, scores: np.n
 
 
 def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, config: EngineConfig | None = None,
-             standardise: str = "probation", detector_name: str = "edgelstm", plots: bool = True,
+             standardise: str = "bundle", detector_name: str = "edgelstm", plots: bool = True,
              progress: bool = True) -> dict[str, Any]:
     """Evaluate ``model`` on every CSV under ``data``; write results under ``out``; return the summary."""
     if standardise not in STANDARDISE:
@@ -102,7 +103,7 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
         series = read_series(path, name, windows)
         if series.values.shape[1] != model.features:
             raise EdgeLSTMError(f"{path}: {series.values.shape[1]} value column(s), the model takes {model.features}")
-        file_config = config
+        file_config = replace(config, standardise=model.bundle.standardise if standardise == "bundle" else 0)
         if standardise == "probation":  # the engine holds the probationary samples back to learn the scaling
             file_config = replace(config, standardise=max(2, nab.probation_length(len(series.ts))))
         started = time.perf_counter()

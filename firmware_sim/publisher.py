@@ -29,9 +29,11 @@ class PublishReport:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
-def connect(broker: BrokerAddress, client_id: str, ca_file: str | None = None, timeout: float = 10.0) -> mqtt.Client:
-    """A connected paho client with its network loop running in a background thread."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+def connect(broker: BrokerAddress, client_id: str, ca_file: str | None = None, timeout: float = 10.0,
+            protocol: str = "5") -> mqtt.Client:
+    """A connected paho client (MQTT ``protocol`` "5" or "3.1.1") with its network loop in a background thread."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     if broker.username:
@@ -59,9 +61,12 @@ def connect(broker: BrokerAddress, client_id: str, ca_file: str | None = None, t
 
 
 def publish(scenario: Scenario, broker: BrokerAddress, speed: float = 0.0, ca_file: str | None = None,
-            block_s: float = 60.0, client_id: str = "edge-lstm-sim") -> PublishReport:
-    """Publish every message of ``scenario``; ``speed`` = simulated seconds per wall second (0: flat out)."""
-    client = connect(broker, client_id, ca_file)
+            block_s: float = 60.0, client_id: str = "edge-lstm-sim", protocol: str = "5",
+            stop: threading.Event | None = None) -> PublishReport:
+    """Publish every message of ``scenario``; ``speed`` = simulated seconds per wall second (0: flat out).
+    Setting ``stop`` ends it early (after the messages already handed to the client)."""
+    client = connect(broker, client_id, ca_file, protocol=protocol)
+    stop = stop or threading.Event()
     report = PublishReport()
     firmware = Firmware(scenario)
     qos = scenario.payload.qos
@@ -73,12 +78,16 @@ def publish(scenario: Scenario, broker: BrokerAddress, speed: float = 0.0, ca_fi
                 if speed > 0:
                     due = began + (message.send_time - scenario.start) / speed
                     delay = due - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
+                    if delay > 0 and stop.wait(delay):
+                        break
+                if stop.is_set():
+                    break
                 last_info = client.publish(message.topic, message.payload, qos=qos)
                 report.messages += 1
                 report.samples += message.samples
                 report.kinds[message.kind.split(":")[0]] += 1
+            if stop.is_set():
+                break
         for message in firmware.finish():
             last_info = client.publish(message.topic, message.payload, qos=qos)
             report.messages += 1

@@ -18,7 +18,7 @@ import tomllib
 from firmware_sim.faults import KINDS, Fault
 from firmware_sim.signals import CHANNELS, Regime
 
-BUILTIN = ("bearing-wear", "pump-cavitation", "sensor-faults", "fleet-1000")
+BUILTIN = ("bearing-wear", "pump-cavitation", "sensor-faults", "fleet-1000", "demo-train")
 MALFORMED_KINDS = ("truncated", "nan", "wrong_type", "oversize")
 PAYLOAD_FORMATS = ("json", "number", "csv", "json-values")
 MACHINE_CHANNELS = {

@@ -2,74 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+import edge_lstm.brokers
+from edge_lstm.brokers import MOSQUITTO, free_port
+
+__all__ = ["MOSQUITTO", "Mosquitto", "free_port", "mosquitto", "tls_password_broker"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-class Mosquitto:
-    """One broker process: ``start()``, ``stop()`` (it can be restarted on the same port and store)."""
+class Mosquitto(edge_lstm.brokers.Mosquitto):
+    """The package's private Mosquitto, failing the test (not erroring) when it is not installed."""
 
     def __init__(self, workdir: Path, extra_config: str = "") -> None:
         if MOSQUITTO is None:
             pytest.fail("mosquitto is not installed: `make test` installs it (apt-get install mosquitto)")
-        self.port = free_port()
-        self.dir = workdir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.config = self.dir / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {self.dir}/\n"
-            "max_queued_messages 1000000\n"
-            "max_inflight_messages 1000\n"
-            "message_size_limit 0\n"
-            f"log_dest file {self.dir}/mosquitto.log\n"
-            # As root, mosquitto would switch to its own user, which cannot read the test's private files.
-            + ("user root\n" if os.geteuid() == 0 else "") + extra_config
-        )
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> Mosquitto:
-        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.process.stderr.read().decode()}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start listening within 10 s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.process = None
+        super().__init__(workdir, extra_config)
 
 
 @pytest.fixture

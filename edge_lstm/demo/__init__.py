@@ -1,0 +1,1 @@
+"""`edge-lstm demo`: simulated machines → MQTT → the daemon → anomaly and forecast events → a report."""

@@ -1,0 +1,46 @@
+"""The demo's live terminal view (rich): per stream the last value, forecast, score and incidents,
+and the daemon's throughput; a plain progress line when the output is not a terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "" if x is None else f"{x:.{digits}g}"
+
+
+def render(header: dict[str, Any], streams: dict[str, dict[str, Any]], active_faults: set[str],
+           threshold: float) -> Group:
+    """One frame: a header line and the stream table."""
+    title = Text.assemble(
+        ("edge-lstm demo  ", "bold"),
+        f"simulated {header['simulated']}  ·  wall {header['wall_s']:.0f}/{header['duration_s']:.0f} s  ·  "
+        f"{header['rate']:,.0f} samples/s  ·  anomaly events {header['anomaly_events']}  ·  forecasts "
+        f"{header['forecast_events']}  ·  rejected payloads {header['errors']}  ·  {header['broker']}",
+    )
+    table = Table(expand=False, header_style="bold")
+    for column, justify in (("stream", "left"), ("samples", "right"), ("value", "right"), ("expected", "right"),
+                            ("next forecast", "right"), ("score", "right"), ("incidents", "right"),
+                            ("truth", "left")):
+        table.add_column(column, justify=justify)
+    for name, s in streams.items():
+        score = s["score"]
+        style = "bold red" if score is not None and score > threshold else ""
+        incidents = f"{s['incidents']}" + (" (open)" if s["open"] else "")
+        table.add_row(name, f"{s['samples']:,}", _num(s["value"]), _num(s["expected"]), _num(s["forecast"]),
+                      Text(_num(score, 2), style=style), Text(incidents, style="red" if s["open"] else ""),
+                      Text("fault" if name in active_faults else "", style="yellow"))
+    return Group(title, table)
+
+
+def line(header: dict[str, Any], streams: dict[str, dict[str, Any]]) -> str:
+    """One progress line for logs."""
+    incidents = sum(s["incidents"] for s in streams.values())
+    return (f"[demo] {header['wall_s']:.0f}/{header['duration_s']:.0f} s, simulated {header['simulated']}: "
+            f"{sum(s['samples'] for s in streams.values()):,} samples in {len(streams)} streams, "
+            f"{incidents} incidents, {header['forecast_events']} forecasts, {header['errors']} rejected payloads")

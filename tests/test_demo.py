@@ -1,0 +1,34 @@
+"""`edge-lstm demo`: the whole product against a real Mosquitto and against the embedded broker."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edge_lstm.brokers import MOSQUITTO
+from edge_lstm.demo.run import bundle_path
+
+pytestmark = pytest.mark.skipif(not (bundle_path() / "manifest.json").exists(),
+                                reason="no pretrained demo bundle (make demo-bundle)")
+
+
+@pytest.mark.parametrize("broker", ["mosquitto", "embedded"])
+def test_demo_runs_end_to_end_and_detects_a_fault(broker, tmp_path):
+    if broker == "mosquitto" and MOSQUITTO is None:
+        pytest.fail("mosquitto is not installed: `make test` installs it")
+    out = tmp_path / "report"
+    args = [sys.executable, "-m", "edge_lstm", "demo", "--duration", "10", "--speed", "50", "--no-live",
+            "--out", str(out)] + (["--embedded"] if broker == "embedded" else [])
+    run = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert ("embedded amqtt" if broker == "embedded" else "broker: mosquitto") in run.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["streams_seen"] == 11 and summary["samples"] >= 11 * 450, summary["samples"]
+    assert summary["detected"] >= 1, summary["streams"]
+    assert summary["faults"] == 4 and summary["false_alarms"] <= 3
+    assert summary["errors"] == 5, "every malformed payload is rejected and reported"
+    assert summary["forecast_events"] > 0 and summary["event_latency_ms"] is not None
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert len(pngs) == 11 and all((out / p).stat().st_size > 10_000 for p in pngs)
+    assert "Faults: 4, detected" in (out / "summary.md").read_text()
