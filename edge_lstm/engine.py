@@ -14,7 +14,6 @@ stream's own units.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.detector import Detector, DetectorConfig, Update
+from edge_lstm.intervals import Bounds, Intervals
 from edge_lstm.model import Model
 from edge_lstm.payloads import Sample
 
@@ -56,6 +56,8 @@ class Scored:
     value: np.ndarray
     expected: np.ndarray  # the forecast made one sample earlier
     result: Update
+    lower: np.ndarray  # its interval
+    upper: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class Engine:
         self.step_seconds: deque[float] = deque(maxlen=10_000)  # recent step latencies, for stats
         self.detector = Detector(self.config.detector, capacity)
         self.warming: dict[int, list[Sample]] = {}  # samples held until a stream's scaling is known
+        self.intervals = Intervals(self.horizon, z=self.config.interval_z, warmup=self.config.detector.warmup,
+                                   capacity=capacity)
         self._bank = model.streams(capacity)
         self._alloc(capacity)
 
@@ -131,6 +135,7 @@ class Engine:
         bank.state = {k: np.concatenate([v, np.zeros((capacity - old, v.shape[1]), v.dtype)]) for k, v in state.items()}
         self._bank = bank
         self.detector.grow(capacity)
+        self.intervals.grow(capacity)
         self._alloc(capacity, old)
 
     def _series(self, y: np.ndarray) -> np.ndarray:
@@ -203,28 +208,37 @@ class Engine:
         gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.gap_s)
         if gap.any():
             self._restart(idx[gap])
-        events: list[Event] = []
-        scored = self.has_forecast[idx]
-        if scored.any():
-            events.extend(self._score(idx[scored], ts[scored], x[scored, cfg.target_feature].astype(np.float64),
-                                      self.forecast[idx[scored], 0]))
         started = time.perf_counter()
         y = self._bank.step(seen_x, streams=idx)
         self.step_seconds.append(time.perf_counter() - started)
         self.counters["steps"] += 1
         self.counters["samples"] += len(items)
         series = self._unscaled(self._series(y).astype(np.float64), idx)
+        value = x[:, cfg.target_feature].astype(np.float64)
+        scored = self.has_forecast[idx]
+        scale = self.detector.std(idx)
+        events: list[Event] = []
+        if scored.any():
+            expected = self.forecast[idx[scored], 0]
+            found, result = self._score(idx[scored], ts[scored], value[scored], expected)
+            events.extend(found)
+            scale[scored] = result.expected_std
+        bounds = self.intervals.update(idx, value, series, scale)
+        if scored.any() and self.observer is not None:
+            self.observer(Scored(idx[scored], ts[scored], value[scored], expected, result,
+                                 expected + bounds.before_lo[scored], expected + bounds.before_hi[scored]))
         self.forecast[idx] = series
         self.has_forecast[idx] = True
         self.last_ts[idx] = ts
         self.seen[idx] += 1
-        events.extend(self._forecasts(idx, ts, series, self.seen[idx]))
+        events.extend(self._forecasts(idx, ts, series, self.seen[idx], bounds))
         return events
 
     def _restart(self, idx: np.ndarray) -> None:
         """Streams ``idx`` fell silent for longer than gap_s: zero state, warm the detector up again."""
         self._bank.reset(idx)
         self.detector.reset(idx)
+        self.intervals.reset(idx)
         self.has_forecast[idx] = False
         self.last_ts[idx] = -np.inf
         self.counters["gap_resets"] += int(idx.size)
@@ -255,9 +269,18 @@ class Engine:
         expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
         first = 0 if self.has_forecast[index] else 1
         idx = np.full(len(samples), index, np.int64)
-        events = self._score(idx[first:], ts[first:], value[first:], expected[first:]) if first < len(samples) else []
+        scale = np.repeat(self.detector.std(idx[:1]), len(samples))
+        events: list[Event] = []
+        if first < len(samples):
+            events, result = self._score(idx[first:], ts[first:], value[first:], expected[first:])
+            scale[first:] = result.expected_std
+        bounds = self.intervals.update(idx, value, series, scale)
+        if first < len(samples) and self.observer is not None:
+            e = expected[first:]
+            self.observer(Scored(idx[first:], ts[first:], value[first:], e, result, e + bounds.before_lo[first:],
+                                 e + bounds.before_hi[first:]))
         seen = self.seen[index] + np.arange(1, len(samples) + 1)
-        events.extend(self._forecasts(idx, ts, series, seen))
+        events.extend(self._forecasts(idx, ts, series, seen, bounds))
         events.sort(key=lambda e: e.body["ts"])  # stable: at one sample, the anomaly precedes the forecast
         self.forecast[index] = series[-1]
         self.has_forecast[index] = True
@@ -278,32 +301,29 @@ class Engine:
         t = self.config.target_feature
         return series * self.scale[idx, t, None] + self.offset[idx, t, None]
 
-    def _forecasts(self, idx: np.ndarray, ts: np.ndarray, series: np.ndarray, seen: np.ndarray) -> list[Event]:
+    def _forecasts(self, idx: np.ndarray, ts: np.ndarray, series: np.ndarray, seen: np.ndarray,
+                   bounds: Bounds) -> list[Event]:
         cfg = self.config
         if cfg.forecast_every <= 0:
             return []
         due = np.flatnonzero(seen % cfg.forecast_every == 0)
         if not due.size:
             return []
-        std = self.detector.std(idx[due])
-        steps = np.sqrt(np.arange(1, self.horizon + 1))
         events = []
-        for j, k in enumerate(due.tolist()):
+        for k in due.tolist():
             values = series[k]
-            spread = cfg.interval_z * std[j] * steps
             events.append(Event("forecast", self.names[idx[k]], {
                 "stream": self.names[idx[k]], "ts": float(ts[k]), "horizon": self.horizon,
-                "values": values.tolist(), "lower": (values - spread).tolist(),
-                "upper": (values + spread).tolist(), "interval": _coverage(cfg.interval_z),
+                "values": values.tolist(), "lower": (values + bounds.after_lo[k]).tolist(),
+                "upper": (values + bounds.after_hi[k]).tolist(), "interval": round(self.intervals.coverage, 4),
             }))
         self.counters["forecasts"] += int(due.size)
         return events
 
-    def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray) -> list[Event]:
+    def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray
+               ) -> tuple[list[Event], Update]:
         """Detector update for samples (``idx`` may repeat a stream: they are taken in order)."""
         result = self.detector.update(idx, value - expected, ts)
-        if self.observer is not None:
-            self.observer(Scored(idx, ts, value, expected, result))
         z_threshold = self.config.detector.threshold
         events = []
         for k in np.flatnonzero(result.opened | result.closed).tolist():
@@ -322,7 +342,7 @@ class Engine:
             events.append(Event("anomaly", name, body))
             self.counters["incidents_closed" if closing else "incidents_opened"] += 1
         self.counters["anomalous_samples"] += int(result.anomalous.sum())
-        return events
+        return events, result
 
     # -- checkpoints ------------------------------------------------------------------------------
     def snapshot(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -330,6 +350,7 @@ class Engine:
         n = len(self.names)
         arrays = {f"bank/{k}": v[:n] for k, v in self._bank.state.items()}
         arrays.update({f"detector/{k}": v[:n] for k, v in self.detector.state().items()})
+        arrays.update({f"intervals/{k}": v[:n] for k, v in self.intervals.state().items()})
         for name in ENGINE_ARRAYS:
             arrays[f"engine/{name}"] = getattr(self, name)[:n]
         warming = {self.names[i]: [[s.ts, *s.values] for s in held] for i, held in self.warming.items()}
@@ -351,6 +372,9 @@ class Engine:
             if f"detector/{key}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
                 detector_state[key][:n] = arrays[f"detector/{key}"]
         self.detector.load_state(detector_state)
+        saved = {k: arrays[f"intervals/{k}"] for k in Intervals.FIELDS if f"intervals/{k}" in arrays}
+        if len(saved) == len(Intervals.FIELDS):
+            self.intervals.load_state(saved)
         for name in ENGINE_ARRAYS:
             if f"engine/{name}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
                 getattr(self, name)[:n] = arrays[f"engine/{name}"]
@@ -362,8 +386,3 @@ class Engine:
 def severity(peak_z: float, threshold: float) -> str:
     """'critical' when the incident's peak z is at least twice the z threshold, else 'warning'."""
     return "critical" if peak_z >= 2 * threshold else "warning"
-
-
-def _coverage(z: float) -> float:
-    """Probability mass of a standard normal within ±z: the nominal coverage of a ±z interval."""
-    return round(math.erf(z / math.sqrt(2.0)), 4)

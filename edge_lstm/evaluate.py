@@ -15,6 +15,7 @@ its first N samples when the bundle says so (``edge-lstm train --standardise N``
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -160,7 +161,7 @@ def summarise(model: Model, results: list[FileResult], scored: dict, total: Matc
                       "f1": total.f1, "mean_delay_s": total.mean_delay,
                       "false_per_stream_day": total.false_incidents / days if days else None},
         "forecast": forecast,
-        "interval": config.interval_z,
+        "interval_coverage": math.erf(config.interval_z / math.sqrt(2.0)),
         "samples": int(sum(r.samples for r in results)),
         "replay_seconds": float(sum(r.seconds for r in results)),
         "files": [asdict(r) for r in results],
@@ -185,7 +186,8 @@ def markdown(summary: dict[str, Any]) -> str:
     if fc:
         lines += [f"One-step forecast after probation, median over {fc['files']} files: RMSE / last-value RMSE "
                   f"{fc['rmse_vs_naive_median']:.2f}, MAE / last-value MAE {fc['mae_vs_naive_median']:.2f}; "
-                  f"{summary['interval']:.2f}σ interval coverage {fc['coverage_mean']:.1%} (mean).", ""]
+                  f"nominal {summary['interval_coverage']:.0%} interval (calibrated online): measured coverage "
+                  f"{fc['coverage_mean']:.1%} (mean over files).", ""]
     lines += ["| file | samples | windows | detected | false incidents | delay (min) | RMSE/naive | coverage |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary["files"]:

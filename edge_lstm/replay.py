@@ -27,7 +27,7 @@ class Trace:
     ts: np.ndarray
     value: np.ndarray  # the target feature, in the series' units
     expected: np.ndarray  # one-step-ahead forecast
-    lower: np.ndarray  # forecast interval
+    lower: np.ndarray  # forecast interval (calibrated: edge_lstm.intervals)
     upper: np.ndarray
     z: np.ndarray
     score: np.ndarray  # the detector's anomaly score in [0, 1]
@@ -46,14 +46,14 @@ def replay(model: Model, ts: np.ndarray, values: np.ndarray, config: EngineConfi
     values = np.asarray(values, np.float64).reshape(len(ts), -1)
     target = config.target_feature
     n = len(ts)
-    expected, z, score, std = (np.full(n, np.nan) for _ in range(4))
+    expected, z, score, lower, upper = (np.full(n, np.nan) for _ in range(5))
     anomalous = np.zeros(n, bool)
     position = {float(t): i for i, t in enumerate(ts)}
 
     def observe(scored: Scored) -> None:
         rows = np.fromiter((position[float(t)] for t in scored.ts), np.int64, scored.ts.size)
         expected[rows], z[rows], score[rows] = scored.expected, scored.result.z, scored.result.score
-        std[rows], anomalous[rows] = scored.result.expected_std, scored.result.anomalous
+        lower[rows], upper[rows], anomalous[rows] = scored.lower, scored.upper, scored.result.anomalous
 
     engine = Engine(model, config, capacity=1, observer=observe)
     incidents, opened = [], None
@@ -70,7 +70,6 @@ def replay(model: Model, ts: np.ndarray, values: np.ndarray, config: EngineConfi
                 opened = None
     if opened is not None:
         incidents.append((opened, float(ts[-1])))
-    spread = config.interval_z * std
-    return Trace(ts=np.asarray(ts, np.float64), value=values[:, target], expected=expected, lower=expected - spread,
-                 upper=expected + spread, z=z, score=score, anomalous=anomalous, incidents=incidents,
+    return Trace(ts=np.asarray(ts, np.float64), value=values[:, target], expected=expected, lower=lower,
+                 upper=upper, z=z, score=score, anomalous=anomalous, incidents=incidents,
                  threshold_score=engine.detector.threshold_score)

@@ -21,7 +21,8 @@ class StreamTrace:
     value: list[float] = field(default_factory=list)
     expected: list[float] = field(default_factory=list)
     score: list[float] = field(default_factory=list)
-    std: list[float] = field(default_factory=list)
+    lower: list[float] = field(default_factory=list)
+    upper: list[float] = field(default_factory=list)
     forecast: dict[str, Any] | None = None  # the last forecast event
     forecasts: int = 0
     incidents: list[dict[str, Any]] = field(default_factory=list)  # open events, updated by their close
@@ -51,7 +52,8 @@ class Monitor:
                 s.value.append(float(scored.value[k]))
                 s.expected.append(float(scored.expected[k]))
                 s.score.append(float(scored.result.score[k]))
-                s.std.append(float(scored.result.expected_std[k]))
+                s.lower.append(float(scored.lower[k]))
+                s.upper.append(float(scored.upper[k]))
 
     def on_message(self, client: Any, userdata: Any, message: Any) -> None:
         """paho callback for ``edge-lstm/<node>/#``."""
@@ -97,7 +99,7 @@ class Monitor:
     def arrays(self, name: str) -> dict[str, np.ndarray]:
         with self._lock:
             s = self.streams[name]
-            return {key: np.array(getattr(s, key)) for key in ("ts", "value", "expected", "score", "std")}
+            return {key: np.array(getattr(s, key)) for key in ("ts", "value", "expected", "score", "lower", "upper")}
 
     def incidents(self, name: str, last_ts: float) -> list[tuple[float, float]]:
         """(start, end) of the stream's incidents; an open one ends at ``last_ts``."""

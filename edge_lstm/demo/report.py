@@ -49,9 +49,8 @@ def write_report(out: Path, monitor: Monitor, truth: dict[str, list[tuple[float,
         a = monitor.arrays(name)
         if not a["ts"].size:
             continue
-        band = interval_z * a["std"]
         plot_stream(out / f"{name.replace('/', '_')}.png", f"{name} — demo ({run['backend']})", a["ts"], a["value"],
-                    expected=a["expected"], lower=a["expected"] - band, upper=a["expected"] + band, score=a["score"],
+                    expected=a["expected"], lower=a["lower"], upper=a["upper"], score=a["score"],
                     threshold=threshold, incidents=monitor.incidents(name, float(a["ts"][-1])),
                     windows=truth.get(name, []))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
