@@ -217,13 +217,15 @@ class Engine:
         value = x[:, cfg.target_feature].astype(np.float64)
         scored = self.has_forecast[idx]
         scale = self.detector.std(idx)
+        learn = np.ones(idx.size, bool)
         events: list[Event] = []
         if scored.any():
             expected = self.forecast[idx[scored], 0]
             found, result = self._score(idx[scored], ts[scored], value[scored], expected)
             events.extend(found)
             scale[scored] = result.expected_std
-        bounds = self.intervals.update(idx, value, series, scale)
+            learn[scored] = ~result.anomalous
+        bounds = self.intervals.update(idx, value, series, scale, learn)
         if scored.any() and self.observer is not None:
             self.observer(Scored(idx[scored], ts[scored], value[scored], expected, result,
                                  expected + bounds.before_lo[scored], expected + bounds.before_hi[scored]))
@@ -270,11 +272,13 @@ class Engine:
         first = 0 if self.has_forecast[index] else 1
         idx = np.full(len(samples), index, np.int64)
         scale = np.repeat(self.detector.std(idx[:1]), len(samples))
+        learn = np.ones(len(samples), bool)
         events: list[Event] = []
         if first < len(samples):
             events, result = self._score(idx[first:], ts[first:], value[first:], expected[first:])
             scale[first:] = result.expected_std
-        bounds = self.intervals.update(idx, value, series, scale)
+            learn[first:] = ~result.anomalous
+        bounds = self.intervals.update(idx, value, series, scale, learn)
         if first < len(samples) and self.observer is not None:
             e = expected[first:]
             self.observer(Scored(idx[first:], ts[first:], value[first:], e, result, e + bounds.before_lo[first:],

@@ -81,14 +81,17 @@ class Intervals:
         """(lower, upper) offsets to add to the current forecasts of streams ``idx``, shape (k, horizon)."""
         return self.lo[idx].copy(), self.hi[idx].copy()
 
-    def update(self, idx: np.ndarray, value: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> Bounds:
+    def update(self, idx: np.ndarray, value: np.ndarray, forecast: np.ndarray, scale: np.ndarray,
+               learn: np.ndarray | None = None) -> Bounds:
         """Samples ``value`` of streams ``idx`` arrived (in order; a stream may repeat); then the model
-        forecast ``forecast`` (k, horizon) from them. ``scale``: each stream's residual spread."""
+        forecast ``forecast`` (k, horizon) from them. ``scale``: each stream's residual spread;
+        ``learn``: False for samples whose errors must not move the quantiles (anomalies)."""
+        learn = np.ones(idx.size, bool) if learn is None else np.ascontiguousarray(learn, bool)
         k = idx.size
         out = Bounds(np.empty(k), np.empty(k), np.empty((k, self.horizon)), np.empty((k, self.horizon)))
         _update(np.ascontiguousarray(idx, np.int64), np.ascontiguousarray(value, np.float64),
                 np.ascontiguousarray(forecast, np.float64), np.ascontiguousarray(scale, np.float64), self.past,
-                self.lo, self.hi, self.count, self.tau_lo, self.tau_hi, self.z, self.rate, self.warmup,
+                learn, self.lo, self.hi, self.count, self.tau_lo, self.tau_hi, self.z, self.rate, self.warmup,
                 out.before_lo, out.before_hi, out.after_lo, out.after_hi)
         return out
 
@@ -101,7 +104,7 @@ class Intervals:
 
 
 @njit(cache=True)
-def _update(idx, value, forecast, scale, past, lo, hi, count, tau_lo, tau_hi, z, rate, warmup, before_lo,
+def _update(idx, value, forecast, scale, past, learn, lo, hi, count, tau_lo, tau_hi, z, rate, warmup, before_lo,
             before_hi, after_lo, after_hi):
     horizon = past.shape[1]
     for j in range(idx.size):
@@ -109,7 +112,7 @@ def _update(idx, value, forecast, scale, past, lo, hi, count, tau_lo, tau_hi, z,
         before_lo[j], before_hi[j] = lo[i, 0], hi[i, 0]
         for k in range(horizon):
             f = past[i, k, k]  # the forecast made k+1 samples ago, its step k+1: for this sample
-            if math.isnan(f):
+            if math.isnan(f) or not learn[j]:
                 continue
             error = value[j] - f
             n = count[i, k] + 1

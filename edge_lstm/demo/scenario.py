@@ -38,7 +38,7 @@ def demo_scenario(duration_s: float, speed: float, seed: int = 7, malformed: int
              "regime": {"step_every": "3h", "stop_every": "0s"}},
         ],
         "faults": [],
-        "firmware": {"jitter_ms": 0, "loss": 0.0, "malformed_count": malformed},
+        "firmware": {"jitter_ms": 0, "loss": 0.0, "malformed": {"count": malformed}},
         "payload": {"format": "json", "batch": 1, "qos": 1},
     }
     for kind, device, channel, at, length, magnitude in FAULTS:
