@@ -39,9 +39,9 @@ evaluate-nab: $(STAMP)
 	$(VENV)/bin/edge-lstm convert $(NAB_OUT)/nab.keras --out $(NAB_OUT)/bundle --force --quiet \
 		--check numpy,numba-f32,numba-int8
 	$(VENV)/bin/edge-lstm evaluate $(NAB) --windows $(NAB)/combined_windows.json --bundle $(NAB_OUT)/bundle \
-		--out $(NAB_OUT)/numba-int8 --backend numba-int8 --standardise probation
+		--out $(NAB_OUT)/numba-int8 --backend numba-int8 --standardise probation --set z_gate=4
 	$(VENV)/bin/edge-lstm evaluate $(NAB) --windows $(NAB)/combined_windows.json --bundle $(NAB_OUT)/bundle \
-		--out $(NAB_OUT)/numba-f32 --backend numba-f32 --standardise probation --no-plots
+		--out $(NAB_OUT)/numba-f32 --backend numba-f32 --standardise probation --set z_gate=4 --no-plots
 
 # make demo: no TensorFlow, no apt: the runtime, the simulator and the demo extra (amqtt, rich, matplotlib).
 DEMO_STAMP := $(VENV)/.demo-installed

@@ -85,6 +85,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "feature": Key(str, "{2}", help="channel name from topic levels, with input.features"),
         "max_payload_bytes": Key(int, 65536, _positive),
         "gap_s": Key((int, float), 3600, _positive, "a longer silence resets a stream's state"),
+        "settle": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the model's window) or a count",
+                      "samples after a stream (re)starts that are not scored while its LSTM state settles"),
         "standardise": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the bundle's), 0 (off) or N",
                            "scale each stream by its first N samples (-1: as the bundle says; 0: off)"),
     },
@@ -101,7 +103,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "quiet": Key(int, 10, _positive, "normal samples that close an incident"),
         "mode": Key(str, "novelty", _one_of("novelty", "z"), "the anomaly score (README: anomaly detection)"),
         "novelty_window": Key(int, 1200, _positive, "samples of residual history a residual is compared with"),
-        "z_gate": Key((int, float), 4.0, _positive, "novelty is damped while z is below this"),
+        "z_gate": Key((int, float), 8.0, _positive, "novelty is damped while z is below this"),
     },
     "forecast": {
         "every": Key(int, 10, _non_negative, "samples between forecasts of a stream (0: none)"),
@@ -176,7 +178,7 @@ def engine_config(config: dict[str, dict[str, Any]], bundle_standardise: int = 0
     """The engine settings of a validated configuration (``input.standardise = -1``: the bundle's)."""
     fc, standardise = config["forecast"], config["input"]["standardise"]
     return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
-                        gap_s=config["input"]["gap_s"],
+                        gap_s=config["input"]["gap_s"], settle=config["input"]["settle"],
                         standardise=bundle_standardise if standardise == -1 else standardise,
                         detector=detector_config(config["anomaly"]))
 

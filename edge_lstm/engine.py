@@ -34,7 +34,7 @@ SEQUENCE_MAX_STREAMS = 32
 
 
 #: Per-stream engine arrays saved in checkpoints.
-ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated")
+ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated", "restarted_at")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class EngineConfig:
     interval_z: float = 1.96  # forecast bounds: ± interval_z × residual std × sqrt(step)
     gap_s: float = 3600.0  # a longer silence resets the stream (state and detector warm up again)
     standardise: int = 0  # scale each stream by the mean and std of its first N samples (0: off)
+    settle: int = -1  # samples after a (re)start not scored (the LSTM state settling); -1: the model's window
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
 
@@ -79,6 +80,7 @@ class Engine:
             raise ValueError(f"target_feature {self.config.target_feature} is not one of the model's "
                              f"{model.features} input features")
         self.horizon = self._horizon(model)
+        self.settle = self.config.settle if self.config.settle >= 0 else (model.spec.window or 0)
         self.streams: dict[str, int] = {}
         self.names: list[str] = []
         self.counters: Counter[str] = Counter()
@@ -111,6 +113,7 @@ class Engine:
         self.has_forecast = grown("has_forecast", bool)
         self.last_ts = grown("last_ts", np.float64)
         self.seen = grown("seen", np.int64)
+        self.restarted_at = grown("restarted_at", np.int64)  # ``seen`` when the stream last (re)started
 
     @property
     def capacity(self) -> int:
@@ -215,7 +218,7 @@ class Engine:
         self.counters["samples"] += len(items)
         series = self._unscaled(self._series(y).astype(np.float64), idx)
         value = x[:, cfg.target_feature].astype(np.float64)
-        scored = self.has_forecast[idx]
+        scored = self.has_forecast[idx] & (self.seen[idx] - self.restarted_at[idx] >= self.settle)
         scale = self.detector.std(idx)
         learn = np.ones(idx.size, bool)
         events: list[Event] = []
@@ -243,6 +246,7 @@ class Engine:
         self.intervals.reset(idx)
         self.has_forecast[idx] = False
         self.last_ts[idx] = -np.inf
+        self.restarted_at[idx] = self.seen[idx]
         self.counters["gap_resets"] += int(idx.size)
 
     def _sequence(self, index: int, samples: list[Sample]) -> list[Event]:
@@ -270,6 +274,7 @@ class Engine:
         value = x[:, cfg.target_feature].astype(np.float64)
         expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
         first = 0 if self.has_forecast[index] else 1
+        first = max(first, min(len(samples), self.settle - int(self.seen[index] - self.restarted_at[index])))
         idx = np.full(len(samples), index, np.int64)
         scale = np.repeat(self.detector.std(idx[:1]), len(samples))
         learn = np.ones(len(samples), bool)
