@@ -1,7 +1,7 @@
 """The ``edge-lstm`` command line.
 
 Exit codes: 0 success; 1 the work failed (verification failed, a runtime error); 2 bad usage or bad
-input (unreadable file, unsupported model, wrong shapes) — the message says which.
+input (unreadable file, unsupported model, wrong shapes) — the message says which; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from edge_lstm.bundle import read_manifest, verify_files
 from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.kernels import BACKENDS
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -124,6 +124,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except (RuntimeError, ConnectionError) as exc:
         print(f"edge-lstm demo: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:  # before the simulation started: nothing to report
+        print("edge-lstm demo: interrupted while starting", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 
@@ -271,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-lstm",
         description="Streaming LSTM inference, one sample at a time, for many sensor streams.",
-        epilog="Exit codes: 0 success, 1 the work failed (e.g. verification), 2 bad usage or input.",
+        epilog="Exit codes: 0 success, 1 the work failed (e.g. verification), 2 bad usage or input, 130 interrupted "
+               "(the demo and the daemon stop cleanly on Ctrl-C and exit 0).",
     )
     parser.add_argument("--version", action="version", version=f"edge-lstm {edge_lstm.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
