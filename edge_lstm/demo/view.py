@@ -24,16 +24,17 @@ def render(header: dict[str, Any], streams: dict[str, dict[str, Any]], active_fa
         f"{header['forecast_events']}  ·  rejected payloads {header['errors']}  ·  {header['broker']}",
     )
     table = Table(expand=False, header_style="bold")
-    for column, justify in (("stream", "left"), ("samples", "right"), ("value", "right"), ("expected", "right"),
-                            ("next forecast", "right"), ("score", "right"), ("incidents", "right"),
-                            ("truth", "left")):
-        table.add_column(column, justify=justify)
+    table.add_column("stream", no_wrap=True, min_width=22)
+    for column in ("samples", "value", "expected", "forecast", "score", "incidents"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("truth", no_wrap=True)
     for name, s in streams.items():
         score = s["score"]
         style = "bold red" if score is not None and score > threshold else ""
         incidents = f"{s['incidents']}" + (" (open)" if s["open"] else "")
         table.add_row(name, f"{s['samples']:,}", _num(s["value"]), _num(s["expected"]), _num(s["forecast"]),
-                      Text(_num(score, 2), style=style), Text(incidents, style="red" if s["open"] else ""),
+                      Text("" if score is None else f"{score:.2f}", style=style),
+                      Text(incidents, style="red" if s["open"] else ""),
                       Text("fault" if name in active_faults else "", style="yellow"))
     return Group(title, table)
 
