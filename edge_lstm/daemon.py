@@ -29,7 +29,7 @@ from edge_lstm import checkpoint
 from edge_lstm.assembly import FeatureAssembler
 from edge_lstm.broker import parse_broker_url
 from edge_lstm.config import ConfigError, engine_config
-from edge_lstm.engine import Engine, Event
+from edge_lstm.engine import Engine, Event, warm_up
 from edge_lstm.payloads import PayloadError, Sample, parse
 
 log = logging.getLogger("edge_lstm.daemon")
@@ -72,7 +72,9 @@ class Daemon:
         self.prefix = f"edge-lstm/{self.node}"
         self.qos = mc["qos"]
         self.model = edge_lstm.load(config["model"]["bundle"], config["model"]["backend"])
-        self.engine = Engine(self.model, engine_config(config, self.model.bundle.standardise))
+        settings = engine_config(config, self.model.bundle.standardise)
+        warm_up(self.model, settings)  # compile now, not while the first messages wait
+        self.engine = Engine(self.model, settings)
         self.bundle_hash = self.model.bundle.sha256
         features = ic["features"]
         if features and len(features) != self.model.features:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,17 @@ class Event:
     kind: str  # "anomaly" or "forecast"
     stream: str
     body: dict[str, Any]
+
+
+def warm_up(model: Model, config: EngineConfig | None = None) -> None:
+    """Compile every kernel the engine uses (a throwaway engine through both of its paths), so that
+    the first real samples are not delayed by JIT compilation (seconds on a Pi; cached on disk after)."""
+    config = replace(config or EngineConfig(), standardise=0, settle=0,
+                     detector=replace((config or EngineConfig()).detector, warmup=1))
+    engine = Engine(model, config, capacity=2)
+    x = (0.0,) * model.features
+    engine.process([("a", Sample(1.0, x)), ("b", Sample(1.0, x))])  # a batched round
+    engine.process([("a", Sample(2.0 + t, x)) for t in range(SEQUENCE_MIN)])  # one stream's sequence
 
 
 class Engine:

@@ -117,7 +117,7 @@ def _run(options: DemoOptions, scenario: Any, truth: dict, broker: Any, log: Any
     return summary
 
 
-def _settle(daemon: Daemon, timeout: float = 10.0) -> None:
+def _settle(daemon: Daemon, timeout: float = 60.0) -> None:
     """Wait until the daemon's queue is empty and no sample arrived for a moment."""
     deadline, last, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
     while time.monotonic() < deadline:
