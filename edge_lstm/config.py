@@ -107,7 +107,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "forecast": {
         "every": Key(int, 10, _non_negative, "samples between forecasts of a stream (0: none)"),
-        "interval_z": Key((int, float), 1.96, _positive),
+        "interval_z": Key((int, float), 1.96, _positive, "forecast bounds cover what ± this covers of a normal "
+                                                          "(1.96: 95%), learned as empirical error quantiles"),
         "target_feature": Key(int, 0, _non_negative),
     },
     "state": {

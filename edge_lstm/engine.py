@@ -41,7 +41,7 @@ ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale
 class EngineConfig:
     target_feature: int = 0  # which input feature the forecast predicts
     forecast_every: int = 10  # publish a forecast every N samples of a stream (0: never)
-    interval_z: float = 1.96  # forecast bounds: ± interval_z × residual std × sqrt(step)
+    interval_z: float = 1.96  # forecast bounds cover what ± interval_z covers of a normal (learned: intervals.py)
     gap_s: float = 3600.0  # a longer silence resets the stream (state and detector warm up again)
     standardise: int = 0  # scale each stream by the mean and std of its first N samples (0: off)
     settle: int = -1  # samples after a (re)start not scored (the LSTM state settling); -1: the model's window

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,15 @@ from edge_lstm.model import Model
 from edge_lstm.replay import Trace, replay
 
 STANDARDISE = ("bundle", "probation", "none")
+_REPLAY = ("each file is replayed from zero state one sample at a time with no look-ahead; the first 15% "
+           "(at most 750 points) is not scored")
+PROTOCOL = {
+    "probation": "the model learned only from the first 15% of each file (edge-lstm train --head 0.15 "
+                 "--standardise), each file scaled by its own first 15%; " + _REPLAY,
+    "bundle": "the model learned from other data (edge-lstm train on its own series); each stream scaled as "
+              "the bundle says; " + _REPLAY,
+    "none": "the model learned from other data; raw units; " + _REPLAY,
+}
 
 
 @dataclass
@@ -51,7 +60,6 @@ class FileResult:
     naive_mae: float
     coverage: float  # share of samples inside the forecast interval
     seconds: float  # replay time
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def anomaly_scores(trace: Trace) -> np.ndarray:
@@ -151,9 +159,7 @@ def summarise(model: Model, results: list[FileResult], scored: dict, total: Matc
         "data": str(data), "windows": str(windows_file) if windows_file else None,
         "bundle": str(model.bundle.path),
         "backend": model.backend, "standardise": standardise,
-        "protocol": ("the model learned only from data outside the scored part of each file (edge-lstm train "
-                     "--head 0.15: the first 15% of each file); each file is replayed from zero state one "
-                     "sample at a time with no look-ahead; the first 15% (at most 750 points) is not scored"),
+        "protocol": PROTOCOL[standardise],
         "detector": asdict(config.detector),
         "nab": {p: {k: v for k, v in s.items()} for p, s in profiles.items()},
         "incidents": {"true": total.true_incidents, "false": total.false_incidents, "windows": total.windows,
