@@ -21,6 +21,7 @@ class PublishReport:
     messages: int = 0
     samples: int = 0
     seconds: float = 0.0
+    began_wall: float = 0.0  # wall time (epoch s) at which the scenario's start was published
     kinds: Counter = field(default_factory=Counter)
     firmware: Counter = field(default_factory=Counter)
 
@@ -62,15 +63,17 @@ def connect(broker: BrokerAddress, client_id: str, ca_file: str | None = None, t
 
 def publish(scenario: Scenario, broker: BrokerAddress, speed: float = 0.0, ca_file: str | None = None,
             block_s: float = 60.0, client_id: str = "edge-lstm-sim", protocol: str = "5",
-            stop: threading.Event | None = None) -> PublishReport:
+            stop: threading.Event | None = None, report: PublishReport | None = None) -> PublishReport:
     """Publish every message of ``scenario``; ``speed`` = simulated seconds per wall second (0: flat out).
-    Setting ``stop`` ends it early (after the messages already handed to the client)."""
+    Setting ``stop`` ends it early (after the messages already handed to the client). ``report`` (filled
+    in as it goes) lets another thread watch: ``report.began_wall`` is set when the clock starts."""
     client = connect(broker, client_id, ca_file, protocol=protocol)
     stop = stop or threading.Event()
-    report = PublishReport()
+    report = report if report is not None else PublishReport()
     firmware = Firmware(scenario)
     qos = scenario.payload.qos
     began = time.monotonic()
+    report.began_wall = time.time()
     last_info = None
     try:
         for block in blocks(scenario, block_s):

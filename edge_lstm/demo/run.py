@@ -24,7 +24,7 @@ from edge_lstm.demo.monitor import Monitor
 from edge_lstm.demo.report import write_report
 from edge_lstm.demo.scenario import demo_scenario
 from firmware_sim.generate import labels
-from firmware_sim.publisher import connect, publish
+from firmware_sim.publisher import PublishReport, connect, publish
 
 NODE = "demo"
 
@@ -78,12 +78,13 @@ def _run(options: DemoOptions, scenario: Any, truth: dict, broker: Any, log: Any
     time.sleep(0.5)  # let the daemon's and the view's subscriptions settle before the first sample
     stop = threading.Event()
     began = time.time()
-    monitor.sent_at = lambda ts: began + (ts - scenario.start) / options.speed
-    published: dict[str, Any] = {}
+    report = PublishReport()
+    # When each sample was published: the simulator's clock start plus its simulated offset.
+    monitor.sent_at = lambda ts: (report.began_wall or began) + (ts - scenario.start) / options.speed
 
     def simulate() -> None:
-        published["report"] = publish(scenario, address, speed=options.speed, protocol=broker.protocol, stop=stop,
-                                      client_id=f"edge-lstm-demo-sim-{os.getpid()}")
+        publish(scenario, address, speed=options.speed, protocol=broker.protocol, stop=stop, report=report,
+                client_id=f"edge-lstm-demo-sim-{os.getpid()}")
 
     simulator = threading.Thread(target=simulate, name="simulator", daemon=True)
     simulator.start()
@@ -103,10 +104,9 @@ def _run(options: DemoOptions, scenario: Any, truth: dict, broker: Any, log: Any
     watcher.loop_stop()
     wall = time.time() - began
     samples = sum(len(s.ts) for s in monitor.streams.values())
-    report = published.get("report")
     run = {"broker": broker.kind, "backend": options.backend, "speed": options.speed, "wall_s": wall,
            "simulated_s": scenario.duration_s, "streams_seen": len(monitor.streams), "samples": samples,
-           "published_messages": report.messages if report else None, "stopped_early": stopped_early,
+           "published_messages": report.messages, "stopped_early": stopped_early,
            "anomaly_events": sum(len(s.incidents) for s in monitor.streams.values()),
            "forecast_events": sum(s.forecasts for s in monitor.streams.values()), "errors": len(monitor.errors),
            "daemon": daemon.stats()}
