@@ -327,10 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("demo", help="the whole product in one command: simulated machines, MQTT, the daemon, a report",
-                       description="Start a broker (a private Mosquitto when installed, else an embedded amqtt "
-                                   "one), the daemon with the shipped pretrained bundle, and simulated motors and a "
-                                   "pump with injected faults; show a live view; write PNGs and a summary of "
-                                   "detections, misses, false alarms and latency to --out. Ctrl-C stops cleanly.")
+                       description="Start a broker (a private Mosquitto when installed, else the one on "
+                                   "localhost:1883, else an embedded amqtt one), the daemon with the shipped "
+                                   "pretrained bundle, and simulated motors and a pump with injected faults; show a "
+                                   "live view; write PNGs and a summary of detections, misses, false alarms and "
+                                   "latency to --out. Ctrl-C stops cleanly.")
     p.add_argument("--duration", type=float, default=60.0, help="wall-clock seconds to run (default 60)")
     p.add_argument("--speed", type=float, default=60.0,
                    help="simulated seconds per wall second (default 60: an hour of machine time a minute)")
