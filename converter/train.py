@@ -63,11 +63,17 @@ def load_series(data: str | Path, columns: list[str] | None = None) -> tuple[lis
     return series, names or []
 
 
-def standardised(series: np.ndarray, first: int) -> np.ndarray:
-    """``series`` minus the mean of its ``first`` samples over their standard deviation, per column (a
-    constant column: minus its mean), as the engine's ``standardise`` does."""
+def standardised(series: np.ndarray, first: int, whole: np.ndarray | None = None) -> np.ndarray:
+    """``whole`` (default ``series``) minus the mean of the ``first`` samples of ``series`` over their
+    standard deviation, per column (a constant column: minus its mean), as the engine's
+    ``standardise`` does."""
     mean, std = series[:first].mean(axis=0), series[:first].std(axis=0)
+    series = series if whole is None else whole
     return ((series - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+#: Extra copies of each series, scaled by the statistics of a random N-sample stretch (train --standardise N).
+AUGMENT_DRAWS = 3
 
 
 def windows(series: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +105,16 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
             raise CalibrationDataError(f"head must be in (0, 1], not {head}")
         series = [s[: max(1, int(len(s) * head))] for s in series]
     if standardise is not None:
-        series = [standardised(s, standardise or len(s)) for s in series]
+        scaled = [standardised(s, standardise or len(s)) for s in series]
+        if standardise:
+            # At serve time the levels wander away from a stream's first N samples: also learn from each
+            # series scaled by the statistics of N samples elsewhere in it (the first N are only one draw).
+            draws = np.random.default_rng(seed + 1)
+            for s in series:
+                for _ in range(AUGMENT_DRAWS if len(s) > 2 * standardise else 0):
+                    start = int(draws.integers(0, len(s) - standardise))
+                    scaled.append(standardised(s[start:], standardise, s))
+        series = scaled
     parts = {"train": ([], []), "val": ([], [])}
     for s in series:
         cut = int(len(s) * (1 - validation))

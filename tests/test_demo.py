@@ -32,3 +32,23 @@ def test_demo_runs_end_to_end_and_detects_a_fault(broker, tmp_path):
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) == 11 and all((out / p).stat().st_size > 10_000 for p in pngs)
     assert "Faults: 4, detected" in (out / "summary.md").read_text()
+
+
+def test_demo_stops_cleanly_on_ctrl_c_and_still_reports(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "report"
+    demo = subprocess.Popen([sys.executable, "-m", "edge_lstm", "demo", "--duration", "60", "--speed", "50",
+                             "--no-live", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and demo.poll() is None:
+        line = demo.stdout.readline()
+        if "samples in 11 streams" in line and not line.startswith("[demo] 0/"):
+            break
+    demo.send_signal(signal.SIGINT)
+    stdout, stderr = demo.communicate(timeout=120)
+    assert demo.returncode == 0, stdout + stderr
+    assert "stopping (Ctrl-C)" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped_early"] and summary["samples"] > 0

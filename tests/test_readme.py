@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import edge_lstm
 from tests.mosquitto import mosquitto  # noqa: F401  (fixture)
 
 pytest.importorskip("keras")
@@ -35,6 +36,7 @@ def test_readme_quickstart_commands_work(tmp_path, mosquitto):  # noqa: F811
         run = subprocess.run([*cli, *args[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=900)
         assert run.returncode == 0, f"{command}\n{run.stdout}\n{run.stderr}"
     assert json.loads((tmp_path / "evaluation" / "summary.json").read_text())["samples"] > 10_000
+    assert edge_lstm.read_bundle(tmp_path / "model.bundle").standardise == 120, "convert records train --standardise"
     serve = shlex.split(commands[-1].replace("mqtt://localhost:1883", mosquitto.url))
     daemon = subprocess.Popen([*cli, *serve[1:]], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
