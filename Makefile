@@ -16,11 +16,17 @@ ifeq ($(MOSQUITTO),)
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto
 endif
 
-$(STAMP): pyproject.toml
+# $(call venv_install,EXTRAS,STAMP): the venv with this package (editable) and EXTRAS installed.
+define venv_install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[convert,litert,cuda,dev,demo]'
-	touch $(STAMP)
+	$(PY) -m pip install -q -e '.[$(1)]'
+	touch $(2)
+endef
+
+TEST_EXTRAS := convert,litert,cuda,dev,demo
+$(STAMP): pyproject.toml
+	$(call venv_install,$(TEST_EXTRAS),$(STAMP))
 
 install: $(STAMP)
 
@@ -47,10 +53,7 @@ evaluate-nab: $(STAMP)
 DEMO_STAMP := $(VENV)/.demo-installed
 DEMO_ARGS ?=
 $(DEMO_STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[demo]'
-	touch $(DEMO_STAMP)
+	$(call venv_install,demo,$(DEMO_STAMP))
 
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/edge-lstm demo $(DEMO_ARGS)
