@@ -90,7 +90,8 @@ def _run(options: DemoOptions, scenario: Any, truth: dict, broker: Any, log: Any
     simulator.start()
     stopped_early = False
     try:
-        _watch(options, scenario, truth, monitor, simulator, began, str(broker.kind), log)
+        _watch(options, scenario, truth, monitor, simulator, began, str(broker.kind),
+               daemon.engine.detector.threshold_score, log)
     except KeyboardInterrupt:
         stopped_early = True
         log("[demo] stopping (Ctrl-C): finishing the queue and writing the report")
@@ -130,12 +131,11 @@ def _settle(daemon: Daemon, timeout: float = 60.0) -> None:
 
 
 def _watch(options: DemoOptions, scenario: Any, truth: dict, monitor: Monitor, simulator: threading.Thread,
-           began: float, broker_kind: str, log: Any) -> None:
+           began: float, broker_kind: str, threshold: float, log: Any) -> None:
     """Show progress until the simulation has been published."""
     import sys
 
     live = options.live if options.live is not None else sys.stdout.isatty()
-    threshold = 0.5
 
     def header() -> dict[str, Any]:
         wall = time.time() - began
