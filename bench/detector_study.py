@@ -20,6 +20,7 @@ from numba import njit
 import edge_lstm
 from edge_lstm import nab
 from edge_lstm.labelled import discover, read_series
+from edge_lstm.scaling import standard_scaling
 
 
 @njit(cache=True)
@@ -94,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     files = {}
     for path, name, windows in discover(data, data / "combined_windows.json"):
         s = read_series(path, name, windows)
-        head = s.values[: nab.probation_length(len(s.ts))]
-        x = ((s.values - head.mean(axis=0)) / np.where(head.std(axis=0) > 0, head.std(axis=0), 1.0)).astype(np.float32)
+        mean, scale = standard_scaling(s.values[: nab.probation_length(len(s.ts))])
+        x = ((s.values - mean) / scale).astype(np.float32)
         y = model.run(x)[:, 0].astype(np.float64)
         expected = np.concatenate([[np.nan], y[:-1]])
         lstm = x[:, 0] - expected

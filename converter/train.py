@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from converter.calibration import CalibrationDataError, read_csv_series
 from converter.quiet import tensorflow_quiet
+from edge_lstm.scaling import standard_scaling
 
 
 @dataclass
@@ -67,9 +68,9 @@ def standardised(series: np.ndarray, first: int, whole: np.ndarray | None = None
     """``whole`` (default ``series``) minus the mean of the ``first`` samples of ``series`` over their
     standard deviation, per column (a constant column: minus its mean), as the engine's
     ``standardise`` does."""
-    mean, std = series[:first].mean(axis=0), series[:first].std(axis=0)
+    mean, scale = standard_scaling(series[:first])
     series = series if whole is None else whole
-    return ((series - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    return ((series - mean) / scale).astype(np.float32)
 
 
 #: Extra copies of each series, scaled by the statistics of a random N-sample stretch (train --standardise N).

@@ -26,6 +26,7 @@ from edge_lstm.detector import Detector, DetectorConfig, Update
 from edge_lstm.intervals import Bounds, Intervals
 from edge_lstm.model import Model
 from edge_lstm.payloads import Sample
+from edge_lstm.scaling import standard_scaling
 
 #: A stream with at least this many new samples in one batch advances through them in one kernel call.
 SEQUENCE_MIN = 4
@@ -206,9 +207,7 @@ class Engine:
             held.extend(fresh)
             if len(held) >= n:
                 values = np.array([s.values for s in held[:n]], np.float64)
-                std = values.std(axis=0)
-                self.offset[index] = values.mean(axis=0)
-                self.scale[index] = np.where(std > 0, std, 1.0)
+                self.offset[index], self.scale[index] = standard_scaling(values)
                 self.calibrated[index] = True
                 ready.append((index, self.warming.pop(index)))
         return ready
