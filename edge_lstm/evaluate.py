@@ -28,7 +28,7 @@ from edge_lstm import nab
 from edge_lstm.engine import EngineConfig
 from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.incidents import Match, match
-from edge_lstm.labelled import LabelledSeries, discover, read_series
+from edge_lstm.labelled import LabelledSeries, discover, nab_time, read_series
 from edge_lstm.model import Model
 from edge_lstm.replay import Trace, replay
 
@@ -84,8 +84,6 @@ def forecast_metrics(trace: Trace, start: int) -> dict[str, float]:
 
 def write_results(path: Path, series: LabelledSeries, trace: Trace, scores: np.ndarray) -> None:
     """NAB's results layout: ``timestamp,value,anomaly_score,label`` (label 1 inside a window)."""
-    from firmware_sim.export import nab_time
-
     label = np.zeros(len(series.ts), np.int8)
     for a, b in series.windows:
         label[(series.ts >= a) & (series.ts <= b)] = 1

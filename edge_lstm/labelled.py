@@ -11,6 +11,7 @@ import csv
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,20 @@ class LabelledSeries:
     def category(self) -> str:
         """The folder the file sits in (NAB's data category), or "" at the top level."""
         return self.name.rpartition("/")[0]
+
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def nab_time(epoch: float) -> str:
+    """Epoch seconds as NAB's ``YYYY-MM-DD HH:MM:SS`` (UTC); sub-second rates keep milliseconds.
+
+    >>> nab_time(1396310700.0), nab_time(1396310700.25)
+    ('2014-04-01 00:05:00', '2014-04-01 00:05:00.250')
+    """
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    text = moment.strftime(TIME_FORMAT)
+    return text if moment.microsecond == 0 else f"{text}.{moment.microsecond // 1000:03d}"
 
 
 def to_epoch(text: str, where: str) -> float:

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
+from edge_lstm.labelled import nab_time
 from firmware_sim.generate import blocks, fault_kinds, labels
 from firmware_sim.scenario import Scenario
-
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-def nab_time(epoch: float) -> str:
-    """Epoch seconds as NAB's ``YYYY-MM-DD HH:MM:SS`` (UTC); sub-second rates keep milliseconds."""
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
-    text = moment.strftime(TIME_FORMAT)
-    return text if moment.microsecond == 0 else f"{text}.{moment.microsecond // 1000:03d}"
 
 
 def export(scenario: Scenario, out: str | Path) -> dict[str, int]:

@@ -9,9 +9,8 @@ import pytest
 
 import edge_lstm
 from edge_lstm.engine import EngineConfig
-from edge_lstm.labelled import read_series
+from edge_lstm.labelled import nab_time, read_series
 from edge_lstm.replay import replay
-from firmware_sim.export import nab_time
 from tests.keras_models import sine_series
 
 T0 = 1_700_000_000.0

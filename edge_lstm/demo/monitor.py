@@ -37,9 +37,7 @@ class Monitor:
         self._names = names  # the engine's stream names (bank row -> name), shared, append-only
         self._lock = threading.Lock()
         self.streams: dict[str, StreamTrace] = defaultdict(StreamTrace)
-        self.stats: dict[str, Any] = {}
         self.errors: list[dict[str, Any]] = []
-        self.status: dict[str, Any] = {}
         self.event_latency_s: list[float] = []  # wall time from a sample's publication to its anomaly event
         self.sent_at = None  # callable: sample ts -> wall time it was published (set by the demo)
 
@@ -79,12 +77,8 @@ class Monitor:
             elif kind == "forecast":
                 self.streams[stream].forecast = body
                 self.streams[stream].forecasts += 1
-            elif kind == "stats":
-                self.stats = body
             elif kind == "errors":
                 self.errors.append(body)
-            elif kind == "status":
-                self.status = body
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """The latest of every stream, for the live view."""
