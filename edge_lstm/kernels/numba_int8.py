@@ -1,9 +1,10 @@
 """Numba int8 kernel: int8 weights, int16 activations, int32 accumulation, float32 gates and cell.
 
 Same program-over-flat-buffers design as :mod:`edge_lstm.kernels.numba_f32`. Each matrix product
-quantises its input vector with the layer's calibrated scale, takes integer dot products with the
-per-channel int8 weights (stored ``(outputs, inputs)``) into int32, and rescales each output once
-per channel. See :mod:`edge_lstm.quantize` for the scheme and why.
+quantises its input vector with the layer's calibrated scale to int16, multiplies it by the
+per-channel int8 weights into int32 with the register-blocked micro-kernel of
+:mod:`edge_lstm.kernels.microkernel` (weights packed for it when the program is compiled), and
+rescales each output once per channel. See :mod:`edge_lstm.quantize` for the scheme and why.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from edge_lstm.bundle import Bundle
 from edge_lstm.errors import BundleError
 from edge_lstm.kernels.base import Kernel, raise_non_finite
 from edge_lstm.kernels.fastmath import HALF
+from edge_lstm.kernels.microkernel import BLOCK, aligned, int_matmul, pack_pairs
 from edge_lstm.kernels.numba_f32 import (
     LINEAR,
     OP_ACT,
@@ -33,73 +35,81 @@ from edge_lstm.kernels.numba_f32 import (
 from edge_lstm.quantize import FUSED_KINDS
 
 # Program columns.
-(Q_OP, Q_IN, Q_OUT, Q_WQ, Q_UQ, Q_WS, Q_US, Q_B, Q_B2, Q_H, Q_C, Q_ACT, Q_RACT, Q_FLAG, Q_XINV, Q_HINV,
- Q_AFF_S, Q_AFF_O, Q_QMAX, Q_MEAN) = range(20)
-N_QCOLS = 20
+(Q_OP, Q_IN, Q_OUT, Q_WP, Q_UP, Q_WS, Q_US, Q_B, Q_B2, Q_H, Q_C, Q_ACT, Q_RACT, Q_FLAG, Q_XINV, Q_HINV,
+ Q_AFF_S, Q_AFF_O, Q_QMAX, Q_MEAN, Q_UP2) = range(21)
+N_QCOLS = 21
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _quantize(dst, src, ts, n, inv_scale, qmax, col0=0, mean=None, moff=0):
-    """dst[s, col0+k] = clip(round((src[s, k] - mean[k]) * inv_scale), -qmax, qmax) as int16, half away from 0."""
-    for s in range(ts):
-        for k in range(n):
-            centre = mean[moff + k] if mean is not None else np.float32(0.0)
-            v = (src[s, k] - centre) * inv_scale
-            v = min(max(v, -qmax), qmax)
-            dst[s, col0 + k] = np.int16(np.int32(v + HALF if v >= 0 else v - HALF))
+    """dst[s, col0+k] = clip(round((src[s, k] - mean[k]) * inv_scale), -qmax, qmax) as int16, half away from 0.
 
-
-@njit(cache=True, error_model="numpy")
-def _idot(acc, ts, wq, off, stride, col0, q, n, rows, row0):
-    """acc[s, j] = sum_{k<n} q[s, col0 + k] * W[row0 + j, col0 + k] in int32.
-
-    q is int16, W int8 row-major with ``stride`` columns at ``wq[off:]``.
+    An odd ``n`` also zeroes ``dst[s, col0+n]``: the micro-kernel reads inputs in pairs.
     """
-    # The row slices and the int32 store are what let LLVM emit a vpmaddwd reduction (measured:
-    # indexing wq with an offset expression, or storing a float, leaves it scalar and 5-8x slower).
-    if n <= 4:  # a handful of input features: plain loops beat setting up vector reductions
-        for s in range(ts):
-            for j in range(rows):
-                base = off + (row0 + j) * stride + col0
-                total = np.int32(0)
-                for k in range(n):
-                    total += np.int32(q[s, col0 + k]) * np.int32(wq[base + k])
-                acc[s, j] = total
-        return
     for s in range(ts):
-        qs = q[s, col0 : col0 + n]
-        for j in range(rows):
-            base = off + (row0 + j) * stride + col0
-            wrow = wq[base : base + n]
-            total = np.int32(0)
+        if n % 2:
+            dst[s, col0 + n] = 0
+        d, x = dst[s, col0 : col0 + n], src[s]  # row views: see _qdot
+        if mean is None:
             for k in range(n):
-                total += np.int32(qs[k]) * np.int32(wrow[k])
-            acc[s, j] = total
+                d[k] = _round16(x[k] * inv_scale, qmax)
+        else:
+            centre = mean[moff : moff + n]
+            for k in range(n):
+                d[k] = _round16((x[k] - centre[k]) * inv_scale, qmax)
+
+
+@njit(cache=True, fastmath=True, inline="always", error_model="numpy")
+def _round16(v, qmax):
+    v = min(max(v, -qmax), qmax)
+    return np.int16(np.int32(v + HALF if v >= 0 else v - HALF))
+
+
+@njit(cache=True, inline="always")
+def _pairs(n):
+    return (n + 1) // 2
+
+
+@njit(cache=True, inline="always")
+def _blocks(rows):
+    return (rows + BLOCK - 1) // BLOCK
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _qdot(out, ts, wq, off, q, n_in, rows, row0, scales, soff, bias, boff, acc):
-    """out[s, j] = bias[j] + scales[j] * sum_k q[s, k] * W[row0 + j, k] for j < rows."""
-    _idot(acc, ts, wq, off, n_in, 0, q, n_in, rows, row0)
+def _qdot(out, ts, wp, poff, q, n_in, rows, row0, scales, soff, bias, boff, acc):
+    """out[s, j] = bias[row0 + j] + scales[row0 + j] * sum_k q[s, k] * W[j, k] for j < rows.
+
+    W is the packed part at ``wp[poff:]`` (its first row is the matrix's row ``row0``).
+    """
+    int_matmul(acc, 0, q, 0, ts, wp, poff, _pairs(n_in), _blocks(rows))
+    # Row views with their offsets applied once: indexing 2-D arrays with runtime offsets inside
+    # the loop kept LLVM from vectorising it (measured 10x slower).
+    sc = scales[soff + row0 : soff + row0 + rows]
+    bi = bias[boff + row0 : boff + row0 + rows]
     for s in range(ts):
+        o, a = out[s], acc[s]
         for j in range(rows):
-            bj = bias[boff + row0 + j] if boff >= 0 else np.float32(0.0)
-            out[s, j] = np.float32(acc[s, j]) * scales[soff + row0 + j] + bj
+            o[j] = np.float32(a[j]) * sc[j] + bi[j]
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _qdot_pair(out, ts, wq, off, q, n_x, n_h, rows, w, sx_off, sh_off, boff, acc, acc2):
-    """out[s, j] = bias[j] + sx[j] * (x-part dot) + sh[j] * (h-part dot), rows of [W | U] at wq[off:]."""
-    stride = n_x + n_h
-    _idot(acc, ts, wq, off, stride, 0, q, n_x, rows, 0)
-    _idot(acc2, ts, wq, off, stride, n_x, q, n_h, rows, 0)
+def _qdot_pair(out, ts, wp, px, ph, q, n_x, n_h, rows, w, sx_off, sh_off, boff, acc, acc2):
+    """out[s, j] = bias[j] + sx[j] * (x-part product) + sh[j] * (h-part product).
+
+    The x part of ``q`` starts at column 0, the h part at the next even column; their weights are
+    the packed parts at ``wp[px:]`` and ``wp[ph:]``.
+    """
+    int_matmul(acc, 0, q, 0, ts, wp, px, _pairs(n_x), _blocks(rows))
+    int_matmul(acc2, 0, q, 2 * _pairs(n_x), ts, wp, ph, _pairs(n_h), _blocks(rows))
+    sx, sh, bias = w[sx_off : sx_off + rows], w[sh_off : sh_off + rows], w[boff : boff + rows]
     for s in range(ts):
+        o, a, a2 = out[s], acc[s], acc2[s]
         for j in range(rows):
-            out[s, j] = np.float32(acc[s, j]) * w[sx_off + j] + np.float32(acc2[s, j]) * w[sh_off + j] + w[boff + j]
+            o[j] = np.float32(a[j]) * sx[j] + np.float32(a2[j]) * sh[j] + bias[j]
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc, acc2):
+def advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc, acc2):
     """int8 twin of :func:`numba_f32.advance_tile`."""
     width = 0
     for li in range(ops.shape[0]):
@@ -119,7 +129,7 @@ def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc,
                 activate(ops[li, Q_ACT], b[s], u)
         elif op == OP_DENSE:
             _quantize(qa, a, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
-            _qdot(b, ts, wq, ops[li, Q_WQ], qa, n_in, u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
+            _qdot(b, ts, wp, ops[li, Q_WP], qa, n_in, u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
             for s in range(ts):
                 activate(ops[li, Q_ACT], b[s], u)
         else:
@@ -130,13 +140,13 @@ def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc,
                     hbuf[s, j] = state[srows[s], h0 + j]
             _quantize(qa, a, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
             if op == OP_GRU:
-                _qdot(z, ts, wq, ops[li, Q_WQ], qa, n_in, 3 * u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
-                _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc)
+                _qdot(z, ts, wp, ops[li, Q_WP], qa, n_in, 3 * u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
+                _gru_q(ts, wp, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc)
             else:  # LSTM and simple RNN: one fused product over [x, h]
-                _quantize(qa, hbuf, ts, u, hinv, qmax, n_in)
+                _quantize(qa, hbuf, ts, u, hinv, qmax, 2 * _pairs(n_in))
                 gates = 4 * u if op == OP_LSTM else u
-                _qdot_pair(z, ts, wq, ops[li, Q_WQ], qa, n_in, u, gates, w, ops[li, Q_WS], ops[li, Q_US],
-                           ops[li, Q_B], acc, acc2)
+                _qdot_pair(z, ts, wp, ops[li, Q_WP], ops[li, Q_UP], qa, n_in, u, gates, w, ops[li, Q_WS],
+                           ops[li, Q_US], ops[li, Q_B], acc, acc2)
                 if op == OP_LSTM:
                     c0 = ops[li, Q_C]
                     for s in range(ts):
@@ -158,13 +168,13 @@ def advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc,
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc):
+def _gru_q(ts, wp, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc):
     act, ract = ops[li, Q_ACT], ops[li, Q_RACT]
     qmax = w[ops[li, Q_QMAX]]
-    uq, us, b2 = ops[li, Q_UQ], ops[li, Q_US], ops[li, Q_B2]
+    uq, us, b2 = ops[li, Q_UP], ops[li, Q_US], ops[li, Q_B2]
     _quantize(qh, hbuf, ts, u, hinv, qmax)
     if ops[li, Q_FLAG]:  # reset_after
-        _qdot(zh, ts, wq, uq, qh, u, 3 * u, 0, w, us, w, b2, acc)
+        _qdot(zh, ts, wp, uq, qh, u, 3 * u, 0, w, us, w, b2, acc)
         for s in range(ts):
             for j in range(u):
                 zz = act1(ract, z[s, j] + zh[s, j])
@@ -172,14 +182,14 @@ def _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc):
                 cand = act1(act, z[s, 2 * u + j] + r * zh[s, 2 * u + j])
                 b[s, j] = zz * hbuf[s, j] + (np.float32(1.0) - zz) * cand
         return
-    _qdot(zh, ts, wq, uq, qh, u, 2 * u, 0, w, us, w, b2, acc)
+    _qdot(zh, ts, wp, uq, qh, u, 2 * u, 0, w, us, w, b2, acc)
     for s in range(ts):
         for j in range(u):
             z[s, j] = act1(ract, z[s, j] + zh[s, j])  # update gate
             z[s, u + j] = act1(ract, z[s, u + j] + zh[s, u + j])  # reset gate
             zh[s, j] = z[s, u + j] * hbuf[s, j]  # r * h, quantised below with h's scale
     _quantize(qh, zh, ts, u, hinv, qmax)
-    _qdot(zh, ts, wq, uq, qh, u, u, 2 * u, w, us, w, b2, acc)
+    _qdot(zh, ts, wp, ops[li, Q_UP2], qh, u, u, 2 * u, w, us, w, b2, acc)
     for s in range(ts):
         for j in range(u):
             cand = act1(act, z[s, 2 * u + j] + zh[s, j])
@@ -187,7 +197,7 @@ def _gru_q(ts, wq, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc):
 
 
 @njit(cache=True, error_model="numpy")
-def step_rows_q(x, rows, use_rows, state, ops, w, wq, out, max_dim, max_gates):
+def step_rows_q(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     """int8 twin of :func:`numba_f32.step_rows`; returns -1 or the first non-finite sample's index."""
     bad = first_non_finite(x)
     if bad >= 0:
@@ -197,10 +207,11 @@ def step_rows_q(x, rows, use_rows, state, ops, w, wq, out, max_dim, max_gates):
     z = np.empty((TILE, max_gates), np.float32)
     zh = np.empty((TILE, max_gates), np.float32)
     hbuf = np.empty((TILE, max_dim), np.float32)
-    qa = np.empty((TILE, 2 * max_dim), np.int16)
-    qh = np.empty((TILE, max_dim), np.int16)
-    acc = np.empty((TILE, max_gates), np.int32)
-    acc2 = np.empty((TILE, max_gates), np.int32)
+    qa = np.zeros((TILE, 2 * max_dim + 2), np.int16)  # [x | pad to even | h | pad]
+    qh = np.zeros((TILE, max_dim + 1), np.int16)
+    padded = BLOCK * ((max_gates + BLOCK - 1) // BLOCK)  # the micro-kernel writes whole blocks
+    acc = np.empty((TILE, padded), np.int32)
+    acc2 = np.empty((TILE, padded), np.int32)
     srows = np.empty(TILE, np.int64)
     n = x.shape[0]
     for start in range(0, n, TILE):
@@ -209,7 +220,7 @@ def step_rows_q(x, rows, use_rows, state, ops, w, wq, out, max_dim, max_gates):
             srows[s] = rows[start + s] if use_rows else start + s
             for k in range(x.shape[1]):
                 a[s, k] = x[start + s, k]
-        width = advance_tile_q(a, ts, srows, state, ops, w, wq, b, z, zh, qa, qh, hbuf, acc, acc2)
+        width = advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc, acc2)
         for s in range(ts):
             for j in range(width):
                 out[start + s, j] = a[s, j]
@@ -217,7 +228,7 @@ def step_rows_q(x, rows, use_rows, state, ops, w, wq, out, max_dim, max_gates):
 
 
 def compile_int8_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Encode an int8 bundle as (ops, float buffer, int8 buffer, max width, max gates)."""
+    """Encode an int8 bundle as (ops, float buffer, packed int16 weight buffer, max width, max gates)."""
     params = bundle.int8_params
     if params is None:
         raise BundleError(
@@ -230,8 +241,9 @@ def compile_int8_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.nda
     sizes = {"f": 0, "i": 0}
 
     def put(arr: np.ndarray, kind: str = "f") -> int:
+        """Append to the float buffer, or (kind "i") pack int8 weights into the int16 buffer."""
         target = floats if kind == "f" else ints
-        flat = np.ascontiguousarray(arr, dtype=np.float32 if kind == "f" else np.int8).ravel()
+        flat = np.ascontiguousarray(arr, dtype=np.float32).ravel() if kind == "f" else pack_pairs(arr)
         start = sizes[kind]
         target.append(flat)
         sizes[kind] += flat.size
@@ -257,19 +269,22 @@ def compile_int8_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.nda
             row[Q_AFF_O] = put(bundle.weights[layer.weight_key("offset")])
         elif layer.kind in FUSED_KINDS:
             key = layer.weight_key("fused")
-            row[Q_WQ] = put(q[f"{key}.q"], "i")
+            fused = q[f"{key}.q"]  # [W | U], one row per gate
+            row[Q_WP], row[Q_UP] = put(fused[:, :layer.input_dim], "i"), put(fused[:, layer.input_dim:], "i")
             row[Q_WS], row[Q_US] = put(q[f"{key}.scale_x"]), put(q[f"{key}.scale_h"])
             row[Q_B] = put(q[f"{layer.weight_key('bias')}.centred"])
             row[Q_MEAN] = put(q[layer.weight_key("input_mean")])
         elif layer.kind != "activation":
             key = layer.weight_key("kernel")
-            row[Q_WQ] = put(q[f"{key}.q"], "i")
+            row[Q_WP] = put(q[f"{key}.q"], "i")
             row[Q_WS] = put(q[f"{key}.scale"] * np.float32(entry["input_scale"]))
             row[Q_B] = put(q[f"{layer.weight_key('bias')}.centred"])
             row[Q_MEAN] = put(q[layer.weight_key("input_mean")])
         if layer.kind == "gru":
             key = layer.weight_key("recurrent_kernel")
-            row[Q_UQ] = put(q[f"{key}.q"], "i")
+            recurrent = q[f"{key}.q"]
+            row[Q_UP] = put(recurrent, "i")
+            row[Q_UP2] = put(recurrent[2 * layer.units:], "i")  # the candidate's rows, for reset_after=False
             row[Q_US] = put(q[f"{key}.scale"] * np.float32(entry["state_scale"]))
         if layer.is_recurrent:
             row[Q_H] = spec.slot(layer.index, "h").offset
@@ -281,7 +296,7 @@ def compile_int8_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.nda
         rows.append(row)
         max_dim = max(max_dim, layer.input_dim, layer.units)
         max_gates = max(max_gates, {"lstm": 4, "gru": 3}.get(layer.kind, 1) * layer.units)
-    flat_i = np.concatenate(ints) if ints else np.zeros(1, np.int8)
+    flat_i = aligned(ints) if ints else np.zeros(1, np.int16)
     return np.asarray(rows, dtype=np.int64), np.concatenate(floats), flat_i, max_dim, max_gates
 
 
