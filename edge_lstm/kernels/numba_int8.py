@@ -30,7 +30,11 @@ from edge_lstm.kernels.numba_f32 import (
     _lstm_gates,
     act1,
     activate,
+    affine_tile,
+    copy_tile,
     first_non_finite,
+    gather_state,
+    scatter_state,
 )
 from edge_lstm.quantize import FUSED_KINDS
 
@@ -119,13 +123,10 @@ def advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc,
         xinv = w[ops[li, Q_XINV]]
         qmax = w[ops[li, Q_QMAX]]
         if op == OP_AFFINE:
-            for s in range(ts):
-                for j in range(u):
-                    b[s, j] = a[s, j] * w[ops[li, Q_AFF_S] + j] + w[ops[li, Q_AFF_O] + j]
+            affine_tile(b, a, ts, u, w, ops[li, Q_AFF_S], ops[li, Q_AFF_O])
         elif op == OP_ACT:
+            copy_tile(b, a, ts, u)
             for s in range(ts):
-                for j in range(u):
-                    b[s, j] = a[s, j]
                 activate(ops[li, Q_ACT], b[s], u)
         elif op == OP_DENSE:
             _quantize(qa, a, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
@@ -135,9 +136,7 @@ def advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc,
         else:
             h0 = ops[li, Q_H]
             hinv = w[ops[li, Q_HINV]]
-            for s in range(ts):
-                for j in range(u):
-                    hbuf[s, j] = state[srows[s], h0 + j]
+            gather_state(hbuf, state, srows, ts, h0, u)
             _quantize(qa, a, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
             if op == OP_GRU:
                 _qdot(z, ts, wp, ops[li, Q_WP], qa, n_in, 3 * u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
@@ -156,13 +155,8 @@ def advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc,
                     for s in range(ts):
                         for j in range(u):
                             b[s, j] = act1(ops[li, Q_ACT], z[s, j])
-            for s in range(ts):
-                srow = state[srows[s]]
-                for j in range(u):
-                    srow[h0 + j] = b[s, j]
-        for s in range(ts):
-            for j in range(u):
-                a[s, j] = b[s, j]
+            scatter_state(state, srows, b, ts, h0, u)
+        copy_tile(a, b, ts, u)
         width = u
     return width
 
