@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 DEFAULT_MAX_BYTES = 64 * 1024
 MAX_BATCH = 10_000
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
+    """One timestamped sample (a named tuple: created thousands of times a second, ~4x cheaper than a
+    frozen dataclass)."""
+
     ts: float
     values: tuple[float, ...]
 
@@ -37,6 +38,8 @@ class PayloadError(ValueError):
 
 
 def _number(value: Any, what: str) -> float:
+    if type(value) is float and math.isfinite(value):  # the common case, first
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PayloadError(f"{what} must be a number, got {type(value).__name__} {str(value)[:40]!r}")
     x = float(value)
@@ -47,6 +50,8 @@ def _number(value: Any, what: str) -> float:
 
 def parse_ts(value: Any, arrival: float) -> float:
     """Epoch seconds from a number (seconds, or milliseconds when > 1e11) or an ISO-8601 string."""
+    if type(value) is float and 0 <= value <= 1e11:  # epoch seconds, the common case
+        return value
     if value is None:
         return arrival
     if isinstance(value, str):
