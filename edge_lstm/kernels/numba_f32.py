@@ -172,18 +172,23 @@ def affine_tile(dst, src, ts, n, w, scale_off, offset_off):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _lstm_gates(zr, c, h, u, act, ract):
-    """Gate math of one stream: z (4u) -> new c and h, in place."""
-    if act == TANH and ract == SIGMOID:
-        for j in range(u):
-            cj = sigmoid32(zr[u + j]) * c[j] + sigmoid32(zr[j]) * tanh32(zr[2 * u + j])
-            c[j] = cj
-            h[j] = sigmoid32(zr[3 * u + j]) * tanh32(cj)
-    else:
-        for j in range(u):
-            cj = act1(ract, zr[u + j]) * c[j] + act1(ract, zr[j]) * act1(act, zr[2 * u + j])
-            c[j] = cj
-            h[j] = act1(ract, zr[3 * u + j]) * act1(act, cj)
+def lstm_gates_tile(z, state, srows, c0, h, ts, u, act, ract):
+    """LSTM gate math for a tile: gates z[s, :4u] and cell state[srows[s], c0:c0+u] -> new c (in
+    place) and h[s, :u]. One call per tile, not per stream: per-stream calls cost as much as the
+    math for u = 32 (measured 0.086 vs 0.044 ms per 1,000 streams)."""
+    standard = act == TANH and ract == SIGMOID
+    for s in range(ts):
+        zr, c, hs = z[s], state[srows[s], c0 : c0 + u], h[s]
+        if standard:
+            for j in range(u):
+                cj = sigmoid32(zr[u + j]) * c[j] + sigmoid32(zr[j]) * tanh32(zr[2 * u + j])
+                c[j] = cj
+                hs[j] = sigmoid32(zr[3 * u + j]) * tanh32(cj)
+        else:
+            for j in range(u):
+                cj = act1(ract, zr[u + j]) * c[j] + act1(ract, zr[j]) * act1(act, zr[2 * u + j])
+                c[j] = cj
+                hs[j] = act1(ract, zr[3 * u + j]) * act1(act, cj)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -213,9 +218,7 @@ def advance_tile(a, ts, srows, state, ops, w, b, z, hbuf):
                 _tile_bias(z, ts, w, ops[li, C_B], g4)
                 _tile_matmul(z, ts, w, ops[li, C_W], a, n_in, g4)
                 _tile_matmul(z, ts, w, ops[li, C_U], hbuf, u, g4)
-                for s in range(ts):
-                    srow = state[srows[s]]
-                    _lstm_gates(z[s], srow[c0 : c0 + u], b[s], u, ops[li, C_ACT], ops[li, C_RACT])
+                lstm_gates_tile(z, state, srows, c0, b, ts, u, ops[li, C_ACT], ops[li, C_RACT])
             elif op == OP_RNN:
                 _tile_bias(b, ts, w, ops[li, C_B], u)
                 _tile_matmul(b, ts, w, ops[li, C_W], a, n_in, u)

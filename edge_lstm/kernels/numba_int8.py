@@ -27,13 +27,13 @@ from edge_lstm.kernels.numba_f32 import (
     OP_LSTM,
     OP_OF,
     TILE,
-    _lstm_gates,
     act1,
     activate,
     affine_tile,
     copy_tile,
     first_non_finite,
     gather_state,
+    lstm_gates_tile,
     scatter_state,
 )
 from edge_lstm.quantize import FUSED_KINDS
@@ -148,9 +148,7 @@ def advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc,
                            ops[li, Q_US], ops[li, Q_B], acc, acc2)
                 if op == OP_LSTM:
                     c0 = ops[li, Q_C]
-                    for s in range(ts):
-                        srow = state[srows[s]]
-                        _lstm_gates(z[s], srow[c0 : c0 + u], b[s], u, ops[li, Q_ACT], ops[li, Q_RACT])
+                    lstm_gates_tile(z, state, srows, c0, b, ts, u, ops[li, Q_ACT], ops[li, Q_RACT])
                 else:
                     for s in range(ts):
                         for j in range(u):
