@@ -93,6 +93,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "processing": {
         "queue_size": Key(int, 100_000, _positive),
         "batch_max": Key(int, 10_000, _positive, "messages drained per pass"),
+        "batch_bytes": Key(int, 1 << 20, _positive, "payload bytes drained per pass (at least one message): "
+                           "bounds the memory a pass of large batched payloads takes"),
         "overload": Key(str, "drop_oldest", _one_of("drop_oldest", "drop_newest")),
     },
     "anomaly": {

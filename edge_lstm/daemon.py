@@ -203,10 +203,12 @@ class Daemon:
             self.arrived.wait(timeout)
         self.arrived.clear()
         items = []
-        limit = self.config["processing"]["batch_max"]
+        limit, budget = self.config["processing"]["batch_max"], self.config["processing"]["batch_bytes"]
+        size = 0
         try:
-            while len(items) < limit:
+            while len(items) < limit and size < budget:
                 items.append(self.queue.popleft())
+                size += len(items[-1][1])
         except IndexError:
             pass
         if self.queue:

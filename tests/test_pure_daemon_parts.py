@@ -201,3 +201,17 @@ def test_standardise_holds_the_first_samples_then_streams_them_scaled(batch):
     assert len(forecasts) == 300
     np.testing.assert_allclose(forecasts, expected, rtol=1e-5)
     assert engine.counters["samples"] == 300
+
+
+def test_worker_drains_at_most_batch_bytes_but_always_one_message(tmp_path):
+    from edge_lstm.daemon import Daemon
+    from tests.bundles import write_random_bundle
+
+    path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
+    config = load_config(None, {"model.bundle": str(path), "processing.batch_bytes": "100"})
+    daemon = Daemon(config)
+    for size in (60, 60, 60, 500, 10):
+        daemon.queue.append(("sensors/a/b", b"x" * size, 0.0, 0, 0))
+    drained = [len(daemon._drain(0.0)) for _ in range(4)]
+    assert drained == [2, 2, 1, 0]  # 60+60 reaches 100; 60+500; 10 alone; then empty
+    assert not daemon.queue
