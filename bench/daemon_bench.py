@@ -84,18 +84,19 @@ def throughput(port: int, watcher: Watcher, streams: int, total: int, batch: int
     return per_stream * streams / (end - start)
 
 
-def _publish_rounds(port: int, streams: int, rate: float, seconds: float, batch: int) -> None:
+def _publish_rounds(port: int, streams: int, rate: float, seconds: float, batch: int, paced: bool) -> None:
     """Publisher process: every ``streams * batch / rate`` s, one message of ``batch`` samples per stream,
-    each stamped as it is published (its last sample's ts = that moment)."""
+    each stamped as it is published (its last sample's ts = that moment). ``paced``: the streams' messages
+    spread evenly over the interval, as independent devices publish; otherwise one burst per interval."""
     pub = publisher(port)
     interval = streams * batch / rate
     rounds = int(seconds * rate / (streams * batch))
     began = time.monotonic()
     for r in range(rounds):
-        due = began + r * interval
-        while time.monotonic() < due:
-            time.sleep(max(0.0, min(0.001, due - time.monotonic())))
         for s in range(streams):
+            due = began + r * interval + (s * interval / streams if paced else 0.0)
+            while time.monotonic() < due:
+                time.sleep(max(0.0, min(0.0005, due - time.monotonic())))
             now = time.time()
             items = [{"ts": round(now - (batch - 1 - k) * 1e-3, 6),
                       "value": round(float(np.sin((r * batch + k) / 9.0) * 2 + 3), 4)} for k in range(batch)]
@@ -105,7 +106,7 @@ def _publish_rounds(port: int, streams: int, rate: float, seconds: float, batch:
 
 
 def latency(port: int, watcher: Watcher, streams: int, rate: float, seconds: float, done: int,
-            batch: int = 10) -> dict:
+            batch: int = 10, paced: bool = False) -> dict:
     """Offer ``rate`` samples/s from ``streams`` streams, ``batch`` samples a message; latency = forecast event
     receipt - the message's publish time. With forecast.every = batch, every message yields one forecast, of
     its last sample. The publisher is its own process, so its bursts never delay the receipt timestamps
@@ -114,7 +115,7 @@ def latency(port: int, watcher: Watcher, streams: int, rate: float, seconds: flo
     watcher.record = True
     began = time.monotonic()
     sender = multiprocessing.get_context("spawn").Process(target=_publish_rounds,
-                                                          args=(port, streams, rate, seconds, batch))
+                                                          args=(port, streams, rate, seconds, batch, paced))
     sender.start()
     try:
         watcher.wait_samples(done + rounds * streams * batch, timeout=seconds + 60)
@@ -127,7 +128,8 @@ def latency(port: int, watcher: Watcher, streams: int, rate: float, seconds: flo
     ms = np.array(watcher.latencies) * 1e3
     watcher.latencies = []
     achieved = rounds * streams * batch / (time.monotonic() - began)
-    return {"rate": rate, "streams": streams, "batch": batch, "achieved_rate": round(achieved), "events": int(ms.size),
+    return {"rate": rate, "streams": streams, "batch": batch, "paced": paced, "achieved_rate": round(achieved),
+            "events": int(ms.size),
             "kept_up": kept_up, "processed": watcher.stats.get("samples", 0) - done,
             "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
 
@@ -157,10 +159,11 @@ def main() -> None:
                 result["throughput"].append({"streams": streams, "batch": batch, "samples_per_s": round(rate)})
         result["rss_mb_after_1000_streams"] = round(rss_mb(daemon.process.pid), 1)
         result["latency"] = []
-        for rate in (2_000, 10_000):
-            row = latency(broker.port, watcher, 100, rate, 10.0, done)
-            done += row["processed"]
-            result["latency"].append(row)
+        for paced in (False, True):
+            for rate in (2_000, 10_000):
+                row = latency(broker.port, watcher, 100, rate, 10.0, done, paced=paced)
+                done += row["processed"]
+                result["latency"].append(row)
         result["rss_mb_end"] = round(rss_mb(daemon.process.pid), 1)
     finally:
         daemon.stop()
@@ -171,10 +174,12 @@ def main() -> None:
     print("| streams | samples per message | samples/s into events |\n|---:|---:|---:|")
     for row in result["throughput"]:
         print(f"| {row['streams']:,} | {row['batch']} | {row['samples_per_s']:,} |")
-    print("\n| offered samples/s | streams × samples per message | achieved | kept up | p50 ms | p99 ms | events |")
-    print("|---:|---|---:|---|---:|---:|---:|")
+    print("\n| offered samples/s | streams × samples per message | publishing | achieved | kept up | p50 ms | p99 ms "
+          "| events |")
+    print("|---:|---|---|---:|---|---:|---:|---:|")
     for lat in result["latency"]:
-        print(f"| {lat['rate']:,.0f} | {lat['streams']} × {lat['batch']} | {lat['achieved_rate']:,} | "
+        print(f"| {lat['rate']:,.0f} | {lat['streams']} × {lat['batch']} | {'paced' if lat['paced'] else 'bursts'} | "
+              f"{lat['achieved_rate']:,} | "
               f"{'yes' if lat['kept_up'] else 'no'} | {lat['p50_ms']} | {lat['p99_ms']} | {lat['events']:,} |")
     print(f"\nDaemon RSS: {result['rss_mb_after_1000_streams']} MB after 1,000 streams, "
           f"{result['rss_mb_end']} MB at the end.")
