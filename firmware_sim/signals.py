@@ -58,8 +58,14 @@ def hash_normal(seed: int, index: np.ndarray) -> np.ndarray:
 
 
 def load(t: np.ndarray, regime: Regime, seed: int) -> np.ndarray:
-    """Machine load in [0, 1] at times ``t`` (seconds); 0 while stopped."""
-    slot = np.floor(t / regime.step_every_s).astype(np.int64)
+    """Machine load in [0, 1] at times ``t`` (seconds); 0 while stopped.
+
+    Load changes every ``step_every_s`` at a phase of the machine's own: operators do not change
+    load on the clock's half hours, and faults scheduled at round times must not coincide with load
+    changes by construction (they did, before: every fault onset fell on a load step).
+    """
+    phase = regime.step_every_s * float(_hash_uniform(seed + 2, np.zeros(1, np.int64))[0])
+    slot = np.floor((t + phase) / regime.step_every_s).astype(np.int64)
     level = 0.45 + 0.35 * _hash_uniform(seed, slot)
     daily = regime.daily_amplitude * np.sin(2 * np.pi * t / DAY - np.pi / 2)
     value = np.clip(level + daily, 0.05, 1.0)
