@@ -106,6 +106,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "mode": Key(str, "novelty", _one_of("novelty", "z"), "the anomaly score (README: anomaly detection)"),
         "novelty_window": Key(int, 1200, _positive, "samples of residual history a residual is compared with"),
         "z_gate": Key((int, float), 8.0, _positive, "novelty is damped while z is below this"),
+        "context": Key(str, "", help="the device channel that shows its load (e.g. motor_current): incidents "
+                                     "coinciding with it and another channel moving together are operating "
+                                     "changes, not published (empty: off)"),
+        "context_within_s": Key((int, float), 5.0, _positive, "how close in time (s) counts as coinciding; "
+                                                              "anomaly events are held this long"),
+        "context_z": Key((int, float), 4.0, _positive, "a residual z this large counts as a channel moving"),
     },
     "forecast": {
         "every": Key(int, 10, _non_negative, "samples between forecasts of a stream (0: none)"),

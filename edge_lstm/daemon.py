@@ -255,6 +255,7 @@ class Daemon:
             "streams": len(self.engine.names), "samples": self.engine.counters["samples"],
             "messages": self.counters["messages"], "errors": self.counters["errors"],
             "stale": self.counters["stale"], "gap_resets": self.engine.counters["gap_resets"],
+            "operating_changes": self.engine.operating.counters["suppressed"] if self.engine.operating else 0,
             "dropped_overload": self.counters["dropped_overload"],
             "events": {"anomaly": self.counters["events_anomaly"], "forecast": self.counters["events_forecast"]},
             "queue_depth": len(self.queue), "steps": self.engine.counters["steps"],
@@ -321,6 +322,8 @@ class Daemon:
             if not items:
                 break
             self.process(items)
+        for event in self.engine.flush():  # anomaly events held to tell operating changes from faults
+            self._publish_event(event)
         self.save_checkpoint()
         self._publish_stats()
         info = self.client.publish(f"{self.prefix}/status", json.dumps({"state": "offline", "node": self.node}),

@@ -52,6 +52,11 @@ class DetectorConfig:
     mode: str = "novelty"  # "novelty" or "z" (see the module docstring)
     novelty_window: int = 1200  # samples of residual history a new residual is compared with
     z_gate: float = 8.0  # novelty is damped while z is below this (4 scored best on NAB; 8: ~0 false alarms on noise)
+    # Read by the engine, not the detector: incidents coinciding with a jump of the device's ``context``
+    # channel (its load: motor current, speed) are operating changes, dropped (edge_lstm.operating).
+    context: str = ""  # the channel name; "" = off
+    context_within_s: float = 5.0
+    context_z: float = 4.0  # a residual z this large is a channel "moving"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -15,7 +15,7 @@ stream's own units.
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,6 +25,7 @@ import numpy as np
 from edge_lstm.detector import Detector, DetectorConfig, Update
 from edge_lstm.intervals import Bounds, Intervals
 from edge_lstm.model import Model
+from edge_lstm.operating import OperatingChanges, device_and_channel, device_clocks
 from edge_lstm.payloads import Sample
 from edge_lstm.scaling import standard_scaling
 
@@ -103,6 +104,12 @@ class Engine:
                                    capacity=capacity)
         self._bank = model.streams(capacity)
         self._alloc(capacity)
+        context = self.config.detector.context
+        detector = self.config.detector
+        self.operating = (OperatingChanges(context, detector.context_within_s, detector.context_z)
+                          if context else None)
+        self.device_rows: dict[str, list[int]] = defaultdict(list)
+        self.channels: list[tuple[str, str]] = []  # (device, channel) of every bank row
 
     def _horizon(self, model: Model) -> int:
         shape = model.spec.output_shape
@@ -141,6 +148,8 @@ class Engine:
             self._grow(2 * self.capacity)
         self.streams[name] = index
         self.names.append(name)
+        self.channels.append(device_and_channel(name))
+        self.device_rows[self.channels[-1][0]].append(index)
         self.counters["streams"] = len(self.names)
         return index
 
@@ -192,7 +201,15 @@ class Engine:
                 break
             events.extend(self._round(round_items))
             depth += 1
-        return events
+        if self.operating is None:
+            return events
+        touched = {self.channels[index][0] for index, _ in [*queues, *long]}
+        return self.operating.offer(events) + self.operating.advance(
+            device_clocks(self.device_rows, self.last_ts, touched))
+
+    def flush(self) -> list[Event]:
+        """Anomaly events still held to tell operating changes from faults, decided now (at shutdown)."""
+        return self.operating.flush() if self.operating is not None else []
 
     def _calibrate(self, queues: list[tuple[int, list[Sample]]]) -> list[tuple[int, list[Sample]]]:
         """Hold new streams' samples until ``standardise`` of them set the stream's scaling; then release them."""
@@ -361,6 +378,9 @@ class Engine:
             events.append(Event("anomaly", name, body))
             self.counters["incidents_closed" if closing else "incidents_opened"] += 1
         self.counters["anomalous_samples"] += int(result.anomalous.sum())
+        if self.operating is not None:
+            for k in np.flatnonzero(result.z >= self.operating.move_z).tolist():
+                self.operating.moved(*self.channels[idx[k]], float(ts[k]))
         return events, result
 
     # -- checkpoints ------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.incidents import Match, match
 from edge_lstm.labelled import LabelledSeries, discover, nab_time, read_series
 from edge_lstm.model import Model
-from edge_lstm.replay import Trace, replay
+from edge_lstm.replay import Trace, replay_streams
 
 STANDARDISE = ("bundle", "probation", "none")
 _REPLAY = ("each file is replayed from zero state one sample at a time with no look-ahead; the first 15% "
@@ -106,39 +106,70 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
     results: list[FileResult] = []
     scored: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]] = {}
     total = Match()
-    for path, name, windows in tqdm(files, desc="evaluating", unit="file", disable=not progress):
-        series = read_series(path, name, windows)
-        if series.values.shape[1] != model.features:
-            raise EdgeLSTMError(f"{path}: {series.values.shape[1]} value column(s), the model takes {model.features}")
-        file_config = replace(config, standardise=model.bundle.standardise if standardise == "bundle" else 0)
+    bar = tqdm(total=len(files), desc="evaluating", unit="file", disable=not progress)
+    for group in _groups(files, by_device=bool(config.detector.context)):
+        loaded = [(path, name, read_series(path, name, windows)) for path, name, windows in group]
+        for path, _, series in loaded:
+            if series.values.shape[1] != model.features:
+                raise EdgeLSTMError(f"{path}: {series.values.shape[1]} value column(s), "
+                                    f"the model takes {model.features}")
+        length = len(loaded[0][2].ts)
+        group_config = replace(config, standardise=model.bundle.standardise if standardise == "bundle" else 0)
         if standardise == "probation":  # the engine holds the probationary samples back to learn the scaling
-            file_config = replace(config, standardise=max(2, nab.probation_length(len(series.ts))))
+            group_config = replace(config, standardise=max(2, nab.probation_length(length)))
         started = time.perf_counter()
-        trace = replay(model, series.ts, series.values, file_config)
-        seconds = time.perf_counter() - started
-        scores = anomaly_scores(trace)
-        stem = Path(name).name
-        write_results(out / detector_name / series.category / f"{detector_name}_{stem}", series, trace, scores)
-        scored[name] = (series.ts, scores, series.windows)
-        start = nab.probation_length(len(series.ts))
-        found = match([i for i in trace.incidents if i[1] >= series.ts[start]], series.windows)
-        total = total + found
-        results.append(FileResult(
-            name=name, samples=len(series.ts), windows=len(series.windows), incidents=found.true_incidents
-            + found.false_incidents, true_incidents=found.true_incidents, false_incidents=found.false_incidents,
-            detected_windows=found.detected, mean_delay_s=found.mean_delay, seconds=seconds,
-            **forecast_metrics(trace, start)))
-        if plots:
-            from edge_lstm.plots import plot_stream
-
-            plot_stream(out / "plots" / series.category / f"{Path(stem).stem}.png", f"{name} ({model.backend})",
-                        series.ts, trace.value, expected=trace.expected, lower=trace.lower, upper=trace.upper,
-                        score=scores, threshold=trace.threshold_score, incidents=trace.incidents,
-                        windows=series.windows)
+        streams = {_stream(path, len(group)): (series.ts, series.values) for path, _, series in loaded}
+        traces = replay_streams(model, streams, group_config)
+        seconds = (time.perf_counter() - started) / len(group)
+        for path, name, series in loaded:
+            trace = traces[_stream(path, len(group))]
+            total = _file(model, out, detector_name, name, series, trace, seconds, plots, results, scored, total)
+            bar.update(1)
+    bar.close()
     summary = summarise(model, results, scored, total, config, standardise, data, windows_file)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(markdown(summary), encoding="utf-8")
     return summary
+
+
+def _groups(files: list, by_device: bool) -> list[list]:
+    """Files replayed together: each device's channels (one folder per device, as ``edge-lstm sim export``
+    writes) when the detector looks at a device's context channel; otherwise one file at a time."""
+    if not by_device:
+        return [[f] for f in files]
+    devices: dict[Path, list] = {}
+    for f in files:
+        devices.setdefault(f[0].parent, []).append(f)
+    return list(devices.values())
+
+
+def _stream(path: Path, group_size: int) -> str:
+    return f"{path.parent.name}/{path.stem}" if group_size > 1 else "series"
+
+
+def _file(model: Model, out: Path, detector_name: str, name: str, series: LabelledSeries, trace: Trace, seconds: float,
+          plots: bool, results: list[FileResult], scored: dict, total: Match) -> Match:
+    """Write one file's results and plot; append its metrics; return the running incident total."""
+    scores = anomaly_scores(trace)
+    stem = Path(name).name
+    write_results(out / detector_name / series.category / f"{detector_name}_{stem}", series, trace, scores)
+    scored[name] = (series.ts, scores, series.windows)
+    start = nab.probation_length(len(series.ts))
+    found = match([i for i in trace.incidents if i[1] >= series.ts[start]], series.windows)
+    total = total + found
+    results.append(FileResult(
+        name=name, samples=len(series.ts), windows=len(series.windows), incidents=found.true_incidents
+        + found.false_incidents, true_incidents=found.true_incidents, false_incidents=found.false_incidents,
+        detected_windows=found.detected, mean_delay_s=found.mean_delay, seconds=seconds,
+        **forecast_metrics(trace, start)))
+    if plots:
+        from edge_lstm.plots import plot_stream
+
+        plot_stream(out / "plots" / series.category / f"{Path(stem).stem}.png", f"{name} ({model.backend})",
+                    series.ts, trace.value, expected=trace.expected, lower=trace.lower, upper=trace.upper,
+                    score=scores, threshold=trace.threshold_score, incidents=trace.incidents,
+                    windows=series.windows)
+    return total
 
 
 def summarise(model: Model, results: list[FileResult], scored: dict, total: Match, config: EngineConfig,

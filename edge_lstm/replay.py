@@ -42,34 +42,59 @@ class Trace:
 def replay(model: Model, ts: np.ndarray, values: np.ndarray, config: EngineConfig | None = None) -> Trace:
     """Stream ``values`` (L, F) stamped ``ts`` (L,) through a fresh engine (``config.standardise``
     included); the trace is in the series' own units."""
+    return replay_streams(model, {"series": (ts, values)}, config)["series"]
+
+
+def replay_streams(model: Model, series: dict[str, tuple[np.ndarray, np.ndarray]],
+                   config: EngineConfig | None = None) -> dict[str, Trace]:
+    """Stream several series through one engine, merged in time order, as a daemon receives a device's
+    channels (named ``<device>/<channel>``, so that ``anomaly.context`` can see them together)."""
     config = config or EngineConfig()
-    values = np.asarray(values, np.float64).reshape(len(ts), -1)
     target = config.target_feature
-    n = len(ts)
-    expected, z, score, lower, upper = (np.full(n, np.nan) for _ in range(5))
-    anomalous = np.zeros(n, bool)
-    position = {float(t): i for i, t in enumerate(ts)}
+    names = list(series)
+    values = {name: np.asarray(v, np.float64).reshape(len(t), -1) for name, (t, v) in series.items()}
+    traces = {}
+    for name, (t, _) in series.items():
+        n = len(t)
+        traces[name] = Trace(ts=np.asarray(t, np.float64), value=values[name][:, target],
+                             expected=np.full(n, np.nan), lower=np.full(n, np.nan), upper=np.full(n, np.nan),
+                             z=np.full(n, np.nan), score=np.full(n, np.nan), anomalous=np.zeros(n, bool),
+                             incidents=[], threshold_score=0.5)
+    position = {name: {float(x): i for i, x in enumerate(series[name][0])} for name in names}
 
     def observe(scored: Scored) -> None:
-        rows = np.fromiter((position[float(t)] for t in scored.ts), np.int64, scored.ts.size)
-        expected[rows], z[rows], score[rows] = scored.expected, scored.result.z, scored.result.score
-        lower[rows], upper[rows], anomalous[rows] = scored.lower, scored.upper, scored.result.anomalous
+        for row in np.unique(scored.streams):
+            name, mine = engine.names[row], scored.streams == row
+            trace, where = traces[name], position[engine.names[row]]
+            rows = np.fromiter((where[float(t)] for t in scored.ts[mine]), np.int64, int(mine.sum()))
+            trace.expected[rows], trace.z[rows] = scored.expected[mine], scored.result.z[mine]
+            trace.score[rows], trace.anomalous[rows] = scored.result.score[mine], scored.result.anomalous[mine]
+            trace.lower[rows], trace.upper[rows] = scored.lower[mine], scored.upper[mine]
 
-    engine = Engine(model, config, capacity=1, observer=observe)
-    incidents, opened = [], None
-    for lo in range(0, n, CHUNK):
-        rows = zip(ts[lo : lo + CHUNK].tolist(), values[lo : lo + CHUNK].tolist(), strict=True)
-        items = [("series", Sample(t, tuple(row))) for t, row in rows]
-        for event in engine.process(items):
+    engine = Engine(model, config, capacity=max(1, len(names)), observer=observe)
+    for name in names:
+        engine.stream_index(name)
+    merged = sorted((float(t), k, i) for k, name in enumerate(names) for i, t in enumerate(series[name][0]))
+    opened: dict[str, float] = {}
+
+    def collect(events: list) -> None:
+        for event in events:
             if event.kind != "anomaly":
                 continue
             if event.body["state"] == "open":
-                opened = event.body["start"]
+                opened[event.stream] = event.body["start"]
             else:
-                incidents.append((event.body["start"], event.body["end"]))
-                opened = None
-    if opened is not None:
-        incidents.append((opened, float(ts[-1])))
-    return Trace(ts=np.asarray(ts, np.float64), value=values[:, target], expected=expected, lower=lower,
-                 upper=upper, z=z, score=score, anomalous=anomalous, incidents=incidents,
-                 threshold_score=engine.detector.threshold_score)
+                traces[event.stream].incidents.append((event.body["start"], event.body["end"]))
+                opened.pop(event.stream, None)
+
+    rows = [[tuple(r) for r in values[name].tolist()] for name in names]
+    for lo in range(0, len(merged), CHUNK):
+        items = [(names[k], Sample(t, rows[k][i])) for t, k, i in merged[lo : lo + CHUNK]]
+        collect(engine.process(items))
+    collect(engine.flush())
+    for name, start in opened.items():
+        traces[name].incidents.append((start, float(traces[name].ts[-1])))
+    for trace in traces.values():
+        trace.incidents.sort()
+        trace.threshold_score = engine.detector.threshold_score
+    return traces

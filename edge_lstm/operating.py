@@ -1,0 +1,144 @@
+"""Operating changes: tell a machine changing load from a fault, by the device's load channel. Pure.
+
+A load change or a stop moves a machine's *context* channel (its motor current, say) and its other
+channels in the same second; a fault moves some channels without the current (cavitation: pressure
+and flow), or the current alone (its sensor). So when the context channel and another channel of
+the same device both *move* within ``within_s`` of each other (a sample whose residual z reaches
+``move_z``, or an incident opening), that is an operating change, and every incident of the device
+opening within ``within_s`` of it is dropped (open and close events both). A move need not be an
+incident: a load step is often ordinary on the current's own scale and startling on vibration's.
+Streams are named ``<device>/<channel>`` (the daemon's default template).
+
+Deciding needs the other channels' samples up to ``start + within_s``, so anomaly events are held
+until the device's clock passes that: the latest sample time all of its live channels have reached
+(a channel more than ``LAG_S`` behind the others does not hold the device back). Anomaly events
+therefore leave ``within_s`` of sample time late; forecasts pass straight through.
+
+>>> from edge_lstm.engine import Event
+>>> def opened(stream, t):
+...     return Event("anomaly", stream, {"incident": f"{stream}@{t}", "state": "open", "start": t})
+>>> f = OperatingChanges("motor_current", within_s=5)
+>>> f.moved("m", "motor_current", 99.0)  # the current stepped (not an incident on its own scale)
+>>> f.offer([opened("m/vibration", 101.0), opened("m/pressure", 300.0)])
+[]
+>>> [e.stream for e in f.advance({"m": 400.0})]  # the load change at 100 s is dropped, the fault kept
+['m/pressure']
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+#: a channel this far (s) behind its device's newest sample no longer holds the device's clock back
+LAG_S = 60.0
+
+
+def device_and_channel(stream: str) -> tuple[str, str]:
+    """``"pump-0/pressure"`` -> ``("pump-0", "pressure")``; a name without ``/`` is its own device."""
+    device, _, channel = stream.rpartition("/")
+    return device, channel
+
+
+@dataclass
+class _Held:
+    device: str
+    channel: str
+    start: float
+    events: list[Any] = field(default_factory=list)
+
+
+class OperatingChanges:
+    """Holds a device's anomaly events for ``within_s`` and drops those of operating changes."""
+
+    def __init__(self, context: str, within_s: float = 5.0, move_z: float = 4.0) -> None:
+        self.context, self.within, self.move_z = context, float(within_s), float(move_z)
+        self.held: dict[str, _Held] = {}  # incident id -> its events so far
+        self.dropped: set[str] = set()  # incidents dropped while still open (their close is dropped too)
+        self.moves: dict[str, list[tuple[float, str]]] = defaultdict(list)  # device -> recent (time, channel)
+        self.clock: dict[str, float] = {}
+        self.counters: Counter[str] = Counter()
+
+    def offer(self, events: list[Any]) -> list[Any]:
+        """Take the engine's new events; return those that may leave now (held anomaly events leave
+        from :meth:`advance`)."""
+        out = []
+        for event in events:
+            if event.kind != "anomaly":
+                out.append(event)
+                continue
+            incident, state = event.body["incident"], event.body["state"]
+            if incident in self.dropped:
+                if state == "closed":
+                    self.dropped.discard(incident)
+            elif incident in self.held:
+                self.held[incident].events.append(event)
+            elif state == "open":
+                device, channel = device_and_channel(event.stream)
+                self.held[incident] = _Held(device, channel, float(event.body["start"]), [event])
+                self.moved(device, channel, float(event.body["start"]))
+            else:
+                out.append(event)  # the close of an incident released earlier
+        return out
+
+    def moved(self, device: str, channel: str, t: float) -> None:
+        """A channel of ``device`` jumped at sample time ``t`` (its residual z reached the move level)."""
+        self.moves[device].append((t, channel))
+
+    def advance(self, clock: dict[str, float]) -> list[Any]:
+        """The devices' clocks reached ``clock`` (device -> sample time): release, in order, the held
+        incidents that are decided and not operating changes."""
+        self.clock.update(clock)
+        out = []
+        for incident, held in sorted(self.held.items(), key=lambda item: item[1].start):
+            if self.clock.get(held.device, -math.inf) < held.start + self.within:
+                continue
+            del self.held[incident]
+            if self._operating_change(held):
+                self.counters["suppressed"] += 1
+                if held.events[-1].body["state"] != "closed":
+                    self.dropped.add(incident)
+            else:
+                out.extend(held.events)
+        self._forget()
+        return out
+
+    def flush(self) -> list[Any]:
+        """Decide every held incident with what is known (at shutdown, or the end of a replay)."""
+        return self.advance({held.device: math.inf for held in self.held.values()})
+
+    def _operating_change(self, held: _Held) -> bool:
+        moves, w = self.moves[held.device], self.within
+        for t, channel in moves:
+            if channel == self.context and abs(t - held.start) <= w:
+                if any(other != self.context and abs(t2 - t) <= w for t2, other in moves):
+                    return True
+        return False
+
+    def _forget(self) -> None:
+        """Moves older than any undecided incident can need (it starts after clock - within_s and
+        looks 2 within_s back) are dropped."""
+        for device, moves in self.moves.items():
+            horizon = min([self.clock.get(device, -math.inf)] + [h.start for h in self.held.values()
+                                                                 if h.device == device]) - 3 * self.within
+            if moves and min(moves)[0] < horizon:
+                self.moves[device] = [m for m in moves if m[0] >= horizon]
+
+
+def device_clocks(rows: dict[str, list[int]], last_ts: Any, devices: Any) -> dict[str, float]:
+    """The clock of each of ``devices`` (``rows``: device -> its streams' bank rows): the earliest
+    latest-sample time over its channels, leaving out channels more than LAG_S behind its newest.
+
+    >>> device_clocks({"a": [0, 1], "b": [2]}, [10.0, 12.0, 5.0], ["a"])
+    {'a': 10.0}
+    >>> device_clocks({"a": [0, 1]}, [10.0, 100.0], ["a"])  # the first is 90 s behind: not waited for
+    {'a': 100.0}
+    """
+    clocks = {}
+    for device in devices:
+        times = [float(last_ts[i]) for i in rows[device]]
+        newest = max(times)
+        clocks[device] = min(t for t in times if t >= newest - LAG_S)
+    return clocks

@@ -1,0 +1,94 @@
+"""Operating changes (a device's load channel moving with its other channels) are not faults."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import edge_lstm
+from edge_lstm.detector import DetectorConfig
+from edge_lstm.engine import Engine, EngineConfig, Event
+from edge_lstm.operating import OperatingChanges
+from edge_lstm.payloads import Sample
+from edge_lstm.replay import replay_streams
+
+
+def event(stream: str, start: float, state: str = "open", end: float | None = None) -> Event:
+    return Event("anomaly", stream, {"incident": f"{stream}@{start}", "state": state, "start": start, "end": end})
+
+
+def test_held_until_the_device_clock_passes_start_plus_within():
+    f = OperatingChanges("current", within_s=5)
+    assert f.offer([event("m/vibration", 100.0)]) == []
+    assert f.advance({"m": 104.0}) == []  # the current might still move at 104-105
+    assert [e.stream for e in f.advance({"m": 105.0})] == ["m/vibration"]
+    closing = event("m/vibration", 100.0, "closed", 120.0)
+    assert f.offer([closing]) == [closing]  # released before: its close passes straight through
+
+
+def test_current_alone_or_others_alone_are_faults_together_they_are_a_load_change():
+    f = OperatingChanges("current", within_s=5)
+    f.offer([event("m/current", 10.0)])  # the current's sensor alone
+    f.offer([event("m/pressure", 50.0), event("m/flow", 51.0)])  # cavitation: no current
+    f.moved("m", "current", 200.0)
+    f.offer([event("m/vibration", 198.0), event("m/current", 200.0), event("n/vibration", 200.0)])
+    released = f.advance({"m": 1000.0, "n": 1000.0})
+    assert sorted((e.stream, e.body["start"]) for e in released) == [
+        ("m/current", 10.0), ("m/flow", 51.0), ("m/pressure", 50.0), ("n/vibration", 200.0)]
+    assert f.counters["suppressed"] == 2
+
+
+def test_a_dropped_incident_loses_its_close_too_and_flush_decides_the_rest():
+    f = OperatingChanges("current", within_s=5)
+    f.moved("m", "current", 100.0)
+    f.offer([event("m/vibration", 101.0)])
+    assert f.advance({"m": 200.0}) == []
+    assert f.offer([event("m/vibration", 101.0, "closed", 150.0)]) == []
+    f.offer([event("m/pressure", 300.0)])
+    assert [e.stream for e in f.flush()] == ["m/pressure"]
+
+
+def steps_and_a_fault(n: int = 1500) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Three channels of one machine: the same load steps move all three; pressure alone drops at 900."""
+    from tests.keras_models import sine_series
+
+    ts = np.arange(n, dtype=np.float64)
+    load = np.where((ts >= 500) & (ts < 700), 4.0, 0.0) + np.where(ts >= 1200, -4.0, 0.0)
+    channels = {}
+    for k, name in enumerate(("current", "vibration", "pressure")):
+        values = sine_series(n, seed=k) + load
+        if name == "pressure":
+            values = values + np.where((ts >= 900) & (ts < 1000), -4.0, 0.0)
+        channels[f"m/{name}"] = (ts, values.reshape(-1, 1))
+    return channels
+
+
+@pytest.mark.parametrize("context", ["", "current"])
+def test_engine_drops_load_steps_and_keeps_the_fault(forecaster, context):
+    model = edge_lstm.load(forecaster, "numba-f32")
+    config = EngineConfig(forecast_every=0, gap_s=600.0, detector=replace(DetectorConfig(), context=context))
+    traces = replay_streams(model, steps_and_a_fault(), config)
+    starts = {name: [round(a) for a, _ in trace.incidents] for name, trace in traces.items()}
+    near = {name: {t for t in (500, 700, 900, 1000, 1200) if any(abs(s - t) <= 3 for s in found)}
+            for name, found in starts.items()}
+    if context:
+        assert near == {"m/current": set(), "m/vibration": set(), "m/pressure": {900}}, starts
+    else:  # without the context every load step is an incident on every channel
+        assert {500, 1200} <= near["m/vibration"] and {500, 900, 1200} <= near["m/pressure"], starts
+
+
+def test_engine_holds_anomaly_events_within_s_and_flush_releases_them(forecaster):
+    model = edge_lstm.load(forecaster, "numba-f32")
+    config = EngineConfig(forecast_every=0, detector=replace(DetectorConfig(), context="current",
+                                                             context_within_s=30.0))
+    engine = Engine(model, config)
+    channels = steps_and_a_fault()
+    events = []
+    for i in range(905):  # through the pressure fault's onset at 900 only
+        items = [(name, Sample(float(t[i]), (float(v[i, 0]),))) for name, (t, v) in channels.items()]
+        events += [e for e in engine.process(items) if e.kind == "anomaly"]
+    assert not any(abs(e.body["start"] - 900) <= 3 for e in events), "held: less than 30 s of clock since"
+    flushed = engine.flush()
+    assert any(e.stream == "m/pressure" and abs(e.body["start"] - 900) <= 3 for e in flushed)
