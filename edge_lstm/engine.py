@@ -104,10 +104,9 @@ class Engine:
                                    capacity=capacity)
         self._bank = model.streams(capacity)
         self._alloc(capacity)
-        context = self.config.detector.context
         detector = self.config.detector
-        self.operating = (OperatingChanges(context, detector.context_within_s, detector.context_z)
-                          if context else None)
+        self.operating = (OperatingChanges(detector.context, detector.context_within_s, detector.context_z)
+                          if detector.context else None)
         self.device_rows: dict[str, list[int]] = defaultdict(list)
         self.channels: list[tuple[str, str]] = []  # (device, channel) of every bank row
 

@@ -12,7 +12,9 @@ Streams are named ``<device>/<channel>`` (the daemon's default template).
 Deciding needs the other channels' samples up to ``start + within_s``, so anomaly events are held
 until the device's clock passes that: the latest sample time all of its live channels have reached
 (a channel more than ``LAG_S`` behind the others does not hold the device back). Anomaly events
-therefore leave ``within_s`` of sample time late; forecasts pass straight through.
+therefore leave ``within_s`` of sample time late; forecasts pass straight through. Held events are
+not checkpointed (a crash loses at most ``within_s`` of undecided incidents), and a device that falls
+silent keeps its held events until more of its samples arrive or the daemon stops (``flush``).
 
 >>> from edge_lstm.engine import Event
 >>> def opened(stream, t):
