@@ -311,7 +311,7 @@ class CudaKernel(Kernel):
         widest = max([bundle.spec.features] + [layer.units for layer in bundle.spec.layers])
         if widest > MAX_WIDTH // 2:
             raise BundleError(f"backend 'cuda' supports layers up to {MAX_WIDTH // 2} wide; this model has {widest}")
-        ops, flat, _, _ = compile_program(bundle)
+        ops, flat, _, _, _ = compile_program(bundle)
         self._ops = cuda.to_device(ops)
         self._w = cuda.to_device(flat)
         self._threads = int(min(128, 32 * math.ceil(widest / 32)))

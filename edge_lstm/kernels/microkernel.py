@@ -174,3 +174,92 @@ def int_matmul(acc, acc_col, q, q_col, ts, wp, w_off, k2n, nblocks):
     if b < nblocks:
         for s0 in range(0, ts, STREAMS):
             _tile1(acc, acc_col + b * BLOCK, q, q_col, s0, wp, w_off + b * step, k2n)
+
+
+# -- float32: the same register blocking, for numba-f32 ------------------------------------------
+
+
+def pack_rows(w: np.ndarray) -> np.ndarray:
+    """Pack float ``(inputs, outputs)`` weights (row k = input k's weights) for :func:`float_matmul_acc`.
+
+    Result: float32 ``(ceil(outputs/16), inputs, 16)`` flattened, zero-padded: ``[b, k, j] = w[k, 16 b + j]``.
+
+    >>> pack_rows(np.arange(6, dtype=np.float32).reshape(2, 3)).reshape(1, 2, 16)[0, :, :4].tolist()
+    [[0.0, 1.0, 2.0, 0.0], [3.0, 4.0, 5.0, 0.0]]
+    """
+    k, n = w.shape
+    nb = -(-n // BLOCK)
+    padded = np.zeros((k, nb * BLOCK), np.float32)
+    padded[:, :n] = w
+    return np.ascontiguousarray(padded.reshape(k, nb, BLOCK).transpose(1, 0, 2)).ravel()
+
+
+def _make_float_tile(blocks: int):
+    """An intrinsic adding STREAMS streams x ``blocks`` blocks of 16 float outputs' products to ``out``."""
+
+    @intrinsic
+    def tile(typingctx, out, out_col, x, x_col, s0, wp, w_off, kn):
+        sig = types.void(out, out_col, x, x_col, s0, wp, w_off, kn)
+
+        def codegen(context, builder, signature, args):
+            out_t, _, x_t, _, _, wp_t, _, _ = signature.args
+            out_a, out_col_v, x_a, x_col_v, s0_v, wp_a, w_off_v, kn_v = args
+            f32 = ir.FloatType()
+            vec = ir.VectorType(f32, BLOCK)
+            fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                                                     "llvm.fmuladd.v16f32")  # fused where the target can
+            rows = [builder.add(s0_v, ir.Constant(_I64, s)) for s in range(STREAMS)]
+            outp = [[builder.bitcast(_row_pointer(context, builder, out_t, out_a, rows[s],
+                                                  builder.add(out_col_v, ir.Constant(_I64, b * BLOCK)), f32),
+                                     vec.as_pointer()) for b in range(blocks)] for s in range(STREAMS)]
+            slots = [[cgutils.alloca_once_value(builder, builder.load(outp[s][b], align=4)) for b in range(blocks)]
+                     for s in range(STREAMS)]
+            xptr = [_row_pointer(context, builder, x_t, x_a, rows[s], x_col_v, f32) for s in range(STREAMS)]
+            w_data = context.make_array(wp_t)(context, builder, wp_a).data
+            block_size = builder.mul(kn_v, ir.Constant(_I64, BLOCK))
+            wbase = [builder.bitcast(builder.gep(w_data, [builder.add(w_off_v, builder.mul(block_size,
+                                                                                           ir.Constant(_I64, b)))]),
+                                     vec.as_pointer()) for b in range(blocks)]
+            with cgutils.for_range(builder, kn_v) as loop:
+                k = loop.index
+                wv = [builder.load(builder.gep(wbase[b], [k]), align=4) for b in range(blocks)]
+                for s in range(STREAMS):
+                    xk = builder.load(builder.gep(xptr[s], [k]), align=4)
+                    xs = builder.insert_element(ir.Constant(vec, None), xk, ir.Constant(_I32, 0))
+                    xs = builder.shuffle_vector(xs, xs, ir.Constant(ir.VectorType(_I32, BLOCK), [0] * BLOCK))
+                    for b in range(blocks):
+                        slot = slots[s][b]
+                        builder.store(builder.call(fmuladd, [xs, wv[b], builder.load(slot)]), slot)
+            for s in range(STREAMS):
+                for b in range(blocks):
+                    builder.store(builder.load(slots[s][b]), outp[s][b], align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_ftile4, _ftile2, _ftile1 = _make_float_tile(4), _make_float_tile(2), _make_float_tile(1)
+
+
+@njit(cache=True, error_model="numpy")
+def float_matmul_acc(out, x, x_col, ts, wp, w_off, kn, nblocks):
+    """out[s, n] += sum_k x[s, x_col + k] * W[k, n] for s < ts rounded up to STREAMS, n < 16 nblocks.
+
+    ``W`` is packed by :func:`pack_rows` at ``wp[w_off:]`` with ``kn`` inputs; ``out`` has room for
+    ``nblocks * 16`` columns and ``ts`` rounded up to a multiple of STREAMS rows.
+    """
+    step = kn * BLOCK
+    b = 0
+    while b + 4 <= nblocks:
+        for s0 in range(0, ts, STREAMS):
+            _ftile4(out, b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
+        b += 4
+    if b + 2 <= nblocks:
+        for s0 in range(0, ts, STREAMS):
+            _ftile2(out, b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
+        b += 2
+    if b < nblocks:
+        for s0 in range(0, ts, STREAMS):
+            _ftile1(out, b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)

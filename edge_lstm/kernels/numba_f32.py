@@ -17,13 +17,14 @@ from edge_lstm import activations
 from edge_lstm.bundle import Bundle
 from edge_lstm.kernels.base import Kernel, raise_non_finite
 from edge_lstm.kernels.fastmath import HALF, ONE, ZERO, sigmoid32, tanh32
+from edge_lstm.kernels.microkernel import BLOCK, aligned, float_matmul_acc, pack_rows
 
 # Op codes and program columns.
 OP_DENSE, OP_LSTM, OP_GRU, OP_RNN, OP_AFFINE, OP_ACT = range(6)
 OP_OF = {"dense": OP_DENSE, "lstm": OP_LSTM, "gru": OP_GRU, "simple_rnn": OP_RNN, "affine": OP_AFFINE,
         "activation": OP_ACT}
-C_OP, C_IN, C_OUT, C_W, C_U, C_B, C_B2, C_H, C_C, C_ACT, C_RACT, C_FLAG = range(12)
-N_COLS = 12
+C_OP, C_IN, C_OUT, C_W, C_U, C_B, C_B2, C_H, C_C, C_ACT, C_RACT, C_FLAG, C_WP, C_UP = range(14)
+N_COLS = 14
 
 _A = activations.CODES
 LINEAR, RELU, RELU6, LEAKY, ELU, SELU = _A["linear"], _A["relu"], _A["relu6"], _A["leaky_relu"], _A["elu"], _A["selu"]
@@ -122,6 +123,16 @@ def _tile_matmul(out, ts, w, off, vec, n_in, width):
                 o[j] += xk * row[j]
 
 
+@njit(cache=True, inline="always")
+def _blocks(width):
+    return (width + BLOCK - 1) // BLOCK
+
+
+@njit(cache=True, inline="always")
+def _padded(width):
+    return BLOCK * _blocks(width)
+
+
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _tile_bias(out, ts, w, off, width):
     bias = w[off : off + width]
@@ -192,7 +203,7 @@ def lstm_gates_tile(z, state, srows, c0, h, ts, u, act, ract):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def advance_tile(a, ts, srows, state, ops, w, b, z, hbuf):
+def advance_tile(a, ts, srows, state, ops, w, wp, b, z, hbuf):
     """Run samples ``a[:ts]`` of streams ``srows[:ts]`` through every op; outputs left in ``a``."""
     width = 0
     for li in range(ops.shape[0]):
@@ -201,7 +212,7 @@ def advance_tile(a, ts, srows, state, ops, w, b, z, hbuf):
         u = ops[li, C_OUT]
         if op == OP_DENSE:
             _tile_bias(b, ts, w, ops[li, C_B], u)
-            _tile_matmul(b, ts, w, ops[li, C_W], a, n_in, u)
+            float_matmul_acc(b, a, 0, ts, wp, ops[li, C_WP], n_in, _blocks(u))
             for s in range(ts):
                 activate(ops[li, C_ACT], b[s], u)
         elif op == OP_AFFINE:
@@ -216,13 +227,13 @@ def advance_tile(a, ts, srows, state, ops, w, b, z, hbuf):
             if op == OP_LSTM:
                 c0, g4 = ops[li, C_C], 4 * u
                 _tile_bias(z, ts, w, ops[li, C_B], g4)
-                _tile_matmul(z, ts, w, ops[li, C_W], a, n_in, g4)
-                _tile_matmul(z, ts, w, ops[li, C_U], hbuf, u, g4)
+                float_matmul_acc(z, a, 0, ts, wp, ops[li, C_WP], n_in, _blocks(g4))
+                float_matmul_acc(z, hbuf, 0, ts, wp, ops[li, C_UP], u, _blocks(g4))
                 lstm_gates_tile(z, state, srows, c0, b, ts, u, ops[li, C_ACT], ops[li, C_RACT])
             elif op == OP_RNN:
                 _tile_bias(b, ts, w, ops[li, C_B], u)
-                _tile_matmul(b, ts, w, ops[li, C_W], a, n_in, u)
-                _tile_matmul(b, ts, w, ops[li, C_U], hbuf, u, u)
+                float_matmul_acc(b, a, 0, ts, wp, ops[li, C_WP], n_in, _blocks(u))
+                float_matmul_acc(b, hbuf, 0, ts, wp, ops[li, C_UP], u, _blocks(u))
                 for s in range(ts):
                     for j in range(u):
                         b[s, j] = act1(ops[li, C_ACT], b[s, j])
@@ -293,7 +304,7 @@ def first_non_finite(x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def step_rows(x, rows, use_rows, state, ops, w, out, max_dim, max_gates):
+def step_rows(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     """Advance stream ``rows[s]`` (or ``s`` when not ``use_rows``) by sample ``x[s]``, a tile at a time.
 
     Returns -1, or the index of the first sample holding NaN/inf, in which case no state changed.
@@ -302,8 +313,8 @@ def step_rows(x, rows, use_rows, state, ops, w, out, max_dim, max_gates):
     if bad >= 0:
         return bad
     a = np.empty((TILE, max_dim), np.float32)
-    b = np.empty((TILE, max_dim), np.float32)
-    z = np.empty((TILE, max_gates), np.float32)
+    b = np.empty((TILE, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
+    z = np.empty((TILE, _padded(max_gates)), np.float32)
     hbuf = np.empty((TILE, max_dim), np.float32)
     srows = np.empty(TILE, np.int64)
     n = x.shape[0]
@@ -313,7 +324,7 @@ def step_rows(x, rows, use_rows, state, ops, w, out, max_dim, max_gates):
             srows[s] = rows[start + s] if use_rows else start + s
             for k in range(x.shape[1]):
                 a[s, k] = x[start + s, k]
-        width = advance_tile(a, ts, srows, state, ops, w, b, z, hbuf)
+        width = advance_tile(a, ts, srows, state, ops, w, wp, b, z, hbuf)
         for s in range(ts):
             for j in range(width):
                 out[start + s, j] = a[s, j]
@@ -321,11 +332,11 @@ def step_rows(x, rows, use_rows, state, ops, w, out, max_dim, max_gates):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_streams(xs, state, ops, w, out, max_dim, max_gates):
+def run_streams(xs, state, ops, w, wp, out, max_dim, max_gates):
     """Feed ``xs[s, t]`` for every stream s and time t; outputs into ``out[s, t]``."""
     a = np.empty((TILE, max_dim), np.float32)
-    b = np.empty((TILE, max_dim), np.float32)
-    z = np.empty((TILE, max_gates), np.float32)
+    b = np.empty((TILE, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
+    z = np.empty((TILE, _padded(max_gates)), np.float32)
     hbuf = np.empty((TILE, max_dim), np.float32)
     srows = np.empty(TILE, np.int64)
     n = xs.shape[0]
@@ -337,17 +348,25 @@ def run_streams(xs, state, ops, w, out, max_dim, max_gates):
             for s in range(ts):
                 for k in range(xs.shape[2]):
                     a[s, k] = xs[start + s, t, k]
-            width = advance_tile(a, ts, srows, state, ops, w, b, z, hbuf)
+            width = advance_tile(a, ts, srows, state, ops, w, wp, b, z, hbuf)
             for s in range(ts):
                 for j in range(width):
                     out[start + s, t, j] = a[s, j]
 
 
-def compile_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Encode a bundle as (ops table, flat float32 weights, max vector width, max gate buffer)."""
+def compile_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
+    """Encode a bundle as (ops table, flat float32 weights, max vector width, max gate buffer, packed
+    weights): the LSTM, SimpleRNN and dense matrices also packed for the micro-kernel
+    (:func:`edge_lstm.kernels.microkernel.pack_rows`, columns C_WP and C_UP)."""
     spec = bundle.spec
     chunks: list[np.ndarray] = []
+    packed: list[np.ndarray] = []
     offset = 0
+
+    def pack(arr: np.ndarray) -> int:
+        start = sum(p.size for p in packed)
+        packed.append(pack_rows(np.asarray(arr, np.float32)))
+        return start
 
     def put(arr: np.ndarray) -> int:
         nonlocal offset
@@ -357,7 +376,7 @@ def compile_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, int, int]:
         return start
 
     rows = [[OP_AFFINE, spec.features, spec.features, put(spec.input_scale), 0, put(spec.input_offset),
-             0, 0, 0, LINEAR, LINEAR, 0]]
+             0, 0, 0, LINEAR, LINEAR, 0, 0, 0]]
     max_dim, max_gates = spec.features, 1
     for layer in spec.layers:
         row = [0] * N_COLS
@@ -371,6 +390,10 @@ def compile_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, int, int]:
         if layer.is_recurrent:
             row[C_U] = put(wk[layer.weight_key("recurrent_kernel")])
             row[C_H] = spec.slot(layer.index, "h").offset
+        if layer.kind in ("lstm", "simple_rnn", "dense"):
+            row[C_WP] = pack(wk[layer.weight_key("kernel")])
+            if layer.is_recurrent:
+                row[C_UP] = pack(wk[layer.weight_key("recurrent_kernel")])
         if layer.kind == "lstm":
             row[C_C] = spec.slot(layer.index, "c").offset
         if layer.kind == "gru":
@@ -380,7 +403,8 @@ def compile_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, int, int]:
         max_dim = max(max_dim, layer.input_dim, layer.units)
         max_gates = max(max_gates, {"lstm": 4, "gru": 6}.get(layer.kind, 1) * layer.units)
     weights = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
-    return np.asarray(rows, dtype=np.int64), weights, max_dim, max_gates
+    packed_weights = aligned(packed, np.float32) if packed else np.zeros(BLOCK, np.float32)
+    return np.asarray(rows, dtype=np.int64), weights, max_dim, max_gates, packed_weights
 
 
 class NumbaF32Kernel(Kernel):
@@ -389,19 +413,19 @@ class NumbaF32Kernel(Kernel):
 
     def __init__(self, bundle: Bundle) -> None:
         super().__init__(bundle)
-        self.ops, self.flat, self.max_dim, self.max_gates = compile_program(bundle)
+        self.ops, self.flat, self.max_dim, self.max_gates, self.packed = compile_program(bundle)
         self._no_rows = np.zeros(0, dtype=np.int64)
 
     def step(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         out = np.empty((x.shape[0], self.spec.outputs), dtype=np.float32)
         use_rows = rows is not None
-        bad = step_rows(x, rows if use_rows else self._no_rows, use_rows, state, self.ops, self.flat, out,
-                        self.max_dim, self.max_gates)
+        bad = step_rows(x, rows if use_rows else self._no_rows, use_rows, state, self.ops, self.flat, self.packed,
+                        out, self.max_dim, self.max_gates)
         if bad >= 0:
             raise_non_finite(x)
         return out
 
     def run(self, state: np.ndarray, xs: np.ndarray) -> np.ndarray:
         out = np.empty((xs.shape[0], xs.shape[1], self.spec.outputs), dtype=np.float32)
-        run_streams(xs, state, self.ops, self.flat, out, self.max_dim, self.max_gates)
+        run_streams(xs, state, self.ops, self.flat, self.packed, out, self.max_dim, self.max_gates)
         return out
