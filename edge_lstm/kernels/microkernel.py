@@ -9,6 +9,10 @@ reduction: no horizontal sums, no stores inside the loop.
 
 The code is written as generic LLVM vector IR (shuffles, sign extensions, multiplies, adds) that
 every backend lowers to its own instructions, so the same kernel runs on x86 and aarch64.
+
+The float32 kernel of ``numba-f32`` (:func:`float_matmul_acc`) is the same register blocking over
+weights packed as rows of 16 outputs (:func:`pack_rows`), one ``llvm.fmuladd`` per stream, block
+and input (a fused multiply-add where the target has one).
 """
 
 from __future__ import annotations
@@ -103,80 +107,45 @@ def _pmadd(builder, x, w, features):
     return builder.add(builder.mul(xe, we), builder.mul(xo, wo))
 
 
-def _make_tile(blocks: int):
-    """An intrinsic computing STREAMS streams x ``blocks`` blocks of 16 outputs."""
+def _int_codegen(blocks: int):
+    """Code for STREAMS streams x ``blocks`` blocks of 16 int32 outputs (overwritten), int16 pairs in."""
 
-    @intrinsic
-    def tile(typingctx, acc, acc_col, q, q_col, s0, wp, w_off, k2n):
-        sig = types.void(acc, acc_col, q, q_col, s0, wp, w_off, k2n)
-
-        def codegen(context, builder, signature, args):
-            acc_t, _, q_t, _, _, wp_t, _, _ = signature.args
-            acc_a, acc_col_v, q_a, q_col_v, s0_v, wp_a, w_off_v, k2n_v = args
-            pair = ir.VectorType(_I16, 2 * BLOCK)
-            features = _features(context)
-            wide = ir.VectorType(_I32, BLOCK)
-            slots = [[cgutils.alloca_once_value(builder, ir.Constant(wide, None)) for _ in range(blocks)]
-                     for _ in range(STREAMS)]
-            qptr = [_row_pointer(context, builder, q_t, q_a, builder.add(s0_v, ir.Constant(_I64, s)), q_col_v, _I32)
-                    for s in range(STREAMS)]  # the pair (2k, 2k+1) is int32 element k
-            w_data = context.make_array(wp_t)(context, builder, wp_a).data
-            block_size = builder.mul(k2n_v, ir.Constant(_I64, 2 * BLOCK))
-            wbase = [builder.bitcast(builder.gep(w_data, [builder.add(w_off_v, builder.mul(block_size,
-                                                                                           ir.Constant(_I64, b)))]),
-                                     pair.as_pointer()) for b in range(blocks)]
-            with cgutils.for_range(builder, k2n_v) as loop:
-                k = loop.index
-                wv = [builder.load(builder.gep(wbase[b], [k]), align=2) for b in range(blocks)]
-                for s in range(STREAMS):
-                    xi = builder.load(builder.gep(qptr[s], [k]), align=4)
-                    xs = builder.insert_element(ir.Constant(wide, None), xi, ir.Constant(_I32, 0))
-                    xs = builder.shuffle_vector(xs, xs, ir.Constant(wide, [0] * BLOCK))
-                    xv = builder.bitcast(xs, pair)
-                    for b in range(blocks):
-                        slot = slots[s][b]
-                        builder.store(builder.add(builder.load(slot), _pmadd(builder, xv, wv[b], features)), slot)
+    def codegen(context, builder, signature, args):
+        acc_t, _, q_t, _, _, wp_t, _, _ = signature.args
+        acc_a, acc_col_v, q_a, q_col_v, s0_v, wp_a, w_off_v, k2n_v = args
+        pair = ir.VectorType(_I16, 2 * BLOCK)
+        features = _features(context)
+        wide = ir.VectorType(_I32, BLOCK)
+        slots = [[cgutils.alloca_once_value(builder, ir.Constant(wide, None)) for _ in range(blocks)]
+                 for _ in range(STREAMS)]
+        qptr = [_row_pointer(context, builder, q_t, q_a, builder.add(s0_v, ir.Constant(_I64, s)), q_col_v, _I32)
+                for s in range(STREAMS)]  # the pair (2k, 2k+1) is int32 element k
+        w_data = context.make_array(wp_t)(context, builder, wp_a).data
+        block_size = builder.mul(k2n_v, ir.Constant(_I64, 2 * BLOCK))
+        wbase = [builder.bitcast(builder.gep(w_data, [builder.add(w_off_v, builder.mul(block_size,
+                                                                                       ir.Constant(_I64, b)))]),
+                                 pair.as_pointer()) for b in range(blocks)]
+        with cgutils.for_range(builder, k2n_v) as loop:
+            k = loop.index
+            wv = [builder.load(builder.gep(wbase[b], [k]), align=2) for b in range(blocks)]
             for s in range(STREAMS):
-                row = builder.add(s0_v, ir.Constant(_I64, s))
+                xi = builder.load(builder.gep(qptr[s], [k]), align=4)
+                xs = builder.insert_element(ir.Constant(wide, None), xi, ir.Constant(_I32, 0))
+                xs = builder.shuffle_vector(xs, xs, ir.Constant(wide, [0] * BLOCK))
+                xv = builder.bitcast(xs, pair)
                 for b in range(blocks):
-                    col = builder.add(acc_col_v, ir.Constant(_I64, b * BLOCK))
-                    out = builder.bitcast(_row_pointer(context, builder, acc_t, acc_a, row, col, _I32),
-                                          wide.as_pointer())
-                    builder.store(builder.load(slots[s][b]), out, align=4)
-            return context.get_dummy_value()
+                    slot = slots[s][b]
+                    builder.store(builder.add(builder.load(slot), _pmadd(builder, xv, wv[b], features)), slot)
+        for s in range(STREAMS):
+            row = builder.add(s0_v, ir.Constant(_I64, s))
+            for b in range(blocks):
+                col = builder.add(acc_col_v, ir.Constant(_I64, b * BLOCK))
+                out = builder.bitcast(_row_pointer(context, builder, acc_t, acc_a, row, col, _I32),
+                                      wide.as_pointer())
+                builder.store(builder.load(slots[s][b]), out, align=4)
+        return context.get_dummy_value()
 
-        return sig, codegen
-
-    return tile
-
-
-_tile4, _tile2, _tile1 = _make_tile(4), _make_tile(2), _make_tile(1)
-
-
-@njit(cache=True, error_model="numpy")
-def int_matmul(acc, acc_col, q, q_col, ts, wp, w_off, k2n, nblocks):
-    """acc[s, acc_col + n] = sum_k q[s, q_col + k] * W[n, k] for s < ts rounded up to STREAMS.
-
-    ``q`` is int16 with pairs starting at the even column ``q_col``; ``W`` is packed at
-    ``wp[w_off:]`` with ``k2n`` input pairs and ``nblocks`` blocks of 16 outputs; ``acc`` is int32
-    with room for ``nblocks * 16`` columns and ``ts`` rounded up to a multiple of STREAMS rows.
-    """
-    step = k2n * 2 * BLOCK
-    b = 0  # blocks outermost: one group's weights stay in L1 while every stream group reads them
-    while b + 4 <= nblocks:
-        for s0 in range(0, ts, STREAMS):
-            _tile4(acc, acc_col + b * BLOCK, q, q_col, s0, wp, w_off + b * step, k2n)
-        b += 4
-    if b + 2 <= nblocks:
-        for s0 in range(0, ts, STREAMS):
-            _tile2(acc, acc_col + b * BLOCK, q, q_col, s0, wp, w_off + b * step, k2n)
-        b += 2
-    if b < nblocks:
-        for s0 in range(0, ts, STREAMS):
-            _tile1(acc, acc_col + b * BLOCK, q, q_col, s0, wp, w_off + b * step, k2n)
-
-
-# -- float32: the same register blocking, for numba-f32 ------------------------------------------
+    return codegen
 
 
 def pack_rows(w: np.ndarray) -> np.ndarray:
@@ -194,53 +163,91 @@ def pack_rows(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(padded.reshape(k, nb, BLOCK).transpose(1, 0, 2)).ravel()
 
 
-def _make_float_tile(blocks: int):
-    """An intrinsic adding STREAMS streams x ``blocks`` blocks of 16 float outputs' products to ``out``."""
+def _float_codegen(blocks: int):
+    """Code adding STREAMS streams x ``blocks`` blocks of 16 float outputs' products to ``out``."""
+
+    def codegen(context, builder, signature, args):
+        out_t, _, x_t, _, _, wp_t, _, _ = signature.args
+        out_a, out_col_v, x_a, x_col_v, s0_v, wp_a, w_off_v, kn_v = args
+        f32 = ir.FloatType()
+        vec = ir.VectorType(f32, BLOCK)
+        fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                                                 "llvm.fmuladd.v16f32")  # fused where the target can
+        rows = [builder.add(s0_v, ir.Constant(_I64, s)) for s in range(STREAMS)]
+        outp = [[builder.bitcast(_row_pointer(context, builder, out_t, out_a, rows[s],
+                                              builder.add(out_col_v, ir.Constant(_I64, b * BLOCK)), f32),
+                                 vec.as_pointer()) for b in range(blocks)] for s in range(STREAMS)]
+        slots = [[cgutils.alloca_once_value(builder, builder.load(outp[s][b], align=4)) for b in range(blocks)]
+                 for s in range(STREAMS)]
+        xptr = [_row_pointer(context, builder, x_t, x_a, rows[s], x_col_v, f32) for s in range(STREAMS)]
+        w_data = context.make_array(wp_t)(context, builder, wp_a).data
+        block_size = builder.mul(kn_v, ir.Constant(_I64, BLOCK))
+        wbase = [builder.bitcast(builder.gep(w_data, [builder.add(w_off_v, builder.mul(block_size,
+                                                                                       ir.Constant(_I64, b)))]),
+                                 vec.as_pointer()) for b in range(blocks)]
+        with cgutils.for_range(builder, kn_v) as loop:
+            k = loop.index
+            wv = [builder.load(builder.gep(wbase[b], [k]), align=4) for b in range(blocks)]
+            for s in range(STREAMS):
+                xk = builder.load(builder.gep(xptr[s], [k]), align=4)
+                xs = builder.insert_element(ir.Constant(vec, None), xk, ir.Constant(_I32, 0))
+                xs = builder.shuffle_vector(xs, xs, ir.Constant(ir.VectorType(_I32, BLOCK), [0] * BLOCK))
+                for b in range(blocks):
+                    slot = slots[s][b]
+                    builder.store(builder.call(fmuladd, [xs, wv[b], builder.load(slot)]), slot)
+        for s in range(STREAMS):
+            for b in range(blocks):
+                builder.store(builder.load(slots[s][b]), outp[s][b], align=4)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+def _make_tile(blocks: int):
+    """An intrinsic for STREAMS streams x ``blocks`` blocks of 16 outputs: the int16-pair product
+    (overwriting int32 ``out``) or the float32 one (adding to ``out``), by the input's dtype."""
+    int_code, float_code = _int_codegen(blocks), _float_codegen(blocks)
 
     @intrinsic
     def tile(typingctx, out, out_col, x, x_col, s0, wp, w_off, kn):
         sig = types.void(out, out_col, x, x_col, s0, wp, w_off, kn)
-
-        def codegen(context, builder, signature, args):
-            out_t, _, x_t, _, _, wp_t, _, _ = signature.args
-            out_a, out_col_v, x_a, x_col_v, s0_v, wp_a, w_off_v, kn_v = args
-            f32 = ir.FloatType()
-            vec = ir.VectorType(f32, BLOCK)
-            fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
-                                                     "llvm.fmuladd.v16f32")  # fused where the target can
-            rows = [builder.add(s0_v, ir.Constant(_I64, s)) for s in range(STREAMS)]
-            outp = [[builder.bitcast(_row_pointer(context, builder, out_t, out_a, rows[s],
-                                                  builder.add(out_col_v, ir.Constant(_I64, b * BLOCK)), f32),
-                                     vec.as_pointer()) for b in range(blocks)] for s in range(STREAMS)]
-            slots = [[cgutils.alloca_once_value(builder, builder.load(outp[s][b], align=4)) for b in range(blocks)]
-                     for s in range(STREAMS)]
-            xptr = [_row_pointer(context, builder, x_t, x_a, rows[s], x_col_v, f32) for s in range(STREAMS)]
-            w_data = context.make_array(wp_t)(context, builder, wp_a).data
-            block_size = builder.mul(kn_v, ir.Constant(_I64, BLOCK))
-            wbase = [builder.bitcast(builder.gep(w_data, [builder.add(w_off_v, builder.mul(block_size,
-                                                                                           ir.Constant(_I64, b)))]),
-                                     vec.as_pointer()) for b in range(blocks)]
-            with cgutils.for_range(builder, kn_v) as loop:
-                k = loop.index
-                wv = [builder.load(builder.gep(wbase[b], [k]), align=4) for b in range(blocks)]
-                for s in range(STREAMS):
-                    xk = builder.load(builder.gep(xptr[s], [k]), align=4)
-                    xs = builder.insert_element(ir.Constant(vec, None), xk, ir.Constant(_I32, 0))
-                    xs = builder.shuffle_vector(xs, xs, ir.Constant(ir.VectorType(_I32, BLOCK), [0] * BLOCK))
-                    for b in range(blocks):
-                        slot = slots[s][b]
-                        builder.store(builder.call(fmuladd, [xs, wv[b], builder.load(slot)]), slot)
-            for s in range(STREAMS):
-                for b in range(blocks):
-                    builder.store(builder.load(slots[s][b]), outp[s][b], align=4)
-            return context.get_dummy_value()
-
-        return sig, codegen
+        return sig, float_code if x.dtype == types.float32 else int_code
 
     return tile
 
 
-_ftile4, _ftile2, _ftile1 = _make_float_tile(4), _make_float_tile(2), _make_float_tile(1)
+_tile4, _tile2, _tile1 = _make_tile(4), _make_tile(2), _make_tile(1)
+
+
+@njit(cache=True, error_model="numpy")
+def _blocked(out, out_col, x, x_col, ts, wp, w_off, kn, nblocks, row):
+    """Every block of 16 outputs, in groups of 4, 2 and 1, for every group of STREAMS streams; ``row``:
+    packed weight elements per input step and block. Blocks outermost: one group's weights stay in
+    L1 while every stream group reads them."""
+    step = kn * row
+    b = 0
+    while b + 4 <= nblocks:
+        for s0 in range(0, ts, STREAMS):
+            _tile4(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
+        b += 4
+    if b + 2 <= nblocks:
+        for s0 in range(0, ts, STREAMS):
+            _tile2(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
+        b += 2
+    if b < nblocks:
+        for s0 in range(0, ts, STREAMS):
+            _tile1(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
+
+
+@njit(cache=True, error_model="numpy")
+def int_matmul(acc, acc_col, q, q_col, ts, wp, w_off, k2n, nblocks):
+    """acc[s, acc_col + n] = sum_k q[s, q_col + k] * W[n, k] for s < ts rounded up to STREAMS.
+
+    ``q`` is int16 with pairs starting at the even column ``q_col``; ``W`` is packed at
+    ``wp[w_off:]`` with ``k2n`` input pairs and ``nblocks`` blocks of 16 outputs; ``acc`` is int32
+    with room for ``nblocks * 16`` columns and ``ts`` rounded up to a multiple of STREAMS rows.
+    """
+    _blocked(acc, acc_col, q, q_col, ts, wp, w_off, k2n, nblocks, 2 * BLOCK)
 
 
 @njit(cache=True, error_model="numpy")
@@ -250,16 +257,4 @@ def float_matmul_acc(out, x, x_col, ts, wp, w_off, kn, nblocks):
     ``W`` is packed by :func:`pack_rows` at ``wp[w_off:]`` with ``kn`` inputs; ``out`` has room for
     ``nblocks * 16`` columns and ``ts`` rounded up to a multiple of STREAMS rows.
     """
-    step = kn * BLOCK
-    b = 0
-    while b + 4 <= nblocks:
-        for s0 in range(0, ts, STREAMS):
-            _ftile4(out, b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
-        b += 4
-    if b + 2 <= nblocks:
-        for s0 in range(0, ts, STREAMS):
-            _ftile2(out, b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
-        b += 2
-    if b < nblocks:
-        for s0 in range(0, ts, STREAMS):
-            _ftile1(out, b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
+    _blocked(out, 0, x, x_col, ts, wp, w_off, kn, nblocks, BLOCK)
