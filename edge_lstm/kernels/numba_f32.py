@@ -303,7 +303,7 @@ def first_non_finite(x):
     return -1
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def step_rows(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     """Advance stream ``rows[s]`` (or ``s`` when not ``use_rows``) by sample ``x[s]``, a tile at a time.
 
@@ -331,7 +331,7 @@ def step_rows(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     return -1
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def run_streams(xs, state, ops, w, wp, out, max_dim, max_gates):
     """Feed ``xs[s, t]`` for every stream s and time t; outputs into ``out[s, t]``."""
     a = np.empty((TILE, max_dim), np.float32)

@@ -188,7 +188,7 @@ def _gru_q(ts, wp, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc):
             b[s, j] = z[s, j] * hbuf[s, j] + (np.float32(1.0) - z[s, j]) * cand
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def step_rows_q(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     """int8 twin of :func:`numba_f32.step_rows`; returns -1 or the first non-finite sample's index."""
     bad = first_non_finite(x)
