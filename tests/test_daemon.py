@@ -339,3 +339,34 @@ def test_prometheus_metrics(tmp_path, bundle, broker):
     finally:
         daemon.stop(signal.SIGKILL)
         collector.close()
+
+
+def test_load_changes_are_not_published_as_anomalies(tmp_path, bundle, broker):
+    """anomaly.context end to end: three channels of one machine; load steps move all three, a fault
+    moves pressure alone. Only the fault is published; the held events leave at SIGTERM too."""
+    from tests.test_operating import steps_and_a_fault
+
+    collector = Collector(broker.port)
+    daemon = _daemon(tmp_path, bundle, broker, "--set", "anomaly.context=current")
+    try:
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online"), daemon.output()
+        channels = steps_and_a_fault()
+        pub = publisher(broker.port)
+        n = len(next(iter(channels.values()))[0])
+        for lo in range(0, n, 10):
+            for name, (ts, values) in channels.items():
+                chunk = zip(ts[lo : lo + 10], values[lo : lo + 10, 0], strict=True)
+                batch = [{"ts": T0 + float(t), "value": float(v)} for t, v in chunk]
+                pub.publish(f"sensors/{name}", json.dumps(batch), qos=1)
+        assert collector.wait_for(lambda: _samples(collector) >= 3 * n, timeout=60), daemon.output()
+        assert daemon.stop(signal.SIGTERM) == 0
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "offline")
+        anomalies = collector.matching("anomaly")
+        assert {e["stream"] for e in anomalies} == {"m/pressure"}, anomalies
+        assert all(abs(e["start"] - (T0 + 900)) <= 3 for e in anomalies), anomalies
+        assert collector.latest("stats")["operating_changes"] >= 4
+        _validate_all(collector)
+        pub.loop_stop()
+    finally:
+        daemon.stop(signal.SIGKILL)
+        collector.close()
