@@ -47,7 +47,6 @@ def device_and_channel(stream: str) -> tuple[str, str]:
 @dataclass
 class _Held:
     device: str
-    channel: str
     start: float
     events: list[Any] = field(default_factory=list)
 
@@ -79,7 +78,7 @@ class OperatingChanges:
                 self.held[incident].events.append(event)
             elif state == "open":
                 device, channel = device_and_channel(event.stream)
-                self.held[incident] = _Held(device, channel, float(event.body["start"]), [event])
+                self.held[incident] = _Held(device, float(event.body["start"]), [event])
                 self.moved(device, channel, float(event.body["start"]))
             else:
                 out.append(event)  # the close of an incident released earlier
