@@ -5,15 +5,29 @@ Each stream keeps a running estimate of its one-step forecast residual's mean an
 z-value. Residuals beyond the z threshold update the estimate only clipped to it, so an incident
 does not teach the detector that incidents are normal. Two scores, by ``mode``:
 
-- ``"novelty"`` (default): how far ``|residual|`` exceeds the largest one of the trailing
-  ``novelty_window`` samples, damped while z is below ``z_gate``:
-  ``v = |r| / max|r|(trailing) * min(1, z / z_gate)``, score ``v / (1 + v)``; anomalous when
-  ``v > 1`` (score above 0.5). An error the model makes every day is no news; a larger one is.
-  On the NAB dev subset (``z_gate`` 4) this scored 57.8 against 11 for the z score (docs/evaluation.md);
-  on simulated machines, ``z_gate`` 8 (the default) keeps sensor noise from raising incidents.
-  The trailing maximum is kept per block of ``novelty_window / 8`` samples (8 floats a stream); an
-  anomalous residual enters it at most at twice the maximum before it, so one huge spike does not
-  hide the next fault for a whole window (NAB 57.4 → 59.5; a cap of 1: 3.5, of 3: 58.2).
+- ``"novelty"`` (default): the largest of three views' novelty ratios ``v`` (anomalous when
+  ``v > 1``, score ``v / (1 + v)``), each asking whether this sample shows something the stream's
+  recent history has not:
+
+  - **forecast**: how far ``|residual|`` exceeds the largest one of the trailing ``novelty_window``
+    samples, damped while z is below ``z_gate``: ``|r| / max|r|(trailing) * min(1, z / z_gate)``.
+    An error the model makes every day is no news; a larger one is. The trailing maximum is kept
+    per block of ``novelty_window / 8`` samples; an anomalous residual enters it at most at twice
+    the maximum before it, so one huge spike does not hide the next fault for a whole window.
+  - **pattern** (``pattern_length`` > 0): the distance from the last ``pattern_length`` values
+    (averaged over segments of ``pattern_segment``) to the nearest such window of the trailing
+    ``pattern_memory`` samples that does not overlap it (a left nearest neighbour, a streaming
+    matrix-profile discord), over the largest such distance of the trailing ``novelty_window``,
+    damped while the distance is below ``pattern_gate`` times its running mean. It finds shapes
+    the one-step forecast follows without surprise: a daily cycle that loses its peak, a level
+    the signal never sat at. The windows searched start on segment boundaries, so a stream keeps
+    ``pattern_memory / pattern_segment`` segment means, not the samples.
+  - **level** (``level_window`` > 0): how far the value leaves the trailing ``level_window``
+    samples' [min, max], in units of ``level_margin`` times that range.
+
+  On the NAB dev subset the forecast view alone scored 59.5 (``z_gate`` 4), with the pattern
+  view 72.8, with both others 74.6 (docs/evaluation.md); on simulated machines ``z_gate`` 8
+  (the default) keeps sensor noise from raising incidents.
 - ``"z"``: ``z / (z + threshold)``; anomalous when ``z`` exceeds ``threshold`` (score above 0.5).
 
 Either way the score is in [0, 1) and 0.5 is the line between normal and anomalous.
@@ -24,8 +38,8 @@ Incidents are debounced: one opens at the first anomalous sample after warm-up a
 >>> d = Detector(DetectorConfig(warmup=5, threshold=4.0, mode="z"))
 >>> idx = np.array([0])
 >>> for r in [0.1, -0.1, 0.05, -0.05, 0.0, 0.08]:
-...     _ = d.update(idx, np.array([r]), np.array([0.0]))
->>> out = d.update(idx, np.array([5.0]), np.array([1.0]))
+...     _ = d.update(idx, np.array([r]), np.array([0.0]), np.array([0.0]))
+>>> out = d.update(idx, np.array([5.0]), np.array([0.0]), np.array([1.0]))
 >>> bool(out.opened[0]), bool(out.score[0] > 0.9)
 (True, True)
 """
@@ -40,6 +54,7 @@ from numba import njit
 
 MODES = ("novelty", "z")
 BLOCKS = 8  # blocks of the trailing-maximum window
+VIEWS = ("forecast", "pattern", "level")  # what raised a novelty score (Update.view indexes this)
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,12 @@ class DetectorConfig:
     mode: str = "novelty"  # "novelty" or "z" (see the module docstring)
     novelty_window: int = 1200  # samples of residual history a new residual is compared with
     z_gate: float = 8.0  # novelty is damped while z is below this (4 scored best on NAB; 8: ~0 false alarms on noise)
+    pattern_length: int = 64  # samples in the pattern view's window (0: no pattern view)
+    pattern_segment: int = 8  # samples averaged into one segment of a pattern
+    pattern_memory: int = 1200  # samples of history searched for the nearest pattern
+    pattern_gate: float = 3.0  # the pattern view is damped while its distance is below this times the mean
+    level_window: int = 2400  # samples whose [min, max] the level view compares a value with (0: no level view)
+    level_margin: float = 0.1  # the level view's v is the excursion over this times the range
     # Read by the engine, not the detector: incidents coinciding with a jump of the device's ``context``
     # channel (its load: motor current, speed) are operating changes, dropped (edge_lstm.operating).
     context: str = ""  # the channel name; "" = off
@@ -61,6 +82,20 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"detector mode must be one of {MODES}, not {self.mode!r}")
+        if self.pattern_length:
+            if self.pattern_segment < 1 or self.pattern_length % self.pattern_segment:
+                raise ValueError(f"pattern_length ({self.pattern_length}) must be a multiple of pattern_segment "
+                                 f"({self.pattern_segment})")
+            if self.pattern_memory < 2 * self.pattern_length:
+                raise ValueError(f"pattern_memory ({self.pattern_memory}) must be at least twice pattern_length "
+                                 f"({self.pattern_length})")
+
+    @property
+    def pattern_segments(self) -> int:
+        """Segment means a stream keeps for the pattern view (0: no pattern view)."""
+        if not self.pattern_length:
+            return 0
+        return self.pattern_memory // self.pattern_segment + self.pattern_length // self.pattern_segment
 
     @property
     def threshold_score(self) -> float:
@@ -81,12 +116,15 @@ class Update:
     incident_peak_z: np.ndarray  # the largest z of the incident so far
     expected_std: np.ndarray
     incident_peak_score: np.ndarray  # the largest score of the incident so far
+    view: np.ndarray  # which view gave the score (an index into VIEWS; 0 in mode "z")
 
 
 class Detector:
     """Residual statistics and incident state for a growable set of streams."""
 
-    FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill")
+    FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
+              "seen", "recent", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
+              "level_high", "level_low", "level_fill")
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
         self.config = config
@@ -101,6 +139,18 @@ class Detector:
         self.peak_score = np.zeros(capacity)
         self.blocks = np.zeros((capacity, BLOCKS + 1))  # max |residual| per block; the last: the current block
         self.block_fill = np.zeros(capacity, np.int64)  # samples in the current block
+        # pattern view: the last pattern_length values, a ring of segment means, the distances' statistics
+        self.seen = np.zeros(capacity, np.int64)  # values seen (the pattern and level views' clock)
+        self.recent = np.zeros((capacity, max(1, config.pattern_length)))
+        self.segments = np.zeros((capacity, max(1, config.pattern_segments)))
+        self.segment_sum = np.zeros(capacity)
+        self.distances = np.zeros(capacity, np.int64)  # nearest-pattern distances computed
+        self.distance_mean = np.zeros(capacity)
+        self.distance_blocks = np.zeros((capacity, BLOCKS + 1))
+        # level view: [min, max] per block of level_window / 8 values
+        self.level_high = np.full((capacity, BLOCKS + 1), -np.inf)
+        self.level_low = np.full((capacity, BLOCKS + 1), np.inf)
+        self.level_fill = np.zeros(capacity, np.int64)
 
     @property
     def capacity(self) -> int:
@@ -111,31 +161,40 @@ class Detector:
             return
         for name in self.FIELDS:
             old = getattr(self, name)
-            new = np.zeros((capacity, *old.shape[1:]), old.dtype)
+            new = np.full((capacity, *old.shape[1:]), self._empty(name), old.dtype)
             new[: old.shape[0]] = old
             setattr(self, name, new)
+
+    @staticmethod
+    def _empty(name: str) -> float:
+        return {"level_high": -np.inf, "level_low": np.inf}.get(name, 0)
 
     def reset(self, idx: np.ndarray) -> None:
         """Forget streams ``idx`` (after a gap or a state reset): they warm up again."""
         for name in self.FIELDS:
-            getattr(self, name)[idx] = 0
+            getattr(self, name)[idx] = self._empty(name)
 
     def std(self, idx: np.ndarray) -> np.ndarray:
         return np.sqrt(np.maximum(self.var[idx], self.config.min_std**2))
 
-    def update(self, idx: np.ndarray, residual: np.ndarray, ts: np.ndarray) -> Update:
-        """Score each residual against its stream ``idx[j]``, then learn from it, in order (a stream may repeat)."""
+    def update(self, idx: np.ndarray, value: np.ndarray, expected: np.ndarray, ts: np.ndarray) -> Update:
+        """Score each sample ``value[j]`` (forecast ``expected[j]``) against its stream ``idx[j]``, then learn
+        from it, in order (a stream may repeat)."""
         cfg = self.config
         k = idx.size
         out = Update(*(np.empty(k) for _ in range(2)), *(np.empty(k, bool) for _ in range(3)),
-                     *(np.empty(k) for _ in range(4)))
-        block = max(1, -(-cfg.novelty_window // BLOCKS))
-        _update(np.ascontiguousarray(idx, np.int64), np.ascontiguousarray(residual, np.float64),
-                np.ascontiguousarray(ts, np.float64), self.count, self.mean, self.var, self.open, self.start,
-                self.peak, self.calm, self.peak_score, self.blocks, self.block_fill, cfg.warmup, cfg.threshold,
-                cfg.alpha, cfg.quiet, cfg.min_std, cfg.mode == "novelty", block, cfg.z_gate,
-                out.z, out.score, out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z,
-                out.expected_std, out.incident_peak_score)
+                     *(np.empty(k) for _ in range(4)), np.zeros(k, np.int8))
+        value = np.ascontiguousarray(value, np.float64)
+        ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
+                         cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty"], np.int64)
+        floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin])
+        _update(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
+                np.ascontiguousarray(ts, np.float64), ints, floats, self.count, self.mean, self.var, self.open,
+                self.start, self.peak, self.calm, self.peak_score, self.blocks, self.block_fill, self.seen,
+                self.recent, self.segments, self.segment_sum, self.distances, self.distance_mean,
+                self.distance_blocks, self.level_high, self.level_low, self.level_fill, out.z, out.score,
+                out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
+                out.incident_peak_score, out.view)
         return out
 
     def close_all(self, idx: np.ndarray) -> np.ndarray:
@@ -153,22 +212,95 @@ class Detector:
 
 
 @njit(cache=True)
-def _update(idx, residual, ts, count, mean, var, is_open, start, peak, calm, peak_score, blocks, block_fill, warmup,
-            threshold, alpha, quiet, min_std, novelty, block, z_gate, z_out, score_out, anomalous_out, opened_out,
-            closed_out, start_out, peak_out, std_out, peak_score_out):
+def _pattern_distance(recent, segments, seen, length, seg):
+    """RMS distance from the last ``length`` values (as segment means) to the nearest window of ``length / seg``
+    consecutive stored segments that ends before them; -1 while there is none. ``seen`` counts the values,
+    the newest included; ``recent`` and ``segments`` are rings indexed by value and segment number."""
+    d = length // seg
+    ring = segments.size
+    done = seen // seg  # complete segments
+    last = (seen - length) // seg - d  # the latest first segment of a window that ends before the query starts
+    first = max(0, done - ring)
+    if last < first:
+        return -1.0
+    query = np.empty(d)
+    for k in range(d):
+        acc = 0.0
+        for j in range(seg):
+            acc += recent[(seen - length + k * seg + j) % length]
+        query[k] = acc / seg
+    best = np.inf
+    for s0 in range(first, last + 1):
+        acc = 0.0
+        for k in range(d):
+            diff = query[k] - segments[(s0 + k) % ring]
+            acc += diff * diff
+            if acc >= best:
+                break
+        best = min(best, acc)
+    return math.sqrt(best / d)
+
+
+@njit(cache=True)
+def _trailing_max(blocks):
+    top = 0.0
+    for b in range(blocks.size):
+        top = max(top, blocks[b])
+    return top
+
+
+@njit(cache=True)
+def _roll(blocks, empty):
+    """Shift a ring of block maxima (or minima) by one block: the current block joins the history."""
+    n = blocks.size - 1
+    for b in range(n - 1):
+        blocks[b] = blocks[b + 1]
+    blocks[n - 1] = blocks[n]
+    blocks[n] = empty
+
+
+@njit(cache=True)
+def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score, blocks,
+            block_fill, seen, recent, segments, segment_sum, distances, distance_mean, distance_blocks, level_high,
+            level_low, level_fill, z_out, score_out, anomalous_out, opened_out, closed_out, start_out, peak_out,
+            std_out, peak_score_out, view_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
+    warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
+        ints[6] != 0
+    threshold, alpha, min_std, z_gate, pattern_gate, level_margin = floats[0], floats[1], floats[2], floats[3], \
+        floats[4], floats[5]
     nblocks = blocks.shape[1] - 1
     for j in range(idx.size):
         i = idx[j]
+        x = value[j]
         std = math.sqrt(max(var[i], min_std * min_std))
         warmed = count[i] >= warmup
         z = abs(residual[j] - mean[i]) / std if warmed else 0.0
         size = abs(residual[j])
+        # The views: forecast residual, pattern, level.
+        view = 0
+        history = 0.0
+        distance, distance_history, v_pattern = -1.0, 0.0, 0.0
         if novelty:
-            history = 0.0
-            for b in range(nblocks + 1):
-                history = max(history, blocks[i, b])
+            history = _trailing_max(blocks[i])
             v = size / max(history, min_std) * min(1.0, z / z_gate) if warmed else 0.0
+            if length:
+                seen_now = seen[i] + 1
+                recent[i, seen[i] % length] = x
+                distance = _pattern_distance(recent[i], segments[i], seen_now, length, seg)
+                if distance >= 0.0:
+                    distance_history = _trailing_max(distance_blocks[i])
+                    if warmed and distances[i] >= warmup:
+                        gate = min(1.0, distance / max(pattern_gate * distance_mean[i], min_std))
+                        v_pattern = distance / max(distance_history, min_std) * gate
+                        if v_pattern > v:
+                            v, view = v_pattern, 1
+            if level_block and warmed and seen[i] >= warmup:
+                high, low = _trailing_max(level_high[i]), -_trailing_max(-level_low[i])
+                if high > low:
+                    v_level = max(x - high, low - x, 0.0) / ((high - low) * level_margin)
+                    if v_level > v:
+                        v, view = v_level, 2
             score = v / (1.0 + v)
             anomalous = warmed and v > 1.0
         else:
@@ -184,7 +316,7 @@ def _update(idx, residual, ts, count, mean, var, is_open, start, peak, calm, pea
         c = 0 if anomalous else calm[i] + 1
         closed = was_open and c >= quiet
         z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z, score, anomalous, opened, closed
-        start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], std, peak_score[i]
+        start_out[j], peak_out[j], std_out[j], peak_score_out[j], view_out[j] = start[i], peak[i], std, peak_score[i], view
         now_open = (was_open or opened) and not closed
         is_open[i] = now_open
         calm[i] = c if now_open else 0
@@ -201,14 +333,34 @@ def _update(idx, residual, ts, count, mean, var, is_open, start, peak, calm, pea
         mean[i] += weight * delta
         var[i] = (1.0 - weight) * (var[i] + weight * delta * delta)
         count[i] = n
-        # The trailing maximum of |residual|: the current block, rolled into the ring when full.
+        # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice.
         if anomalous and novelty and history > 0.0:
-            size = min(size, 2.0 * history)  # an incident raises the bar, but at most twice
+            size = min(size, 2.0 * history)
         blocks[i, nblocks] = max(blocks[i, nblocks], size)
+        if distance >= 0.0:
+            if v_pattern > 1.0 and distance_history > 0.0:
+                distance = min(distance, 2.0 * distance_history)
+            distance_blocks[i, nblocks] = max(distance_blocks[i, nblocks], distance)
+            distances[i] += 1
+            distance_mean[i] += (distance - distance_mean[i]) * max(alpha, 1.0 / distances[i])
         block_fill[i] += 1
         if block_fill[i] >= block:
-            for b in range(nblocks - 1):
-                blocks[i, b] = blocks[i, b + 1]
-            blocks[i, nblocks - 1] = blocks[i, nblocks]
-            blocks[i, nblocks] = 0.0
+            _roll(blocks[i], 0.0)
+            _roll(distance_blocks[i], 0.0)
             block_fill[i] = 0
+        if novelty and length:
+            segment_sum[i] += x
+            seen[i] += 1
+            if seen[i] % seg == 0:
+                segments[i, (seen[i] // seg - 1) % segments.shape[1]] = segment_sum[i] / seg
+                segment_sum[i] = 0.0
+        elif novelty:
+            seen[i] += 1
+        if novelty and level_block:
+            level_high[i, nblocks] = max(level_high[i, nblocks], x)
+            level_low[i, nblocks] = min(level_low[i, nblocks], x)
+            level_fill[i] += 1
+            if level_fill[i] >= level_block:
+                _roll(level_high[i], -np.inf)
+                _roll(level_low[i], np.inf)
+                level_fill[i] = 0

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm.detector import Detector, DetectorConfig, Update
+from edge_lstm.detector import VIEWS, Detector, DetectorConfig, Update
 from edge_lstm.intervals import Bounds, Intervals
 from edge_lstm.model import Model
 from edge_lstm.operating import OperatingChanges, device_and_channel, device_clocks
@@ -358,7 +358,7 @@ class Engine:
     def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray
                ) -> tuple[list[Event], Update]:
         """Detector update for samples (``idx`` may repeat a stream: they are taken in order)."""
-        result = self.detector.update(idx, value - expected, ts)
+        result = self.detector.update(idx, value, expected, ts)
         z_threshold = self.config.detector.threshold
         events = []
         for k in np.flatnonzero(result.opened | result.closed).tolist():
@@ -372,6 +372,7 @@ class Engine:
                 "value": float(value[k]), "expected": float(expected[k]), "residual": float(value[k] - expected[k]),
                 "score": float(result.score[k]), "peak_score": float(result.incident_peak_score[k]),
                 "z": float(result.z[k]), "threshold": self.detector.threshold_score,
+                "view": VIEWS[result.view[k]],
                 "severity": severity(float(result.incident_peak_z[k]), z_threshold),
             }
             events.append(Event("anomaly", name, body))

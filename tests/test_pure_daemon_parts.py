@@ -62,7 +62,7 @@ def test_detector_one_incident_per_burst_and_no_learning_from_it():
         r = rng.normal(0, 0.1, 2)
         if 100 <= t < 110:
             r[0] += 5.0  # a burst of ten anomalous samples on stream 0
-        out = d.update(idx, r, np.full(2, float(t)))
+        out = d.update(idx, r, np.zeros(2), np.full(2, float(t)))
         opened += int(out.opened[0])
         closed += int(out.closed[0])
         assert not out.anomalous[1]
@@ -74,14 +74,14 @@ def test_detector_one_incident_per_burst_and_no_learning_from_it():
 
 def test_novelty_ignores_a_recurring_error_and_flags_a_larger_one():
     """A forecast error the model makes every 100 samples is soon no news; a larger one is."""
-    d = Detector(DetectorConfig(warmup=50, quiet=5, novelty_window=400))
+    d = Detector(DetectorConfig(warmup=50, quiet=5, novelty_window=400, pattern_length=0, level_window=0))
     rng = np.random.default_rng(1)
     r = rng.normal(0, 0.1, 1000)
     r[np.arange(60, 1000, 100)] = 2.0  # the same error every 100 samples
     r[905] = 3.0  # one larger than any before
     starts = []
     for t, value in enumerate(r):
-        out = d.update(np.array([0]), np.array([value]), np.array([float(t)]))
+        out = d.update(np.array([0]), np.array([value]), np.zeros(1), np.array([float(t)]))
         if out.opened[0]:
             starts.append(t)
     # An incident raises the bar at most twofold: the recurring error is learned after a few occurrences.
@@ -93,7 +93,8 @@ def test_detector_is_deterministic():
     runs = []
     for _ in range(2):
         d = Detector(DetectorConfig(warmup=5))
-        runs.append([d.update(np.array([0]), np.array([v]), np.array([0.0])).score[0] for v in np.sin(np.arange(50))])
+        runs.append([d.update(np.array([0]), np.array([v]), np.array([0.1]), np.array([0.0])).score[0]
+                     for v in np.sin(np.arange(500))])
     assert runs[0] == runs[1]
 
 

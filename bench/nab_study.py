@@ -1,0 +1,339 @@
+"""NAB study: which views of a series, scored as novelty, find the labelled windows.
+
+The LSTM's one-step forecasts are computed once per file (cached); each idea turns (value,
+forecast) into per-sample scores offline, and NAB's scorer (corpus-optimised threshold) rates them.
+With ``--diagnose IDEA``: per file, the windows found and the false detections at the threshold.
+
+    python bench/nab_study.py BUNDLE ../shared/data/nab-dev [--backend numba-int8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+import edge_lstm
+from edge_lstm import nab
+from edge_lstm.labelled import discover, read_series
+from edge_lstm.scaling import standard_scaling
+
+SETTLE = 100  # samples unscored: the engine's settle (50) and the detector's warm-up (50)
+
+
+def forecasts(bundle: str, data: Path, backend: str, cache: Path) -> dict:
+    if cache.exists():
+        z = np.load(cache, allow_pickle=True)
+        return z["files"].item()
+    model = edge_lstm.load(bundle, backend=backend)
+    files = {}
+    for path, name, windows in discover(data, data / "combined_windows.json"):
+        s = read_series(path, name, windows)
+        mean, scale = standard_scaling(s.values[: nab.probation_length(len(s.ts))])
+        x = ((s.values - mean) / scale).astype(np.float32)
+        y = model.run(x)[:, 0].astype(np.float64)
+        files[name] = (s.ts, s.windows, x[:, 0].astype(np.float64), np.concatenate([[x[0, 0]], y[:-1]]))
+    np.savez(cache, files=np.array(files, dtype=object))
+    return files
+
+
+@njit(cache=True)
+def trailing_novelty(size, window, cap, start):
+    """size[t] over the max of size over the trailing ``window`` (blocks of window/8), learning capped."""
+    n = size.size
+    out = np.zeros(n)
+    nb = 8
+    block = max(1, window // nb)
+    blocks = np.zeros(nb + 1)
+    fill = 0
+    for t in range(n):
+        hist = blocks.max()
+        v = size[t] / max(hist, 1e-6) if t >= start else 0.0
+        out[t] = v
+        s = size[t]
+        if v > 1.0 and hist > 0:
+            s = min(s, cap * hist)
+        blocks[nb] = max(blocks[nb], s)
+        fill += 1
+        if fill >= block:
+            blocks[:nb - 1] = blocks[1:nb]
+            blocks[nb - 1] = blocks[nb]
+            blocks[nb] = 0.0
+            fill = 0
+    return out
+
+
+@njit(cache=True)
+def ewm_z(r, alpha, warmup, clip):
+    n = r.size
+    z = np.zeros(n)
+    mean, var = 0.0, 0.0
+    for i in range(n):
+        std = math.sqrt(max(var, 1e-12))
+        warmed = i >= warmup
+        if warmed:
+            z[i] = abs(r[i] - mean) / std
+        d = r[i] - mean
+        if warmed:
+            d = min(max(d, -clip * std), clip * std)
+        w = alpha if warmed else 1.0 / (i + 1)
+        mean += w * d
+        var = (1 - w) * (var + w * d * d)
+    return z
+
+
+@njit(cache=True)
+def range_excursion(x, window, start):
+    """How far x[t] leaves the trailing [min, max] of ``window`` samples, in units of that range."""
+    n = x.size
+    out = np.zeros(n)
+    nb = 8
+    block = max(1, window // nb)
+    hi = np.full(nb + 1, -np.inf)
+    lo = np.full(nb + 1, np.inf)
+    fill = 0
+    for t in range(n):
+        h, low = hi.max(), lo.min()
+        if t >= start and h > low:
+            out[t] = max(x[t] - h, low - x[t], 0.0) / (h - low)
+        hi[nb] = max(hi[nb], x[t])
+        lo[nb] = min(lo[nb], x[t])
+        fill += 1
+        if fill >= block:
+            hi[:nb - 1] = hi[1:nb]
+            lo[:nb - 1] = lo[1:nb]
+            hi[nb - 1], lo[nb - 1] = hi[nb], lo[nb]
+            hi[nb], lo[nb] = -np.inf, np.inf
+            fill = 0
+    return out
+
+
+@njit(cache=True)
+def rolling_mean_abs(r, k):
+    n = r.size
+    out = np.zeros(n)
+    acc = 0.0
+    for t in range(n):
+        acc += abs(r[t])
+        if t >= k:
+            acc -= abs(r[t - k])
+        out[t] = acc / min(t + 1, k)
+    return out
+
+
+@njit(cache=True)
+def rolling_mean(r, k):
+    n = r.size
+    out = np.zeros(n)
+    acc = 0.0
+    for t in range(n):
+        acc += r[t]
+        if t >= k:
+            acc -= r[t - k]
+        out[t] = acc / min(t + 1, k)
+    return out
+
+
+@njit(cache=True)
+def nn_distance(x, w, seg, memory, start):
+    """Left nearest-neighbour distance of the last ``w`` samples (averaged into segments of ``seg``)
+    to every earlier such window that does not overlap it, within the trailing ``memory`` samples."""
+    n = x.size
+    d = w // seg
+    out = np.zeros(n)
+    vec = np.zeros((n, d))
+    for t in range(w - 1, n):
+        for k in range(d):
+            acc = 0.0
+            for j in range(seg):
+                acc += x[t - w + 1 + k * seg + j]
+            vec[t, k] = acc / seg
+        if t < start:
+            continue
+        best = np.inf
+        for u in range(max(w - 1, t - memory), t - w + 1):
+            acc = 0.0
+            for k in range(d):
+                diff = vec[t, k] - vec[u, k]
+                acc += diff * diff
+                if acc >= best:
+                    break
+            best = min(best, acc)
+        out[t] = math.sqrt(best / d) if best < np.inf else 0.0
+    return out
+
+
+@njit(cache=True)
+def nn_distance_strided(x, w, seg, memory, start):
+    """As nn_distance, but the earlier windows are only those aligned to segment boundaries (a ring of
+    segment means: memory / seg floats a stream); the query is the last w samples at every t."""
+    n = x.size
+    d = w // seg
+    out = np.zeros(n)
+    nseg = n // seg
+    means = np.zeros(nseg + 1)
+    q = np.zeros(d)
+    for t in range(n):
+        if (t + 1) % seg == 0:
+            means[(t + 1) // seg - 1] = x[t + 1 - seg:t + 1].mean()
+        if t < start or t < w - 1:
+            continue
+        for k in range(d):
+            q[k] = x[t - w + 1 + k * seg:t - w + 1 + (k + 1) * seg].mean()
+        best = np.inf
+        # candidate windows: segments [s, s + d) ending at or before t - w (no overlap with the query)
+        done = (t + 1) // seg  # complete segments
+        last = (t + 1 - w) // seg - d  # the latest start whose window ends before the query starts
+        first = max(0, done - memory // seg)
+        for s0 in range(first, last + 1):
+            acc = 0.0
+            for k in range(d):
+                diff = q[k] - means[s0 + k]
+                acc += diff * diff
+                if acc >= best:
+                    break
+            best = min(best, acc)
+        out[t] = math.sqrt(best / d) if best < np.inf else 0.0
+    return out
+
+
+@njit(cache=True)
+def ewm_mean(d, alpha, start):
+    """The mean of d before each sample: Welford's average until ``1/alpha`` samples, then an EWMA."""
+    out = np.zeros(d.size)
+    m, k = 0.0, 0
+    for t in range(start, d.size):
+        out[t] = m
+        k += 1
+        m += (d[t] - m) * max(alpha, 1.0 / k)
+    return out
+
+
+def squash(v: np.ndarray) -> np.ndarray:
+    v = np.maximum(v, 0.0)
+    return v / (1.0 + v)
+
+
+def novelty(x, e, window=1200, gate=4.0, cap=2.0):
+    r = x - e
+    z = ewm_z(r, 0.01, 50, 5.0)
+    v = trailing_novelty(np.abs(r), window, cap, SETTLE) * np.minimum(1.0, z / gate)
+    return v
+
+
+def score(files: dict, make, profile: str = "standard") -> dict:
+    scored = {name: (ts, squash(make(x, e)), windows) for name, (ts, windows, x, e) in files.items()}
+    return nab.corpus_score(scored, profile), scored
+
+
+def diagnose(files: dict, make) -> None:
+    result, scored = score(files, make)
+    thr = result["threshold"]
+    print(f"score {result['score']:.2f} threshold {thr:.4f}")
+    for name, (ts, s, windows) in scored.items():
+        n = len(s)
+        idx = nab.to_indices(ts, windows)
+        start = nab.probation_length(n)
+        hit = s >= thr
+        hit[:start] = False
+        inside = np.zeros(n, bool)
+        found = []
+        for a, b in idx:
+            inside[a:b + 1] = True
+            first = np.flatnonzero(hit[a:b + 1])
+            found.append(f"{(first[0] / (b - a + 1)):.2f}" if first.size else "MISS")
+        fp = int((hit & ~inside).sum())
+        print(f"  {name:60s} windows {' '.join(found) or '-':24s} false {fp}")
+
+
+def ideas() -> dict:
+    out = {
+        "novelty (default)": lambda x, e: novelty(x, e),
+        "range excursion 1200 /0.2": lambda x, e: range_excursion(x, 1200, SETTLE) / 0.2,
+    }
+    for w in (600, 1200, 2400):
+        for m in (0.1, 0.2, 0.4):
+            out[f"max(novelty, range {w}/{m})"] = (
+                lambda x, e, w=w, m=m: np.maximum(novelty(x, e), range_excursion(x, w, SETTLE) / m))
+    for k in (3, 6, 12, 24):
+        out[f"novelty of mean|r| over {k}"] = (
+            lambda x, e, k=k: trailing_novelty(rolling_mean_abs(x - e, k), 1200, 2.0, SETTLE))
+        out[f"novelty of |mean r| over {k}"] = (
+            lambda x, e, k=k: trailing_novelty(np.abs(rolling_mean(x - e, k)), 1200, 2.0, SETTLE))
+    for w, seg in ((8, 1), (16, 2), (32, 4), (64, 8), (288, 24)):
+        for mem in (1200, 4000):
+            out[f"nn {w}/{seg} mem {mem}"] = (
+                lambda x, e, w=w, seg=seg, mem=mem: trailing_novelty(nn_distance(x, w, seg, mem, SETTLE), 1200, 2.0,
+                                                                     SETTLE))
+            out[f"max(novelty, nn {w}/{seg} mem {mem})"] = (
+                lambda x, e, w=w, seg=seg, mem=mem: np.maximum(novelty(x, e), trailing_novelty(
+                    nn_distance(x, w, seg, mem, SETTLE), 1200, 2.0, SETTLE)))
+    def combo(x, e, w=64, seg=8, mem=4000, rw=2400, rm=0.1):
+        return np.maximum.reduce([novelty(x, e), trailing_novelty(nn_distance(x, w, seg, mem, SETTLE), 1200, 2.0,
+                                                                  SETTLE), range_excursion(x, rw, SETTLE) / rm])
+    out["combo"] = combo
+
+    def combo_strided(x, e, w=64, seg=8, mem=4000, rw=2400, rm=0.1):
+        return np.maximum.reduce([novelty(x, e), trailing_novelty(nn_distance_strided(x, w, seg, mem, SETTLE), 1200,
+                                                                  2.0, SETTLE), range_excursion(x, rw, SETTLE) / rm])
+    for w, seg in ((32, 4), (64, 8), (128, 16), (64, 4), (128, 8)):
+        for mem in (1200, 2400, 4000):
+            out[f"combo strided nn {w}/{seg} mem {mem}"] = (
+                lambda x, e, w=w, seg=seg, mem=mem: combo_strided(x, e, w, seg, mem))
+    for w, seg in ((32, 4), (64, 8), (96, 8), (128, 16)):
+        for rm in (0.05, 0.1, 0.2):
+            out[f"combo nn {w}/{seg} range /{rm}"] = lambda x, e, w=w, seg=seg, rm=rm: combo(x, e, w, seg, rm=rm)
+    def views(x, e, pw=1.0, nw=1200, rw=2400, rm=0.1, lw=1.0, gate=4.0, mem=1200):
+        return np.maximum.reduce([lw * novelty(x, e, gate=gate),
+                                  pw * trailing_novelty(nn_distance_strided(x, 64, 8, mem, SETTLE), nw, 2.0, SETTLE),
+                                  range_excursion(x, rw, SETTLE) / rm])
+    for pw in (0.8, 0.9, 1.1, 1.25):
+        out[f"views pattern x{pw}"] = lambda x, e, pw=pw: views(x, e, pw=pw)
+    for nw in (600, 2400):
+        out[f"views pattern novelty window {nw}"] = lambda x, e, nw=nw: views(x, e, nw=nw)
+    for lw in (0.8, 1.25):
+        out[f"views lstm x{lw}"] = lambda x, e, lw=lw: views(x, e, lw=lw)
+    for gate in (2.0, 6.0, 8.0):
+        out[f"views gate {gate}"] = lambda x, e, gate=gate: views(x, e, gate=gate)
+    out["views no range"] = lambda x, e: views(x, e, rm=1e9)
+    def gated(x, e, pg=3.0, rm=0.1, gate=4.0, alpha=0.01):
+        d = nn_distance_strided(x, 64, 8, 1200, SETTLE)
+        mean = ewm_mean(d, alpha, SETTLE)
+        g = np.minimum(1.0, d / np.maximum(pg * mean, 1e-9))
+        return np.maximum.reduce([novelty(x, e, gate=gate), trailing_novelty(d, 1200, 2.0, SETTLE) * g,
+                                  range_excursion(x, 2400, SETTLE) / rm])
+    for pg in (0.0, 2.0, 3.0, 4.0, 6.0):
+        for gate in (4.0, 8.0):
+            out[f"gated pattern gate {pg} lstm gate {gate}"] = lambda x, e, pg=pg, gate=gate: gated(x, e, pg, gate=gate)
+    out["gated pattern gate 3 level 0.2"] = lambda x, e: gated(x, e, 3.0, rm=0.2)
+    out["gated pattern gate 3 level 0.2 gate 8"] = lambda x, e: gated(x, e, 3.0, rm=0.2, gate=8.0)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundle")
+    ap.add_argument("data")
+    ap.add_argument("--backend", default="numba-int8")
+    ap.add_argument("--diagnose", help="the idea (a key of ideas()) to break down per file")
+    ap.add_argument("--only", help="run the ideas whose name contains this")
+    args = ap.parse_args(argv)
+    files = forecasts(args.bundle, Path(args.data), args.backend, Path(args.bundle) / "nab_forecasts.npz")
+    table = ideas()
+    if args.diagnose:
+        diagnose(files, table[args.diagnose])
+        return 0
+    for label, make in table.items():
+        if args.only and args.only not in label:
+            continue
+        result, _ = score(files, make)
+        print(f"{result['score']:7.2f}  {label}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
