@@ -106,6 +106,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "mode": Key(str, "novelty", _one_of("novelty", "z"), "the anomaly score (README: anomaly detection)"),
         "novelty_window": Key(int, 1200, _positive, "samples of residual history a residual is compared with"),
         "z_gate": Key((int, float), 8.0, _positive, "novelty is damped while z is below this"),
+        "pattern_length": Key(int, 64, _non_negative, "samples in the pattern view's window, a multiple of "
+                              "pattern_segment (0: no pattern view)"),
+        "pattern_segment": Key(int, 8, _positive, "samples averaged into one segment of a pattern"),
+        "pattern_memory": Key(int, 1200, _positive, "samples of history searched for the nearest pattern "
+                              "(at least twice pattern_length)"),
+        "pattern_gate": Key((int, float), 3.0, _positive, "the pattern view is damped while its distance is "
+                            "below this times its mean"),
+        "level_window": Key(int, 2400, _non_negative, "samples whose [min, max] a value is compared with "
+                            "(0: no level view)"),
+        "level_margin": Key((int, float), 0.1, _positive, "the level view alarms when a value leaves that "
+                            "range by more than this share of it"),
         "context": Key(str, "", help="the device channel that shows its load (e.g. motor_current): incidents "
                                      "coinciding with it and another channel moving together are operating "
                                      "changes, not published (empty: off)"),
@@ -173,7 +184,10 @@ def detector_config(items: list[str] | dict[str, Any]) -> DetectorConfig:
             raise ConfigError(f"anomaly.{k}: unknown key (known: {', '.join(table)})")
         table[k] = _coerce(value, SCHEMA["anomaly"][k], f"anomaly.{k}") if isinstance(value, str) else value
     _validate("anomaly", table)
-    return DetectorConfig(**table)
+    try:
+        return DetectorConfig(**table)
+    except ValueError as exc:
+        raise ConfigError(f"anomaly: {exc}") from None
 
 
 def _split(item: str) -> tuple[str, str]:

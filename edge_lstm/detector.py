@@ -117,13 +117,14 @@ class Update:
     expected_std: np.ndarray
     incident_peak_score: np.ndarray  # the largest score of the incident so far
     view: np.ndarray  # which view gave the score (an index into VIEWS; 0 in mode "z")
+    since: np.ndarray  # when what the view judged began: the pattern window's first sample; else the sample
 
 
 class Detector:
     """Residual statistics and incident state for a growable set of streams."""
 
     FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
-              "seen", "recent", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
+              "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
               "level_high", "level_low", "level_fill")
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
@@ -142,6 +143,7 @@ class Detector:
         # pattern view: the last pattern_length values, a ring of segment means, the distances' statistics
         self.seen = np.zeros(capacity, np.int64)  # values seen (the pattern and level views' clock)
         self.recent = np.zeros((capacity, max(1, config.pattern_length)))
+        self.recent_ts = np.zeros((capacity, max(1, config.pattern_length)))
         self.segments = np.zeros((capacity, max(1, config.pattern_segments)))
         self.segment_sum = np.zeros(capacity)
         self.distances = np.zeros(capacity, np.int64)  # nearest-pattern distances computed
@@ -183,7 +185,7 @@ class Detector:
         cfg = self.config
         k = idx.size
         out = Update(*(np.empty(k) for _ in range(2)), *(np.empty(k, bool) for _ in range(3)),
-                     *(np.empty(k) for _ in range(4)), np.zeros(k, np.int8))
+                     *(np.empty(k) for _ in range(4)), np.zeros(k, np.int8), np.empty(k))
         value = np.ascontiguousarray(value, np.float64)
         ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty"], np.int64)
@@ -191,10 +193,10 @@ class Detector:
         _update(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
                 np.ascontiguousarray(ts, np.float64), ints, floats, self.count, self.mean, self.var, self.open,
                 self.start, self.peak, self.calm, self.peak_score, self.blocks, self.block_fill, self.seen,
-                self.recent, self.segments, self.segment_sum, self.distances, self.distance_mean,
+                self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
                 self.distance_blocks, self.level_high, self.level_low, self.level_fill, out.z, out.score,
                 out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
-                out.incident_peak_score, out.view)
+                out.incident_peak_score, out.view, out.since)
         return out
 
     def close_all(self, idx: np.ndarray) -> np.ndarray:
@@ -261,9 +263,9 @@ def _roll(blocks, empty):
 
 @njit(cache=True)
 def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score, blocks,
-            block_fill, seen, recent, segments, segment_sum, distances, distance_mean, distance_blocks, level_high,
-            level_low, level_fill, z_out, score_out, anomalous_out, opened_out, closed_out, start_out, peak_out,
-            std_out, peak_score_out, view_out):
+            block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks,
+            level_high, level_low, level_fill, z_out, score_out, anomalous_out, opened_out, closed_out, start_out,
+            peak_out, std_out, peak_score_out, view_out, since_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
         ints[6] != 0
@@ -279,6 +281,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
         size = abs(residual[j])
         # The views: forecast residual, pattern, level.
         view = 0
+        since = ts[j]
         history = 0.0
         distance, distance_history, v_pattern = -1.0, 0.0, 0.0
         if novelty:
@@ -287,6 +290,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
             if length:
                 seen_now = seen[i] + 1
                 recent[i, seen[i] % length] = x
+                recent_ts[i, seen[i] % length] = ts[j]
                 distance = _pattern_distance(recent[i], segments[i], seen_now, length, seg)
                 if distance >= 0.0:
                     distance_history = _trailing_max(distance_blocks[i])
@@ -294,13 +298,13 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
                         gate = min(1.0, distance / max(pattern_gate * distance_mean[i], min_std))
                         v_pattern = distance / max(distance_history, min_std) * gate
                         if v_pattern > v:
-                            v, view = v_pattern, 1
+                            v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
             if level_block and warmed and seen[i] >= warmup:
                 high, low = _trailing_max(level_high[i]), -_trailing_max(-level_low[i])
                 if high > low:
                     v_level = max(x - high, low - x, 0.0) / ((high - low) * level_margin)
                     if v_level > v:
-                        v, view = v_level, 2
+                        v, view, since = v_level, 2, ts[j]
             score = v / (1.0 + v)
             anomalous = warmed and v > 1.0
         else:
@@ -316,7 +320,8 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
         c = 0 if anomalous else calm[i] + 1
         closed = was_open and c >= quiet
         z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z, score, anomalous, opened, closed
-        start_out[j], peak_out[j], std_out[j], peak_score_out[j], view_out[j] = start[i], peak[i], std, peak_score[i], view
+        start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], std, peak_score[i]
+        view_out[j], since_out[j] = view, since
         now_open = (was_open or opened) and not closed
         is_open[i] = now_open
         calm[i] = c if now_open else 0

@@ -372,7 +372,7 @@ class Engine:
                 "value": float(value[k]), "expected": float(expected[k]), "residual": float(value[k] - expected[k]),
                 "score": float(result.score[k]), "peak_score": float(result.incident_peak_score[k]),
                 "z": float(result.z[k]), "threshold": self.detector.threshold_score,
-                "view": VIEWS[result.view[k]],
+                "view": VIEWS[result.view[k]], "since": float(result.since[k]),
                 "severity": severity(float(result.incident_peak_z[k]), z_threshold),
             }
             events.append(Event("anomaly", name, body))

@@ -48,6 +48,7 @@ def device_and_channel(stream: str) -> tuple[str, str]:
 class _Held:
     device: str
     start: float
+    since: float  # the earliest sample the incident's view judged (a pattern's first; else start)
     events: list[Any] = field(default_factory=list)
 
 
@@ -60,6 +61,7 @@ class OperatingChanges:
         self.dropped: set[str] = set()  # incidents dropped while still open (their close is dropped too)
         self.moves: dict[str, list[tuple[float, str]]] = defaultdict(list)  # device -> recent (time, channel)
         self.clock: dict[str, float] = {}
+        self.lookback = 0.0  # the longest start - since of an incident so far: how far back moves are kept
         self.counters: Counter[str] = Counter()
 
     def offer(self, events: list[Any]) -> list[Any]:
@@ -78,7 +80,10 @@ class OperatingChanges:
                 self.held[incident].events.append(event)
             elif state == "open":
                 device, channel = device_and_channel(event.stream)
-                self.held[incident] = _Held(device, float(event.body["start"]), [event])
+                start = float(event.body["start"])
+                since = min(start, float(event.body.get("since", start)))
+                self.lookback = max(self.lookback, start - since)
+                self.held[incident] = _Held(device, start, since, [event])
                 self.moved(device, channel, float(event.body["start"]))
             else:
                 out.append(event)  # the close of an incident released earlier
@@ -113,17 +118,17 @@ class OperatingChanges:
     def _operating_change(self, held: _Held) -> bool:
         moves, w = self.moves[held.device], self.within
         for t, channel in moves:
-            if channel == self.context and abs(t - held.start) <= w:
+            if channel == self.context and held.since - w <= t <= held.start + w:
                 if any(other != self.context and abs(t2 - t) <= w for t2, other in moves):
                     return True
         return False
 
     def _forget(self) -> None:
         """Moves older than any undecided incident can need (it starts after clock - within_s and
-        looks 2 within_s back) are dropped."""
+        looks back within_s before its ``since``, at most ``lookback`` before its start) are dropped."""
         for device, moves in self.moves.items():
-            horizon = min([self.clock.get(device, -math.inf)] + [h.start for h in self.held.values()
-                                                                 if h.device == device]) - 3 * self.within
+            horizon = min([self.clock.get(device, -math.inf) - self.lookback]
+                          + [h.since for h in self.held.values() if h.device == device]) - 3 * self.within
             if moves and min(moves)[0] < horizon:
                 self.moves[device] = [m for m in moves if m[0] >= horizon]
 

@@ -33,10 +33,11 @@ class Message:
 
 
 def allocate(count: int, mix: dict[str, float]) -> list[str]:
-    """Exactly ``count`` kinds in the proportions of ``mix`` (largest remainder), interleaved.
+    """Exactly ``count`` kinds in the proportions of ``mix`` (largest remainder; a tie goes to the kind
+    listed first in MALFORMED_KINDS), interleaved.
 
     >>> sorted(Counter(allocate(10, {"nan": 1, "truncated": 1, "oversize": 2})).items())
-    [('nan', 3), ('oversize', 5), ('truncated', 2)]
+    [('nan', 2), ('oversize', 5), ('truncated', 3)]
     """
     total = sum(mix.values())
     kinds = [k for k in MALFORMED_KINDS if mix.get(k, 0) > 0] + sorted(k for k in mix if k not in MALFORMED_KINDS)
