@@ -1,0 +1,105 @@
+"""The detector's pattern and level views: what they find, what they ignore, and their bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_lstm.detector import VIEWS, Detector, DetectorConfig, _pattern_distance
+from edge_lstm.operating import OperatingChanges
+from tests.test_operating import event
+
+PERIOD = 96
+
+
+def daily(days: int, seed: int = 0) -> np.ndarray:
+    """A square 'day' (low night, high day) with noise, ``PERIOD`` samples a day."""
+    rng = np.random.default_rng(seed)
+    phase = np.arange(days * PERIOD) % PERIOD
+    return np.where((phase >= 30) & (phase < 70), 80.0, 20.0) + rng.normal(0, 1.0, days * PERIOD)
+
+
+def run(detector: Detector, values: np.ndarray, expected: np.ndarray) -> list[tuple[int, str, float]]:
+    """Feed one stream sample by sample; return (index, view, since) of each incident opened."""
+    opened = []
+    idx = np.array([0])
+    for t, (v, e) in enumerate(zip(values, expected, strict=True)):
+        out = detector.update(idx, np.array([v]), np.array([e]), np.array([float(t)]))
+        if out.opened[0]:
+            opened.append((t, VIEWS[out.view[0]], float(out.since[0])))
+    return opened
+
+
+def last_value(values: np.ndarray) -> np.ndarray:
+    return np.concatenate([[values[0]], values[:-1]])
+
+
+def test_pattern_view_finds_a_day_without_its_peak_that_the_forecast_follows():
+    values = daily(30)
+    skipped = 25 * PERIOD
+    values[skipped + 30 : skipped + 70] = 20.0 + np.random.default_rng(1).normal(0, 1.0, 40)  # no day: all night
+    # A pattern longer than a night (56 samples): a window that flat is never seen on an ordinary day.
+    config = DetectorConfig(pattern_length=64, pattern_segment=8, pattern_memory=6 * PERIOD, level_window=0)
+    found = run(Detector(config), values, last_value(values))
+    patterns = [f for f in found if f[1] == "pattern" and f[0] >= 3 * PERIOD]  # past the warm-up days
+    assert len(patterns) == 1, f"expected one pattern incident, on the day without its peak: {found}"
+    t, _, since = patterns[0]
+    assert skipped + 30 <= t < skipped + 40, "found within ten samples of the missing rise"
+    assert since == t - 63  # the novel pattern's first sample
+    # The same series with the pattern view off: the one-step forecast follows the flat day silently.
+    plain = run(Detector(DetectorConfig(pattern_length=0, level_window=0)), values, last_value(values))
+    assert not [f for f in plain if skipped + 30 <= f[0] < skipped + 70]
+
+
+def test_level_view_flags_a_value_beyond_the_trailing_range_by_the_margin_only():
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0.0, 10.0, 3000)
+    values[2000] = 10.5  # 5% of the range above it: inside the margin (10%)
+    values[2500] = 12.0  # 20% above it
+    config = DetectorConfig(pattern_length=0, level_window=1000, level_margin=0.1)
+    found = run(Detector(config), values, np.full(values.size, 5.0))  # a forecast that never helps
+    assert [(t, view) for t, view, _ in found if t >= 100] == [(2500, "level")]
+
+
+def test_pattern_distance_equals_brute_force_over_the_stored_segments():
+    rng = np.random.default_rng(7)
+    length, seg, memory = 16, 4, 80
+    d = Detector(DetectorConfig(pattern_length=length, pattern_segment=seg, pattern_memory=memory, warmup=5))
+    values = rng.normal(size=400)
+    for t, v in enumerate(values):
+        d.update(np.array([0]), np.array([v]), np.array([0.0]), np.array([float(t)]))
+        seen = t + 1
+        got = _pattern_distance(d.recent[0], d.segments[0], seen, length, seg)
+        means = values[: seen // seg * seg].reshape(-1, seg).mean(axis=1)
+        query = values[seen - length : seen].reshape(-1, seg).mean(axis=1) if seen >= length else None
+        ring = memory // seg + length // seg
+        first = max(0, seen // seg - ring)
+        starts = [s for s in range(first, len(means)) if (s + length // seg) * seg <= seen - length]
+        if not starts:
+            assert got == -1.0
+            continue
+        want = min(np.sqrt(np.mean((query - means[s : s + length // seg]) ** 2)) for s in starts)
+        assert np.isclose(got, want), (t, got, want)
+    assert d.segments.shape == (16, ring), "memory per stream is the segment ring, not the history"
+
+
+def test_views_restart_with_the_stream_and_grow_with_the_bank():
+    d = Detector(DetectorConfig(), capacity=2)
+    values = daily(3)
+    for t, v in enumerate(values):
+        d.update(np.array([0, 1]), np.array([v, v]), np.array([v, v]), np.array([float(t)] * 2))
+    d.grow(4)
+    assert np.isneginf(d.level_high[2:]).all() and np.isposinf(d.level_low[2:]).all()
+    d.reset(np.array([0]))
+    assert d.seen[0] == 0 and d.distances[0] == 0 and np.isneginf(d.level_high[0]).all()
+    assert d.seen[1] == values.size
+
+
+def test_operating_change_inside_a_novel_pattern_explains_it():
+    f = OperatingChanges("current", within_s=5)
+    f.moved("m", "current", 100.0)
+    f.moved("m", "vibration", 101.0)
+    pattern = event("m/vibration", 160.0)
+    pattern.body["since"] = 97.0  # the pattern the view found novel began before the load change
+    late = event("m/pressure", 160.0)  # a forecast-view incident long after it: a fault
+    f.offer([pattern, late])
+    assert [e.stream for e in f.advance({"m": 1000.0})] == ["m/pressure"]
