@@ -250,8 +250,39 @@ def diagnose(files: dict, make) -> None:
         print(f"  {name:60s} windows {' '.join(found) or '-':24s} false {fp}")
 
 
+def detector_scores(x: np.ndarray, e: np.ndarray, onsets: bool = False, **settings) -> np.ndarray:
+    """The product's detector (edge_lstm.detector) over one series, as v = s / (1 - s), from sample SETTLE / 2
+    (the engine's settle; its warm-up is the detector's own). ``onsets``: inside an open incident, v is
+    capped just below the line (NAB then sees one detection per incident)."""
+    from edge_lstm.detector import Detector, DetectorConfig
+
+    d = Detector(DetectorConfig(**settings), capacity=1)
+    start = SETTLE // 2
+    n = x.size - start
+    out = d.update(np.zeros(n, np.int64), x[start:], e[start:], np.arange(n, dtype=np.float64))
+    v = np.zeros(x.size)
+    v[start:] = out.score / (1.0 - out.score)
+    if onsets:
+        inside = out.anomalous & ~out.opened
+        v[start:][inside] = np.minimum(v[start:][inside], 0.999)
+    return v
+
+
 def ideas() -> dict:
     out = {
+        "detector": lambda x, e: detector_scores(x, e, z_gate=4.0),
+        "detector z_gate 8": lambda x, e: detector_scores(x, e),
+    }
+    grid = {"pattern_memory": (600, 2400, 4000), "pattern_gate": (2.0, 4.0), "level_margin": (0.05, 0.2),
+            "novelty_window": (600, 2400), "pattern_length": (32, 128), "level_window": (1200, 4800)}
+    for key, choices in grid.items():
+        for choice in choices:
+            out[f"detector {key}={choice}"] = lambda x, e, k=key, c=choice: detector_scores(x, e, z_gate=4.0, **{k: c})
+    for quiet in (5, 10, 20, 50):
+        for gate in (4.0, 8.0):
+            out[f"detector onsets quiet {quiet} z_gate {gate}"] = (
+                lambda x, e, q=quiet, g=gate: detector_scores(x, e, True, quiet=q, z_gate=g))
+    out |= {
         "novelty (default)": lambda x, e: novelty(x, e),
         "range excursion 1200 /0.2": lambda x, e: range_excursion(x, 1200, SETTLE) / 0.2,
     }
