@@ -117,6 +117,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                             "(0: no level view)"),
         "level_margin": Key((int, float), 0.1, _positive, "the level view alarms when a value leaves that "
                             "range by more than this share of it"),
+        "silence_gate": Key((int, float), 10.0, _non_negative, "a gap between samples is news beyond this "
+                            "times the mean gap and twice the longest lately (0: no silence view)"),
         "context": Key(str, "", help="the device channel that shows its load (e.g. motor_current): incidents "
                                      "coinciding with it and another channel moving together are operating "
                                      "changes, not published (empty: off)"),

@@ -24,6 +24,10 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     ``pattern_memory / pattern_segment`` segment means, not the samples.
   - **level** (``level_window`` > 0): how far the value leaves the trailing ``level_window``
     samples' [min, max], in units of ``level_margin`` times that range.
+  - **silence** (``silence_gate`` > 0): how much longer the gap before this sample is than both
+    twice the longest gap of the trailing ``novelty_window`` samples and ``silence_gate`` times the
+    mean gap. A sensor that drops out for minutes on a 1 Hz stream is news; a traffic counter that
+    often skips hours is not. (Gaps beyond the engine's ``gap_s`` restart the stream instead.)
 
   On the NAB dev subset the forecast view alone scored 59.5 (``z_gate`` 4), with the pattern
   view 72.8, with both others 74.6 (docs/evaluation.md); on simulated machines ``z_gate`` 8
@@ -54,7 +58,7 @@ from numba import njit
 
 MODES = ("novelty", "z")
 BLOCKS = 8  # blocks of the trailing-maximum window
-VIEWS = ("forecast", "pattern", "level")  # what raised a novelty score (Update.view indexes this)
+VIEWS = ("forecast", "pattern", "level", "silence")  # what raised a novelty score (Update.view indexes this)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class DetectorConfig:
     pattern_gate: float = 3.0  # the pattern view is damped while its distance is below this times the mean
     level_window: int = 2400  # samples whose [min, max] the level view compares a value with (0: no level view)
     level_margin: float = 0.1  # the level view's v is the excursion over this times the range
+    silence_gate: float = 10.0  # a gap is news beyond this times the mean gap (and the trailing longest); 0: off
     # Read by the engine, not the detector: incidents coinciding with a jump of the device's ``context``
     # channel (its load: motor current, speed) are operating changes, dropped (edge_lstm.operating).
     context: str = ""  # the channel name; "" = off
@@ -125,7 +130,7 @@ class Detector:
 
     FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
               "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
-              "level_high", "level_low", "level_fill")
+              "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks")
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
         self.config = config
@@ -153,6 +158,10 @@ class Detector:
         self.level_high = np.full((capacity, BLOCKS + 1), -np.inf)
         self.level_low = np.full((capacity, BLOCKS + 1), np.inf)
         self.level_fill = np.zeros(capacity, np.int64)
+        # silence view: the previous sample's time, the mean gap, the longest gap per block
+        self.last_ts = np.zeros(capacity)
+        self.gap_mean = np.zeros(capacity)
+        self.gap_blocks = np.zeros((capacity, BLOCKS + 1))
 
     @property
     def capacity(self) -> int:
@@ -189,12 +198,14 @@ class Detector:
         value = np.ascontiguousarray(value, np.float64)
         ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty"], np.int64)
-        floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin])
+        floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
+                           cfg.silence_gate])
         _update(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
                 np.ascontiguousarray(ts, np.float64), ints, floats, self.count, self.mean, self.var, self.open,
                 self.start, self.peak, self.calm, self.peak_score, self.blocks, self.block_fill, self.seen,
                 self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
-                self.distance_blocks, self.level_high, self.level_low, self.level_fill, out.z, out.score,
+                self.distance_blocks, self.level_high, self.level_low, self.level_fill, self.last_ts, self.gap_mean,
+                self.gap_blocks, out.z, out.score,
                 out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
                 out.incident_peak_score, out.view, out.since)
         return out
@@ -264,13 +275,14 @@ def _roll(blocks, empty):
 @njit(cache=True)
 def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score, blocks,
             block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks,
-            level_high, level_low, level_fill, z_out, score_out, anomalous_out, opened_out, closed_out, start_out,
+            level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, z_out, score_out, anomalous_out, opened_out, closed_out, start_out,
             peak_out, std_out, peak_score_out, view_out, since_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
         ints[6] != 0
     threshold, alpha, min_std, z_gate, pattern_gate, level_margin = floats[0], floats[1], floats[2], floats[3], \
         floats[4], floats[5]
+    silence_gate = floats[6]
     nblocks = blocks.shape[1] - 1
     for j in range(idx.size):
         i = idx[j]
@@ -279,7 +291,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
         warmed = count[i] >= warmup
         z = abs(residual[j] - mean[i]) / std if warmed else 0.0
         size = abs(residual[j])
-        # The views: forecast residual, pattern, level.
+        # The views: forecast residual, pattern, level, silence.
         view = 0
         since = ts[j]
         history = 0.0
@@ -305,6 +317,17 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
                     v_level = max(x - high, low - x, 0.0) / ((high - low) * level_margin)
                     if v_level > v:
                         v, view, since = v_level, 2, ts[j]
+            if silence_gate > 0.0 and seen[i] > 0:
+                gap = ts[j] - last_ts[i]
+                gap_history = _trailing_max(gap_blocks[i])
+                if warmed and seen[i] >= warmup:
+                    v_silence = gap / max(2.0 * gap_history, silence_gate * gap_mean[i], min_std)
+                    if v_silence > v:
+                        v, view, since = v_silence, 3, last_ts[i]
+                if gap > 2.0 * gap_history and seen[i] >= warmup:
+                    gap = 2.0 * gap_history  # a dropout raises the bar at most twice, as an incident does
+                gap_blocks[i, nblocks] = max(gap_blocks[i, nblocks], gap)
+                gap_mean[i] += (gap - gap_mean[i]) * max(alpha, 1.0 / seen[i])
             score = v / (1.0 + v)
             anomalous = warmed and v > 1.0
         else:
@@ -352,6 +375,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
         if block_fill[i] >= block:
             _roll(blocks[i], 0.0)
             _roll(distance_blocks[i], 0.0)
+            _roll(gap_blocks[i], 0.0)
             block_fill[i] = 0
         if novelty and length:
             segment_sum[i] += x
@@ -361,6 +385,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
                 segment_sum[i] = 0.0
         elif novelty:
             seen[i] += 1
+        last_ts[i] = ts[j]
         if novelty and level_block:
             level_high[i, nblocks] = max(level_high[i, nblocks], x)
             level_low[i, nblocks] = min(level_low[i, nblocks], x)

@@ -103,3 +103,25 @@ def test_operating_change_inside_a_novel_pattern_explains_it():
     late = event("m/pressure", 160.0)  # a forecast-view incident long after it: a fault
     f.offer([pattern, late])
     assert [e.stream for e in f.advance({"m": 1000.0})] == ["m/pressure"]
+
+
+def test_silence_view_flags_a_dropout_but_not_a_stream_that_often_skips():
+    rng = np.random.default_rng(5)
+    config = DetectorConfig(pattern_length=0, level_window=0)
+
+    def incidents(ts: np.ndarray) -> list[tuple[float, str, float]]:
+        d, found = Detector(config), []
+        for t in ts:
+            v = rng.normal()
+            out = d.update(np.array([0]), np.array([v]), np.array([v]), np.array([t]))
+            if out.opened[0]:
+                found.append((t, VIEWS[out.view[0]], float(out.since[0])))
+        return found
+
+    steady = np.arange(4000.0)
+    dropout = np.concatenate([steady[:3000], steady[3300:]])  # five minutes without a sample at 1 Hz
+    assert incidents(steady) == []
+    assert incidents(dropout) == [(3300.0, "silence", 2999.0)]
+    # Gaps of up to 20 minutes every so often on a 1-minute stream: the longest lately is the bar.
+    gaps = np.cumsum(np.where(rng.uniform(size=3000) < 0.05, rng.uniform(60, 1200, 3000), 60.0))
+    assert [f for f in incidents(gaps) if f[0] > gaps[300]] == []
