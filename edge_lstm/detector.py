@@ -275,8 +275,8 @@ def _roll(blocks, empty):
 @njit(cache=True)
 def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score, blocks,
             block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks,
-            level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, z_out, score_out, anomalous_out, opened_out, closed_out, start_out,
-            peak_out, std_out, peak_score_out, view_out, since_out):
+            level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, z_out, score_out, anomalous_out,
+            opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
         ints[6] != 0
