@@ -123,6 +123,7 @@ class Update:
     incident_peak_score: np.ndarray  # the largest score of the incident so far
     view: np.ndarray  # which view gave the score (an index into VIEWS; 0 in mode "z")
     since: np.ndarray  # when what the view judged began: the pattern window's first sample; else the sample
+    pattern: np.ndarray  # the pattern view's novelty ratio (0 while it has none)
 
 
 class Detector:
@@ -194,7 +195,7 @@ class Detector:
         cfg = self.config
         k = idx.size
         out = Update(*(np.empty(k) for _ in range(2)), *(np.empty(k, bool) for _ in range(3)),
-                     *(np.empty(k) for _ in range(4)), np.zeros(k, np.int8), np.empty(k))
+                     *(np.empty(k) for _ in range(4)), np.zeros(k, np.int8), np.empty(k), np.zeros(k))
         value = np.ascontiguousarray(value, np.float64)
         ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty"], np.int64)
@@ -207,7 +208,7 @@ class Detector:
                 self.distance_blocks, self.level_high, self.level_low, self.level_fill, self.last_ts, self.gap_mean,
                 self.gap_blocks, out.z, out.score,
                 out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
-                out.incident_peak_score, out.view, out.since)
+                out.incident_peak_score, out.view, out.since, out.pattern)
         return out
 
     def close_all(self, idx: np.ndarray) -> np.ndarray:
@@ -276,7 +277,7 @@ def _roll(blocks, empty):
 def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score, blocks,
             block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks,
             level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, z_out, score_out, anomalous_out,
-            opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out):
+            opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out, pattern_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
         ints[6] != 0
@@ -344,7 +345,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
         closed = was_open and c >= quiet
         z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z, score, anomalous, opened, closed
         start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], std, peak_score[i]
-        view_out[j], since_out[j] = view, since
+        view_out[j], since_out[j], pattern_out[j] = view, since, v_pattern
         now_open = (was_open or opened) and not closed
         is_open[i] = now_open
         calm[i] = c if now_open else 0

@@ -381,6 +381,8 @@ class Engine:
         if self.operating is not None:
             for k in np.flatnonzero(result.z >= self.operating.move_z).tolist():
                 self.operating.moved(*self.channels[idx[k]], float(ts[k]))
+            for k in np.flatnonzero(result.pattern > 1.0).tolist():
+                self.operating.novel_pattern(*self.channels[idx[k]], float(ts[k]))
         return events, result
 
     # -- checkpoints ------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ class _Held:
     device: str
     start: float
     since: float  # the earliest sample the incident's view judged (a pattern's first; else start)
+    view: str = "forecast"
+    channel: str = ""
     events: list[Any] = field(default_factory=list)
 
 
@@ -60,6 +62,7 @@ class OperatingChanges:
         self.held: dict[str, _Held] = {}  # incident id -> its events so far
         self.dropped: set[str] = set()  # incidents dropped while still open (their close is dropped too)
         self.moves: dict[str, list[tuple[float, str]]] = defaultdict(list)  # device -> recent (time, channel)
+        self.novel: dict[str, list[tuple[float, str]]] = defaultdict(list)  # device -> novel patterns (time, channel)
         self.clock: dict[str, float] = {}
         self.lookback = 0.0  # the longest start - since of an incident so far: how far back moves are kept
         self.counters: Counter[str] = Counter()
@@ -83,11 +86,17 @@ class OperatingChanges:
                 start = float(event.body["start"])
                 since = min(start, float(event.body.get("since", start)))
                 self.lookback = max(self.lookback, start - since)
-                self.held[incident] = _Held(device, start, since, [event])
+                self.held[incident] = _Held(device, start, since, event.body.get("view", "forecast"), channel,
+                                            [event])
                 self.moved(device, channel, float(event.body["start"]))
             else:
                 out.append(event)  # the close of an incident released earlier
         return out
+
+    def novel_pattern(self, device: str, channel: str, t: float) -> None:
+        """A channel of ``device`` showed a pattern unlike its recent ones at sample time ``t`` (the detector's
+        pattern view above the line), whether or not it raised an incident."""
+        self.novel[device].append((t, channel))
 
     def moved(self, device: str, channel: str, t: float) -> None:
         """A channel of ``device`` jumped at sample time ``t`` (its residual z reached the move level)."""
@@ -117,6 +126,12 @@ class OperatingChanges:
 
     def _operating_change(self, held: _Held) -> bool:
         moves, w = self.moves[held.device], self.within
+        if held.view == "pattern":
+            # Novel for the load too (or, for the load's own incident, for another channel): a new operating state.
+            mine = held.channel
+            return any(held.since - w <= t <= held.start + w
+                       and (c != mine if mine == self.context else c == self.context)
+                       for t, c in self.novel[held.device])
         for t, channel in moves:
             if channel == self.context and held.since - w <= t <= held.start + w:
                 if any(other != self.context and abs(t2 - t) <= w for t2, other in moves):
@@ -131,6 +146,9 @@ class OperatingChanges:
                           + [h.since for h in self.held.values() if h.device == device]) - 3 * self.within
             if moves and min(moves)[0] < horizon:
                 self.moves[device] = [m for m in moves if m[0] >= horizon]
+            novel = self.novel.get(device)
+            if novel and novel[0][0] < horizon:
+                self.novel[device] = [m for m in novel if m[0] >= horizon]
 
 
 def device_clocks(rows: dict[str, list[int]], last_ts: Any, devices: Any) -> dict[str, float]:

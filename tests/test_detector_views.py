@@ -94,15 +94,25 @@ def test_views_restart_with_the_stream_and_grow_with_the_bank():
     assert d.seen[1] == values.size
 
 
-def test_operating_change_inside_a_novel_pattern_explains_it():
+def pattern_event(stream: str, start: float, since: float):
+    e = event(stream, start)
+    e.body.update(view="pattern", since=since)
+    return e
+
+
+def test_a_novel_pattern_is_an_operating_change_only_when_the_load_s_pattern_is_novel_too():
     f = OperatingChanges("current", within_s=5)
-    f.moved("m", "current", 100.0)
+    f.moved("m", "current", 100.0)  # a load step the current's pattern has seen before (a z move only)
     f.moved("m", "vibration", 101.0)
-    pattern = event("m/vibration", 160.0)
-    pattern.body["since"] = 97.0  # the pattern the view found novel began before the load change
-    late = event("m/pressure", 160.0)  # a forecast-view incident long after it: a fault
-    f.offer([pattern, late])
-    assert [e.stream for e in f.advance({"m": 1000.0})] == ["m/pressure"]
+    f.novel_pattern("m", "current", 500.0)  # the machine enters a state unlike its recent ones
+    f.novel_pattern("m", "vibration", 800.0)
+    f.offer([pattern_event("m/vibration", 160.0, since=97.0),  # worn: unlike before at a familiar load
+             pattern_event("m/vibration", 520.0, since=457.0),  # inside the novel state's span
+             pattern_event("m/current", 820.0, since=757.0),  # the load's own novelty, vibration novel too
+             pattern_event("m/current", 1200.0, since=1137.0)])  # the load's own novelty alone: its sensor
+    released = f.advance({"m": 2000.0})
+    assert [(e.stream, e.body["start"]) for e in released] == [("m/vibration", 160.0), ("m/current", 1200.0)]
+    assert f.counters["suppressed"] == 2
 
 
 def test_silence_view_flags_a_dropout_but_not_a_stream_that_often_skips():
