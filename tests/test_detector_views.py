@@ -68,7 +68,7 @@ def test_pattern_distance_equals_brute_force_over_the_stored_segments():
     for t, v in enumerate(values):
         d.update(np.array([0]), np.array([v]), np.array([0.0]), np.array([float(t)]))
         seen = t + 1
-        got = _pattern_distance(d.recent[0], d.segments[0], seen, length, seg)
+        got = _pattern_distance(d.recent[0], d.segments[0], seen, length, seg, np.empty(length // seg))
         means = values[: seen // seg * seg].reshape(-1, seg).mean(axis=1)
         query = values[seen - length : seen].reshape(-1, seg).mean(axis=1) if seen >= length else None
         ring = memory // seg + length // seg
@@ -79,7 +79,7 @@ def test_pattern_distance_equals_brute_force_over_the_stored_segments():
             continue
         want = min(np.sqrt(np.mean((query - means[s : s + length // seg]) ** 2)) for s in starts)
         assert np.isclose(got, want), (t, got, want)
-    assert d.segments.shape == (16, ring), "memory per stream is the segment ring, not the history"
+    assert d.segments.shape == (16, ring + length // seg), "memory per stream: the segment ring, not the history"
 
 
 def test_views_restart_with_the_stream_and_grow_with_the_bank():
