@@ -63,6 +63,8 @@ def _run(options: DemoOptions, scenario: Any, truth: dict, broker: Any, log: Any
         "model.bundle": str(bundle_path()), "model.backend": options.backend, "mqtt.broker": broker.url,
         "mqtt.protocol": broker.protocol, "mqtt.node_id": NODE, "mqtt.client_id": f"edge-lstm-demo-{os.getpid()}",
         "stats.every_s": 1.0, "forecast.every": 10,
+        # Every simulated device reports its motor current: load steps are operating changes, not faults.
+        "anomaly.context": "motor_current",
     })
     daemon = Daemon(config)
     monitor = Monitor(NODE, daemon.engine.names)
