@@ -189,7 +189,7 @@ def detector_config(items: list[str] | dict[str, Any]) -> DetectorConfig:
     try:
         return DetectorConfig(**table)
     except ValueError as exc:
-        raise ConfigError(f"anomaly: {exc}") from None
+        raise ConfigError(f"anomaly.{exc}") from None
 
 
 def _split(item: str) -> tuple[str, str]:
@@ -238,6 +238,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         _validate(section, config[section])
     if config["mqtt"]["reconnect_max_s"] < config["mqtt"]["reconnect_min_s"]:
         raise ConfigError("mqtt.reconnect_max_s: must not be below mqtt.reconnect_min_s")
+    detector_config(config["anomaly"])  # the checks across [anomaly] keys, at start
     if not Path(config["model"]["bundle"]).is_dir():
         raise ConfigError(f"model.bundle: {config['model']['bundle']!r} is not a bundle directory")
     return config

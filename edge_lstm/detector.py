@@ -89,11 +89,11 @@ class DetectorConfig:
             raise ValueError(f"detector mode must be one of {MODES}, not {self.mode!r}")
         if self.pattern_length:
             if self.pattern_segment < 1 or self.pattern_length % self.pattern_segment:
-                raise ValueError(f"pattern_length ({self.pattern_length}) must be a multiple of pattern_segment "
-                                 f"({self.pattern_segment})")
+                raise ValueError(f"pattern_length: must be a multiple of pattern_segment ({self.pattern_segment}), "
+                                 f"got {self.pattern_length}")
             if self.pattern_memory < 2 * self.pattern_length:
-                raise ValueError(f"pattern_memory ({self.pattern_memory}) must be at least twice pattern_length "
-                                 f"({self.pattern_length})")
+                raise ValueError(f"pattern_memory: must be at least twice pattern_length ({self.pattern_length}), "
+                                 f"got {self.pattern_memory}")
 
     @property
     def pattern_segments(self) -> int:

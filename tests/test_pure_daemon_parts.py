@@ -144,6 +144,11 @@ def test_config_defaults_and_overrides(tmp_path):
         load_config(None, {"model.bundle": str(tmp_path / "b"), "mqtt.broker": "http://x"})
     with pytest.raises(ConfigError, match=r"mqtt\.reconnect_max_s: must not be below"):
         load_config(None, {"model.bundle": str(tmp_path / "b"), "mqtt.reconnect_max_s": "0.5"})
+    with pytest.raises(ConfigError, match=r"anomaly\.pattern_length: must be a multiple of pattern_segment \(8\), "
+                                          r"got 60"):
+        load_config(None, {"model.bundle": str(tmp_path / "b"), "anomaly.pattern_length": "60"})
+    with pytest.raises(ConfigError, match=r"anomaly\.level_window: must be zero or positive, got -1"):
+        load_config(None, {"model.bundle": str(tmp_path / "b"), "anomaly.level_window": "-1"})
 
 
 @pytest.mark.parametrize("batch", [1, 3, 50, 400])
