@@ -141,14 +141,12 @@ class OperatingChanges:
     def _forget(self) -> None:
         """Moves older than any undecided incident can need (it starts after clock - within_s and
         looks back within_s before its ``since``, at most ``lookback`` before its start) are dropped."""
-        for device, moves in self.moves.items():
+        for device in {*self.moves, *self.novel}:
             horizon = min([self.clock.get(device, -math.inf) - self.lookback]
                           + [h.since for h in self.held.values() if h.device == device]) - 3 * self.within
-            if moves and min(moves)[0] < horizon:
-                self.moves[device] = [m for m in moves if m[0] >= horizon]
-            novel = self.novel.get(device)
-            if novel and novel[0][0] < horizon:
-                self.novel[device] = [m for m in novel if m[0] >= horizon]
+            for kept in (self.moves, self.novel):
+                if kept.get(device) and min(kept[device])[0] < horizon:
+                    kept[device] = [m for m in kept[device] if m[0] >= horizon]
 
 
 def device_clocks(rows: dict[str, list[int]], last_ts: Any, devices: Any) -> dict[str, float]:

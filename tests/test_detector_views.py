@@ -135,3 +135,11 @@ def test_silence_view_flags_a_dropout_but_not_a_stream_that_often_skips():
     # Gaps of up to 20 minutes every so often on a 1-minute stream: the longest lately is the bar.
     gaps = np.cumsum(np.where(rng.uniform(size=3000) < 0.05, rng.uniform(60, 1200, 3000), 60.0))
     assert [f for f in incidents(gaps) if f[0] > gaps[300]] == []
+
+
+def test_novel_patterns_are_forgotten_like_moves():
+    f = OperatingChanges("current", within_s=5)
+    for t in range(1000):
+        f.novel_pattern("quiet-device", "vibration", float(t))  # never a move, never an incident
+    f.advance({"quiet-device": 2000.0})
+    assert f.novel["quiet-device"] == [], "a device's old novel patterns must not pile up"
