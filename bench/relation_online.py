@@ -1,0 +1,122 @@
+"""Study: the healthy relation between a channel and its device's load, learned online, as a detector.
+
+    python bench/relation_online.py EXPORT_DIR [EXPORT_DIR ...] [--context motor_current]
+
+For each channel of each device of an ``edge-lstm sim export`` folder (the context channel aside):
+the channel regressed on the device's latest context value (an exponentially weighted linear fit,
+time constant ``--fit`` samples, learned only from samples not judged anomalous); the fit's residual,
+made before the sample is learned (no look-ahead), smoothed over ``--smooth`` samples; its z-value
+against its own running spread. An alarm is z above ``--k`` after ``--warmup`` samples. Prints
+detected faults and false incidents against the labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from edge_lstm.incidents import Match, match
+from edge_lstm.labelled import discover, read_series
+
+
+@njit(cache=True)
+def relation_z(x, c, fit, smooth, warmup, k, spread):
+    n = x.size
+    z_out = np.zeros(n)
+    mc = mx = mcc = mcx = 0.0
+    s = 0.0
+    ms = vs = 0.0
+    count = 0
+    beta = 1.0 / smooth
+    top = 0.0
+    for t in range(n):
+        top = max(top, c[t])
+        if c[t] < 0.1 * top:  # stopped (or starting): the relation does not hold; neither judged nor learned
+            continue
+        var_c = mcc - mc * mc
+        b = (mcx - mc * mx) / var_c if var_c > 1e-9 else 0.0
+        a = mx - b * mc
+        r = x[t] - (a + b * c[t])
+        s += beta * (r - s) if count > 0 else r
+        std = math.sqrt(max(vs, 1e-12))
+        z = abs(s - ms) / std if count >= warmup else 0.0
+        z_out[t] = z
+        anomalous = z > k
+        count += 1
+        if not anomalous:
+            w = max(1.0 / fit, 1.0 / count)
+            mc += w * (c[t] - mc)
+            mx += w * (x[t] - mx)
+            mcc += w * (c[t] * c[t] - mcc)
+            mcx += w * (c[t] * x[t] - mcx)
+            ws = max(1.0 / spread, 1.0 / count)
+            d = s - ms
+            if count > warmup:
+                d = min(max(d, -k * std), k * std)
+            ms += ws * d
+            vs = (1.0 - ws) * (vs + ws * d * d)
+    return z_out
+
+
+def incidents(alarm: np.ndarray, ts: np.ndarray, quiet: float) -> list[tuple[float, float]]:
+    found, start, last = [], None, None
+    for on, t in zip(alarm, ts, strict=True):
+        if on:
+            start = t if start is None else start
+            last = t
+        elif start is not None and t - last > quiet:
+            found.append((start, last))
+            start = None
+    if start is not None:
+        found.append((start, last))
+    return found
+
+
+def study(folder: Path, context: str, fit: float, smooth: float, warmup: int, k: float, spread: float) -> None:
+    devices: dict[str, dict[str, object]] = {}
+    for path, name, windows in discover(folder, folder / "labels.json"):
+        devices.setdefault(path.parent.name, {})[path.stem] = read_series(path, name, windows)
+    total, days, per_channel = Match(), 0.0, {}
+    for channels in devices.values():
+        load = channels[context]
+        for channel, series in channels.items():
+            days += (series.ts[-1] - series.ts[0]) / 86_400
+            if channel == context:
+                continue
+            at = np.searchsorted(load.ts, series.ts, side="right") - 1
+            c = np.where(at >= 0, load.values[np.maximum(at, 0), 0], load.values[0, 0])
+            z = relation_z(series.values[:, 0].astype(np.float64), c.astype(np.float64), fit, smooth, warmup, k,
+                           spread)
+            found = match(incidents(z > k, series.ts, quiet=600.0), series.windows)
+            per_channel[channel] = per_channel.get(channel, Match()) + found
+            total = total + found
+    print(f"{folder.name:<16} fit {fit:>6g} smooth {smooth:>4g} k {k:g}: faults {total.detected}/{total.windows}  "
+          f"false {total.false_incidents}  per stream-day {total.false_incidents / days:.2f}  ("
+          + ", ".join(f"{ch}: {m.detected}/{m.windows} +{m.false_incidents}" for ch, m in per_channel.items()) + ")")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--context", default="motor_current")
+    parser.add_argument("--fit", default="14400", help="samples, comma-separated")
+    parser.add_argument("--smooth", default="30", help="samples, comma-separated")
+    parser.add_argument("--k", default="6", help="comma-separated")
+    parser.add_argument("--warmup", type=int, default=1200)
+    parser.add_argument("--spread", type=float, default=14400)
+    args = parser.parse_args()
+    for folder in args.folders:
+        for fit in (float(v) for v in args.fit.split(",")):
+            for smooth in (float(v) for v in args.smooth.split(",")):
+                for k in (float(v) for v in args.k.split(",")):
+                    study(folder, args.context, fit, smooth, args.warmup, k, args.spread)
+
+
+if __name__ == "__main__":
+    main()
