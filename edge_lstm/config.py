@@ -119,6 +119,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                             "range by more than this share of it"),
         "silence_gate": Key((int, float), 10.0, _non_negative, "a gap between samples is news beyond this "
                             "times the mean gap and twice the longest lately (0: no silence view)"),
+        "stuck_run": Key(int, 10, _non_negative, "identical values in a row are news beyond this and twice the "
+                         "longest run lately (0: no stuck view)"),
         "context": Key(str, "", help="the device channel that shows its load (e.g. motor_current): incidents "
                                      "coinciding with it and another channel moving together are operating "
                                      "changes, not published (empty: off)"),

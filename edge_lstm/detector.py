@@ -5,7 +5,7 @@ Each stream keeps a running estimate of its one-step forecast residual's mean an
 z-value. Residuals beyond the z threshold update the estimate only clipped to it, so an incident
 does not teach the detector that incidents are normal. Two scores, by ``mode``:
 
-- ``"novelty"`` (default): the largest of four views' novelty ratios ``v`` (anomalous when
+- ``"novelty"`` (default): the largest of five views' novelty ratios ``v`` (anomalous when
   ``v > 1``, score ``v / (1 + v)``), each asking whether this sample shows something the stream's
   recent history has not:
 
@@ -28,6 +28,9 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     twice the longest gap of the trailing ``novelty_window`` samples and ``silence_gate`` times the
     mean gap. A sensor that drops out for minutes on a 1 Hz stream is news; a traffic counter that
     often skips hours is not. (Gaps beyond the engine's ``gap_s`` restart the stream instead.)
+  - **stuck** (``stuck_run`` > 0): how much longer the current run of identical values is than both
+    twice the longest run of the trailing ``novelty_window`` samples and ``stuck_run``. A noisy
+    sensor behind an ADC repeats a reading two or three times in a row; a stuck one repeats it.
 
   On the NAB dev subset (``z_gate`` 4) the forecast view alone scored 59.5 and the four views
   72.1 (docs/evaluation.md); on simulated machines ``z_gate`` 8 (the default) keeps sensor noise
@@ -59,7 +62,7 @@ from numba import njit
 
 MODES = ("novelty", "z")
 BLOCKS = 8  # blocks of the trailing-maximum window
-VIEWS = ("forecast", "pattern", "level", "silence")  # what raised a novelty score (Update.view indexes this)
+VIEWS = ("forecast", "pattern", "level", "silence", "stuck")  # what raised a novelty score (Update.view indexes this)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class DetectorConfig:
     level_window: int = 2400  # samples whose [min, max] the level view compares a value with (0: no level view)
     level_margin: float = 0.1  # the level view's v is the excursion over this times the range
     silence_gate: float = 10.0  # a gap is news beyond this times the mean gap and twice the longest lately; 0: off
+    stuck_run: int = 10  # identical values in a row are news beyond this and twice the longest run lately; 0: off
     # Read by the engine, not the detector: incidents coinciding with a jump of the device's ``context``
     # channel (its load: motor current, speed) are operating changes, dropped (edge_lstm.operating).
     context: str = ""  # the channel name; "" = off
@@ -132,7 +136,8 @@ class Detector:
 
     FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
               "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
-              "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks")
+              "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
+              "last_value", "run", "run_since", "run_blocks")
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
         self.config = config
@@ -165,6 +170,11 @@ class Detector:
         self.last_ts = np.zeros(capacity)
         self.gap_mean = np.zeros(capacity)
         self.gap_blocks = np.zeros((capacity, BLOCKS + 1))
+        # stuck view: the previous value, how many times in a row it came, the longest run per block
+        self.last_value = np.zeros(capacity)
+        self.run = np.zeros(capacity, np.int64)
+        self.run_since = np.zeros(capacity)
+        self.run_blocks = np.zeros((capacity, BLOCKS + 1))
 
     @property
     def capacity(self) -> int:
@@ -200,7 +210,8 @@ class Detector:
                      *(np.empty(k) for _ in range(4)), np.zeros(k, np.int8), np.empty(k), np.zeros(k))
         value = np.ascontiguousarray(value, np.float64)
         ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
-                         cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty"], np.int64)
+                         cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty",
+                         cfg.stuck_run], np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
                            cfg.silence_gate])
         _update(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
@@ -208,7 +219,8 @@ class Detector:
                 self.start, self.peak, self.calm, self.peak_score, self.blocks, self.block_fill, self.seen,
                 self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
                 self.distance_blocks, self.level_high, self.level_low, self.level_fill, self.last_ts, self.gap_mean,
-                self.gap_blocks, out.z, out.score,
+                self.gap_blocks, self.last_value, self.run, self.run_since,
+                self.run_blocks, out.z, out.score,
                 out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
                 out.incident_peak_score, out.view, out.since, out.pattern)
         return out
@@ -285,7 +297,9 @@ def _roll(blocks, empty):
 @njit(cache=True)
 def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score, blocks,
             block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks,
-            level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, z_out, score_out, anomalous_out,
+            level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run, run_since, run_blocks,
+            z_out,
+            score_out, anomalous_out,
             opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out, pattern_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
@@ -293,6 +307,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
     threshold, alpha, min_std, z_gate, pattern_gate, level_margin = floats[0], floats[1], floats[2], floats[3], \
         floats[4], floats[5]
     silence_gate = floats[6]
+    stuck_run = ints[7]
     nblocks = blocks.shape[1] - 1
     query = np.empty(max(1, length // max(1, seg)))
     for j in range(idx.size):
@@ -339,6 +354,24 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
                     gap = 2.0 * gap_history  # a dropout raises the bar at most twice, as an incident does
                 gap_blocks[i, nblocks] = max(gap_blocks[i, nblocks], gap)
                 gap_mean[i] += (gap - gap_mean[i]) * max(alpha, 1.0 / seen[i])
+            if stuck_run > 0:
+                repeats = run[i] + 1 if seen[i] > 0 and x == last_value[i] else 1
+                run_history = _trailing_max(run_blocks[i])
+                if repeats == 1:
+                    if seen[i] > 0:  # a run ended: learn its length (a stuck spell raises the bar at most twice)
+                        ended = float(run[i])
+                        if run_history > 0.0 and ended > max(2.0 * run_history, float(stuck_run)):
+                            ended = 2.0 * run_history
+                        run_blocks[i, nblocks] = max(run_blocks[i, nblocks], ended)
+                    run_since[i] = ts[j]
+                # Judged once the stream has changed value at least once: a signal constant from the start
+                # may simply be constant.
+                if warmed and seen[i] >= warmup and run_history > 0.0:
+                    v_stuck = repeats / max(2.0 * run_history, float(stuck_run))
+                    if v_stuck > v:
+                        v, view, since = v_stuck, 4, run_since[i]
+                run[i] = repeats
+                last_value[i] = x
             score = v / (1.0 + v)
             anomalous = warmed and v > 1.0
         else:
@@ -387,6 +420,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
             _roll(blocks[i], 0.0)
             _roll(distance_blocks[i], 0.0)
             _roll(gap_blocks[i], 0.0)
+            _roll(run_blocks[i], 0.0)
             block_fill[i] = 0
         if novelty and length:
             segment_sum[i] += x

@@ -149,6 +149,8 @@ class Engine:
         self.names.append(name)
         self.channels.append(device_and_channel(name))
         self.device_rows[self.channels[-1][0]].append(index)
+        if self.operating is not None:
+            self.operating.add_channel(*self.channels[-1])
         self.counters["streams"] = len(self.names)
         return index
 
@@ -403,6 +405,12 @@ class Engine:
         if capacity > self.capacity:
             self._grow(capacity)
         self.names, self.streams = names, {name: i for i, name in enumerate(names)}
+        self.channels = [device_and_channel(name) for name in names]
+        self.device_rows = defaultdict(list)
+        for index, (device, channel) in enumerate(self.channels):
+            self.device_rows[device].append(index)
+            if self.operating is not None:
+                self.operating.add_channel(device, channel)
         n = len(names)
         state = self._bank.state
         for key in state:

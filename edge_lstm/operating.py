@@ -65,6 +65,8 @@ class OperatingChanges:
         self.novel: dict[str, list[tuple[float, str]]] = defaultdict(list)  # device -> novel patterns (time, channel)
         self.clock: dict[str, float] = {}
         self.lookback = 0.0  # the longest start - since of an incident so far: how far back moves are kept
+        self.load_faults: dict[str, list[list[float]]] = defaultdict(list)  # device -> the context's incidents
+        self.channels: dict[str, set[str]] = defaultdict(set)  # device -> its channels
         self.counters: Counter[str] = Counter()
 
     def offer(self, events: list[Any]) -> list[Any]:
@@ -83,6 +85,7 @@ class OperatingChanges:
                 self.held[incident].events.append(event)
             elif state == "open":
                 device, channel = device_and_channel(event.stream)
+                self.channels[device].add(channel)
                 start = float(event.body["start"])
                 since = min(start, float(event.body.get("since", start)))
                 self.lookback = max(self.lookback, start - since)
@@ -91,7 +94,25 @@ class OperatingChanges:
                 self.moved(device, channel, float(event.body["start"]))
             else:
                 out.append(event)  # the close of an incident released earlier
+                self._track_load_fault(event)
         return out
+
+    def _track_load_fault(self, event: Any) -> None:
+        """Keep the (start, end) of the context channel's own incidents that were released as faults (not
+        dropped as load changes): while one is open its readings cannot tell a load change."""
+        device, channel = device_and_channel(event.stream)
+        if channel != self.context:
+            return
+        if event.body["state"] == "open":
+            self.load_faults[device].append([float(event.body["start"]), math.inf])
+        else:
+            for span in self.load_faults[device]:
+                if span[0] == float(event.body["start"]):
+                    span[1] = float(event.body["end"])
+
+    def add_channel(self, device: str, channel: str) -> None:
+        """``device`` has a stream ``channel`` (the engine says so as streams appear)."""
+        self.channels[device].add(channel)
 
     def novel_pattern(self, device: str, channel: str, t: float) -> None:
         """A channel of ``device`` showed a pattern unlike its recent ones at sample time ``t`` (the detector's
@@ -101,6 +122,7 @@ class OperatingChanges:
     def moved(self, device: str, channel: str, t: float) -> None:
         """A channel of ``device`` jumped at sample time ``t`` (its residual z reached the move level)."""
         self.moves[device].append((t, channel))
+        self.channels[device].add(channel)
 
     def advance(self, clock: dict[str, float]) -> list[Any]:
         """The devices' clocks reached ``clock`` (device -> sample time): release, in order, the held
@@ -117,6 +139,8 @@ class OperatingChanges:
                     self.dropped.add(incident)
             else:
                 out.extend(held.events)
+                for event in held.events:
+                    self._track_load_fault(event)
         self._forget()
         return out
 
@@ -126,6 +150,13 @@ class OperatingChanges:
 
     def _operating_change(self, held: _Held) -> bool:
         moves, w = self.moves[held.device], self.within
+        if held.channel != self.context and any(a <= held.start <= b for a, b in self.load_faults[held.device]):
+            # The load channel is in an incident of its own (stuck, shifted) and may not show a load change,
+            # but most of the other channels moving together still do.
+            together = {c for t, c in moves if c != self.context and abs(t - held.start) <= w} | {held.channel}
+            others = self.channels[held.device] - {self.context}
+            if len(together) >= max(2, math.ceil(0.75 * len(others))):
+                return True
         if held.view == "pattern":
             # Novel for the load too (or, for the load's own incident, for another channel): a new operating state.
             mine = held.channel
@@ -141,12 +172,14 @@ class OperatingChanges:
     def _forget(self) -> None:
         """Moves older than any undecided incident can need (it starts after clock - within_s and
         looks back within_s before its ``since``, at most ``lookback`` before its start) are dropped."""
-        for device in {*self.moves, *self.novel}:
+        for device in {*self.moves, *self.novel, *self.load_faults}:
             horizon = min([self.clock.get(device, -math.inf) - self.lookback]
                           + [h.since for h in self.held.values() if h.device == device]) - 3 * self.within
             for kept in (self.moves, self.novel):
                 if kept.get(device) and min(kept[device])[0] < horizon:
                     kept[device] = [m for m in kept[device] if m[0] >= horizon]
+            if self.load_faults.get(device):
+                self.load_faults[device] = [span for span in self.load_faults[device] if span[1] >= horizon]
 
 
 def device_clocks(rows: dict[str, list[int]], last_ts: Any, devices: Any) -> dict[str, float]:

@@ -143,3 +143,45 @@ def test_novel_patterns_are_forgotten_like_moves():
         f.novel_pattern("quiet-device", "vibration", float(t))  # never a move, never an incident
     f.advance({"quiet-device": 2000.0})
     assert f.novel["quiet-device"] == [], "a device's old novel patterns must not pile up"
+
+
+def test_stuck_view_flags_a_reading_that_stops_changing_but_not_a_constant_or_coarse_signal():
+    rng = np.random.default_rng(9)
+    config = DetectorConfig(pattern_length=0, level_window=0, silence_gate=0)
+
+    def opened(values: np.ndarray) -> list[tuple[int, str, float]]:
+        d = Detector(config)
+        found = []
+        for t, v in enumerate(values):
+            out = d.update(np.array([0]), np.array([v]), np.array([v]), np.array([float(t)]))
+            if out.opened[0]:
+                found.append((t, VIEWS[out.view[0]], float(out.since[0])))
+        return found
+
+    adc = np.round(rng.normal(5.0, 0.12, 3000) / 0.0147) * 0.0147  # noise over a few ADC steps
+    stuck = adc.copy()
+    stuck[2000:2300] = stuck[2000]
+    assert opened(adc) == []
+    assert opened(stuck) == [(2010, "stuck", 2000.0)]  # the run's 11th sample; since: its first
+    assert opened(np.full(3000, 3.0)) == [], "a signal constant from the start may just be constant"
+    coarse = rng.integers(0, 3, 3000).astype(float)  # a counter that often repeats: long runs are usual
+    assert opened(coarse) == []
+
+
+def test_while_the_load_sensor_is_faulty_most_other_channels_moving_together_are_a_load_change():
+    f = OperatingChanges("current", within_s=5)
+    for device, channel in [("m", "current"), ("m", "vibration"), ("m", "temperature"), ("p", "current"),
+                            ("p", "pressure"), ("p", "flow"), ("p", "vibration"), ("p", "temperature")]:
+        f.add_channel(device, channel)
+    f.offer([event("m/current", 100.0), event("p/current", 100.0)])  # both load sensors stuck
+    assert sorted(e.stream for e in f.advance({"m": 106.0, "p": 106.0})) == ["m/current", "p/current"]
+    f.moved("m", "vibration", 300.0)  # the motor's load steps: both of its other channels move
+    f.moved("p", "flow", 300.0)  # the pump: pressure and flow only (cavitation), not all four
+    f.offer([event("m/temperature", 301.0), event("p/pressure", 301.0), event("m/temperature", 600.0)])
+    released = f.advance({"m": 1000.0, "p": 1000.0})
+    assert sorted((e.stream, e.body["start"]) for e in released) == [("m/temperature", 600.0),
+                                                                     ("p/pressure", 301.0)]
+    f.offer([event("m/current", 100.0, "closed", 700.0)])
+    f.moved("m", "vibration", 901.0)
+    f.offer([event("m/temperature", 900.0)])
+    assert [e.stream for e in f.advance({"m": 2000.0})] == ["m/temperature"], "after the sensor recovered"

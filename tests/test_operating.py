@@ -92,3 +92,21 @@ def test_engine_holds_anomaly_events_within_s_and_flush_releases_them(forecaster
     assert not any(abs(e.body["start"] - 900) <= 3 for e in events), "held: less than 30 s of clock since"
     flushed = engine.flush()
     assert any(e.stream == "m/pressure" and abs(e.body["start"] - 900) <= 3 for e in flushed)
+
+
+def test_an_engine_restored_from_a_checkpoint_knows_its_devices(forecaster):
+    """The context rule needs each stream's device and channel: a restored engine must rebuild them."""
+    model = edge_lstm.load(forecaster, "numba-f32")
+    config = EngineConfig(forecast_every=0, detector=replace(DetectorConfig(), context="current"))
+    channels = steps_and_a_fault()
+
+    def feed(engine: Engine, rows: range) -> None:
+        for i in rows:
+            engine.process([(name, Sample(float(t[i]), (float(v[i, 0]),))) for name, (t, v) in channels.items()])
+
+    first = Engine(model, config)
+    feed(first, range(300))
+    restored = Engine(model, config)
+    restored.restore(*first.snapshot())
+    assert restored.channels == first.channels and restored.device_rows == first.device_rows
+    feed(restored, range(300, 400))
