@@ -297,7 +297,7 @@ class Daemon:
         # 103 -> 64 ms at 10,000 samples/s, docs/benchmarks.md).
         gc.collect()
         gc.freeze()
-        # The kernels are compiled: the compiler's code pages need not stay resident (RSS -65 MB).
+        # The kernels are compiled: the compiler's code pages need not stay resident (RSS -70 MB).
         advised = page_out_compiler()
         if advised:
             log.info("compiler pages handed back to the kernel: %.0f MB", advised / 2**20)
