@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ def product(x: np.ndarray, e1: np.ndarray, **settings) -> np.ndarray:
 
 
 def main() -> None:
+    warnings.filterwarnings("ignore", category=RuntimeWarning)  # nanmean/nanstd of rows with no forecast yet
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle")
     parser.add_argument("data", type=Path)
