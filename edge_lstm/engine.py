@@ -397,7 +397,10 @@ class Engine:
         for name in ENGINE_ARRAYS:
             arrays[f"engine/{name}"] = getattr(self, name)[:n]
         warming = {self.names[i]: [[s.ts, *s.values] for s in held] for i, held in self.warming.items()}
-        return arrays, {"streams": list(self.names), "counters": dict(self.counters), "warming": warming}
+        meta = {"streams": list(self.names), "counters": dict(self.counters), "warming": warming}
+        if self.operating is not None:
+            meta["operating"] = self.operating.state()
+        return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         names = list(meta["streams"])
@@ -429,6 +432,8 @@ class Engine:
                 getattr(self, name)[:n] = arrays[f"engine/{name}"]
         self.warming = {self.streams[name]: [Sample(row[0], tuple(row[1:])) for row in held]
                         for name, held in meta.get("warming", {}).items()}
+        if self.operating is not None and "operating" in meta:
+            self.operating.load_state(meta["operating"], Event)
         self.counters.update({k: v for k, v in meta.get("counters", {}).items() if k not in self.counters})
 
 

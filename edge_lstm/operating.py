@@ -13,8 +13,8 @@ Deciding needs the other channels' samples up to ``start + within_s``, so anomal
 until the device's clock passes that: the latest sample time all of its live channels have reached
 (a channel more than ``LAG_S`` behind the others does not hold the device back). Anomaly events
 therefore leave ``within_s`` of sample time late; forecasts pass straight through. Held events are
-not checkpointed (a crash loses at most ``within_s`` of undecided incidents), and a device that falls
-silent keeps its held events until more of its samples arrive or the daemon stops (``flush``).
+checkpointed with the engine (:meth:`OperatingChanges.state`), and a device that falls silent keeps
+its held events until more of its samples arrive or the daemon stops (``flush``).
 
 >>> from edge_lstm.engine import Event
 >>> def opened(stream, t):
@@ -96,6 +96,39 @@ class OperatingChanges:
                 out.append(event)  # the close of an incident released earlier
                 self._track_load_fault(event)
         return out
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps (JSON): the undecided incidents' events and the evidence they wait on, so
+        that a restart neither loses an incident's open event nor publishes its close alone."""
+        def inf_free(t: float) -> float | None:
+            return None if math.isinf(t) else t
+
+        return {
+            "held": [{"incident": k, "device": h.device, "start": h.start, "since": h.since, "view": h.view,
+                      "channel": h.channel, "events": [[e.kind, e.stream, e.body] for e in h.events]}
+                     for k, h in self.held.items()],
+            "dropped": sorted(self.dropped),
+            "moves": {d: [list(m) for m in ms] for d, ms in self.moves.items() if ms},
+            "novel": {d: [list(m) for m in ms] for d, ms in self.novel.items() if ms},
+            "load_faults": {d: [[a, inf_free(b)] for a, b in spans] for d, spans in self.load_faults.items() if spans},
+            "clock": {d: inf_free(t) for d, t in self.clock.items()},
+            "lookback": self.lookback,
+        }
+
+    def load_state(self, state: dict[str, Any], event_type: Any) -> None:
+        """Restore :meth:`state`; ``event_type`` rebuilds events from (kind, stream, body)."""
+        def inf_for_none(t: float | None) -> float:
+            return math.inf if t is None else float(t)
+
+        self.held = {h["incident"]: _Held(h["device"], h["start"], h["since"], h["view"], h["channel"],
+                                          [event_type(*e) for e in h["events"]]) for h in state.get("held", [])}
+        self.dropped = set(state.get("dropped", []))
+        self.moves = defaultdict(list, {d: [(t, c) for t, c in ms] for d, ms in state.get("moves", {}).items()})
+        self.novel = defaultdict(list, {d: [(t, c) for t, c in ms] for d, ms in state.get("novel", {}).items()})
+        self.load_faults = defaultdict(list, {d: [[a, inf_for_none(b)] for a, b in spans]
+                                              for d, spans in state.get("load_faults", {}).items()})
+        self.clock = {d: inf_for_none(t) for d, t in state.get("clock", {}).items()}
+        self.lookback = float(state.get("lookback", 0.0))
 
     def _track_load_fault(self, event: Any) -> None:
         """Keep the (start, end) of the context channel's own incidents that were released as faults (not

@@ -110,3 +110,28 @@ def test_an_engine_restored_from_a_checkpoint_knows_its_devices(forecaster):
     restored.restore(*first.snapshot())
     assert restored.channels == first.channels and restored.device_rows == first.device_rows
     feed(restored, range(300, 400))
+
+
+def test_held_incidents_survive_a_checkpoint_so_no_close_is_published_without_its_open(forecaster):
+    import json
+
+    model = edge_lstm.load(forecaster, "numba-f32")
+    config = EngineConfig(forecast_every=0, detector=replace(DetectorConfig(), context="current",
+                                                             context_within_s=30.0))
+    channels = steps_and_a_fault()
+
+    def feed(engine: Engine, rows: range) -> list[Event]:
+        out = []
+        for i in rows:
+            out += engine.process([(name, Sample(float(t[i]), (float(v[i, 0]),))) for name, (t, v) in channels.items()])
+        return [e for e in out if e.kind == "anomaly"]
+
+    first = Engine(model, config)
+    before = feed(first, range(905))  # the pressure fault (900) is open and still held
+    assert not any(e.stream == "m/pressure" and abs(e.body["start"] - 900) <= 3 for e in before)
+    arrays, meta = first.snapshot()
+    restored = Engine(model, config)
+    restored.restore(arrays, json.loads(json.dumps(meta)))  # as the checkpoint file stores it
+    after = feed(restored, range(905, 1500)) + restored.flush()
+    fault = [e.body["state"] for e in after if e.stream == "m/pressure" and abs(e.body["start"] - 900) <= 3]
+    assert fault[:1] == ["open"] and "closed" in fault, fault
