@@ -20,9 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import edge_lstm
-from bench.nab_study import SETTLE, squash, trailing_novelty
+from bench.nab_study import SETTLE, detector_scores, squash, trailing_novelty
 from edge_lstm import nab
-from edge_lstm.detector import Detector, DetectorConfig
 from edge_lstm.labelled import discover, read_series
 from edge_lstm.scaling import standard_scaling
 
@@ -35,16 +34,6 @@ def aligned(y: np.ndarray) -> np.ndarray:
     for k in range(h):
         out[k + 1:, k] = y[: n - k - 1, k]
     return out
-
-
-def product(x: np.ndarray, e1: np.ndarray, **settings) -> np.ndarray:
-    d = Detector(DetectorConfig(**settings), capacity=1)
-    start = SETTLE // 2
-    n = x.size - start
-    out = d.update(np.zeros(n, np.int64), x[start:], e1[start:], np.arange(n, dtype=np.float64))
-    v = np.zeros(x.size)
-    v[start:] = out.score / (1.0 - out.score)
-    return v
 
 
 def main() -> None:
@@ -73,7 +62,7 @@ def main() -> None:
         return np.where(np.isnan(f[:, 0]), x, f[:, 0])
 
     def views(x, f):
-        return product(x, one_step(f, x), z_gate=4.0)
+        return detector_scores(x, one_step(f, x), z_gate=4.0)
 
     def errors(x, f):
         err = np.abs(x[:, None] - f)

@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import edge_lstm
+from bench.detector_study import ewm_z
 from edge_lstm import nab
 from edge_lstm.labelled import discover, read_series
 from edge_lstm.scaling import standard_scaling
@@ -68,25 +71,6 @@ def trailing_novelty(size, window, cap, start):
 
 
 @njit(cache=True)
-def ewm_z(r, alpha, warmup, clip):
-    n = r.size
-    z = np.zeros(n)
-    mean, var = 0.0, 0.0
-    for i in range(n):
-        std = math.sqrt(max(var, 1e-12))
-        warmed = i >= warmup
-        if warmed:
-            z[i] = abs(r[i] - mean) / std
-        d = r[i] - mean
-        if warmed:
-            d = min(max(d, -clip * std), clip * std)
-        w = alpha if warmed else 1.0 / (i + 1)
-        mean += w * d
-        var = (1 - w) * (var + w * d * d)
-    return z
-
-
-@njit(cache=True)
 def range_excursion(x, window, start):
     """How far x[t] leaves the trailing [min, max] of ``window`` samples, in units of that range."""
     n = x.size
@@ -109,19 +93,6 @@ def range_excursion(x, window, start):
             hi[nb - 1], lo[nb - 1] = hi[nb], lo[nb]
             hi[nb], lo[nb] = -np.inf, np.inf
             fill = 0
-    return out
-
-
-@njit(cache=True)
-def rolling_mean_abs(r, k):
-    n = r.size
-    out = np.zeros(n)
-    acc = 0.0
-    for t in range(n):
-        acc += abs(r[t])
-        if t >= k:
-            acc -= abs(r[t - k])
-        out[t] = acc / min(t + 1, k)
     return out
 
 
@@ -226,7 +197,7 @@ def novelty(x, e, window=1200, gate=4.0, cap=2.0):
 
 
 def score(files: dict, make, profile: str = "standard") -> dict:
-    scored = {name: (ts, squash(make(x, e)), windows) for name, (ts, windows, x, e) in files.items()}
+    scored = {name: (ts, squash(make(x, e, ts)), windows) for name, (ts, windows, x, e) in files.items()}
     return nab.corpus_score(scored, profile), scored
 
 
@@ -250,16 +221,19 @@ def diagnose(files: dict, make) -> None:
         print(f"  {name:60s} windows {' '.join(found) or '-':24s} false {fp}")
 
 
-def detector_scores(x: np.ndarray, e: np.ndarray, onsets: bool = False, **settings) -> np.ndarray:
+def detector_scores(x: np.ndarray, e: np.ndarray, onsets: bool = False, ts: np.ndarray | None = None,
+                    **settings) -> np.ndarray:
     """The product's detector (edge_lstm.detector) over one series, as v = s / (1 - s), from sample SETTLE / 2
     (the engine's settle; its warm-up is the detector's own). ``onsets``: inside an open incident, v is
-    capped just below the line (NAB then sees one detection per incident)."""
+    capped just below the line, as ``edge-lstm evaluate`` writes NAB's files (one detection per incident).
+    ``ts``: the samples' times (the silence view needs them); else their indices."""
     from edge_lstm.detector import Detector, DetectorConfig
 
     d = Detector(DetectorConfig(**settings), capacity=1)
     start = SETTLE // 2
     n = x.size - start
-    out = d.update(np.zeros(n, np.int64), x[start:], e[start:], np.arange(n, dtype=np.float64))
+    times = np.arange(n, dtype=np.float64) if ts is None else np.asarray(ts, np.float64)[start:]
+    out = d.update(np.zeros(n, np.int64), x[start:], e[start:], times)
     v = np.zeros(x.size)
     v[start:] = out.score / (1.0 - out.score)
     if onsets:
@@ -270,38 +244,39 @@ def detector_scores(x: np.ndarray, e: np.ndarray, onsets: bool = False, **settin
 
 def ideas() -> dict:
     out = {
-        "detector": lambda x, e: detector_scores(x, e, z_gate=4.0),
-        "detector z_gate 8": lambda x, e: detector_scores(x, e),
+        "detector": lambda x, e, ts: detector_scores(x, e, True, ts, z_gate=4.0),
+        "detector z_gate 8": lambda x, e, ts: detector_scores(x, e, True, ts),
     }
     grid = {"pattern_memory": (600, 2400, 4000), "pattern_gate": (2.0, 4.0), "level_margin": (0.05, 0.2),
             "novelty_window": (600, 2400), "pattern_length": (32, 128), "level_window": (1200, 4800)}
     for key, choices in grid.items():
         for choice in choices:
-            out[f"detector {key}={choice}"] = lambda x, e, k=key, c=choice: detector_scores(x, e, z_gate=4.0, **{k: c})
+            out[f"detector {key}={choice}"] = (
+                lambda x, e, ts, k=key, c=choice: detector_scores(x, e, True, ts, z_gate=4.0, **{k: c}))
     for quiet in (5, 10, 20, 50):
         for gate in (4.0, 8.0):
             out[f"detector onsets quiet {quiet} z_gate {gate}"] = (
-                lambda x, e, q=quiet, g=gate: detector_scores(x, e, True, quiet=q, z_gate=g))
+                lambda x, e, ts, q=quiet, g=gate: detector_scores(x, e, True, ts, quiet=q, z_gate=g))
     out |= {
-        "novelty (default)": lambda x, e: novelty(x, e),
-        "range excursion 1200 /0.2": lambda x, e: range_excursion(x, 1200, SETTLE) / 0.2,
+        "novelty (default)": lambda x, e, ts: novelty(x, e),
+        "range excursion 1200 /0.2": lambda x, e, ts: range_excursion(x, 1200, SETTLE) / 0.2,
     }
     for w in (600, 1200, 2400):
         for m in (0.1, 0.2, 0.4):
             out[f"max(novelty, range {w}/{m})"] = (
-                lambda x, e, w=w, m=m: np.maximum(novelty(x, e), range_excursion(x, w, SETTLE) / m))
+                lambda x, e, ts, w=w, m=m: np.maximum(novelty(x, e), range_excursion(x, w, SETTLE) / m))
     for k in (3, 6, 12, 24):
         out[f"novelty of mean|r| over {k}"] = (
-            lambda x, e, k=k: trailing_novelty(rolling_mean_abs(x - e, k), 1200, 2.0, SETTLE))
+            lambda x, e, ts, k=k: trailing_novelty(rolling_mean(np.abs(x - e), k), 1200, 2.0, SETTLE))
         out[f"novelty of |mean r| over {k}"] = (
-            lambda x, e, k=k: trailing_novelty(np.abs(rolling_mean(x - e, k)), 1200, 2.0, SETTLE))
+            lambda x, e, ts, k=k: trailing_novelty(np.abs(rolling_mean(x - e, k)), 1200, 2.0, SETTLE))
     for w, seg in ((8, 1), (16, 2), (32, 4), (64, 8), (288, 24)):
         for mem in (1200, 4000):
             out[f"nn {w}/{seg} mem {mem}"] = (
-                lambda x, e, w=w, seg=seg, mem=mem: trailing_novelty(nn_distance(x, w, seg, mem, SETTLE), 1200, 2.0,
+                lambda x, e, ts, w=w, seg=seg, mem=mem: trailing_novelty(nn_distance(x, w, seg, mem, SETTLE), 1200, 2.0,
                                                                      SETTLE))
             out[f"max(novelty, nn {w}/{seg} mem {mem})"] = (
-                lambda x, e, w=w, seg=seg, mem=mem: np.maximum(novelty(x, e), trailing_novelty(
+                lambda x, e, ts, w=w, seg=seg, mem=mem: np.maximum(novelty(x, e), trailing_novelty(
                     nn_distance(x, w, seg, mem, SETTLE), 1200, 2.0, SETTLE)))
     def combo(x, e, w=64, seg=8, mem=4000, rw=2400, rm=0.1):
         return np.maximum.reduce([novelty(x, e), trailing_novelty(nn_distance(x, w, seg, mem, SETTLE), 1200, 2.0,
@@ -314,23 +289,23 @@ def ideas() -> dict:
     for w, seg in ((32, 4), (64, 8), (128, 16), (64, 4), (128, 8)):
         for mem in (1200, 2400, 4000):
             out[f"combo strided nn {w}/{seg} mem {mem}"] = (
-                lambda x, e, w=w, seg=seg, mem=mem: combo_strided(x, e, w, seg, mem))
+                lambda x, e, ts, w=w, seg=seg, mem=mem: combo_strided(x, e, w, seg, mem))
     for w, seg in ((32, 4), (64, 8), (96, 8), (128, 16)):
         for rm in (0.05, 0.1, 0.2):
-            out[f"combo nn {w}/{seg} range /{rm}"] = lambda x, e, w=w, seg=seg, rm=rm: combo(x, e, w, seg, rm=rm)
+            out[f"combo nn {w}/{seg} range /{rm}"] = lambda x, e, ts, w=w, seg=seg, rm=rm: combo(x, e, w, seg, rm=rm)
     def views(x, e, pw=1.0, nw=1200, rw=2400, rm=0.1, lw=1.0, gate=4.0, mem=1200):
         return np.maximum.reduce([lw * novelty(x, e, gate=gate),
                                   pw * trailing_novelty(nn_distance_strided(x, 64, 8, mem, SETTLE), nw, 2.0, SETTLE),
                                   range_excursion(x, rw, SETTLE) / rm])
     for pw in (0.8, 0.9, 1.1, 1.25):
-        out[f"views pattern x{pw}"] = lambda x, e, pw=pw: views(x, e, pw=pw)
+        out[f"views pattern x{pw}"] = lambda x, e, ts, pw=pw: views(x, e, pw=pw)
     for nw in (600, 2400):
-        out[f"views pattern novelty window {nw}"] = lambda x, e, nw=nw: views(x, e, nw=nw)
+        out[f"views pattern novelty window {nw}"] = lambda x, e, ts, nw=nw: views(x, e, nw=nw)
     for lw in (0.8, 1.25):
-        out[f"views lstm x{lw}"] = lambda x, e, lw=lw: views(x, e, lw=lw)
+        out[f"views lstm x{lw}"] = lambda x, e, ts, lw=lw: views(x, e, lw=lw)
     for gate in (2.0, 6.0, 8.0):
-        out[f"views gate {gate}"] = lambda x, e, gate=gate: views(x, e, gate=gate)
-    out["views no range"] = lambda x, e: views(x, e, rm=1e9)
+        out[f"views gate {gate}"] = lambda x, e, ts, gate=gate: views(x, e, gate=gate)
+    out["views no range"] = lambda x, e, ts: views(x, e, rm=1e9)
     def gated(x, e, pg=3.0, rm=0.1, gate=4.0, alpha=0.01):
         d = nn_distance_strided(x, 64, 8, 1200, SETTLE)
         mean = ewm_mean(d, alpha, SETTLE)
@@ -339,9 +314,10 @@ def ideas() -> dict:
                                   range_excursion(x, 2400, SETTLE) / rm])
     for pg in (0.0, 2.0, 3.0, 4.0, 6.0):
         for gate in (4.0, 8.0):
-            out[f"gated pattern gate {pg} lstm gate {gate}"] = lambda x, e, pg=pg, gate=gate: gated(x, e, pg, gate=gate)
-    out["gated pattern gate 3 level 0.2"] = lambda x, e: gated(x, e, 3.0, rm=0.2)
-    out["gated pattern gate 3 level 0.2 gate 8"] = lambda x, e: gated(x, e, 3.0, rm=0.2, gate=8.0)
+            out[f"gated pattern gate {pg} lstm gate {gate}"] = (
+                lambda x, e, ts, pg=pg, gate=gate: gated(x, e, pg, gate=gate))
+    out["gated pattern gate 3 level 0.2"] = lambda x, e, ts: gated(x, e, 3.0, rm=0.2)
+    out["gated pattern gate 3 level 0.2 gate 8"] = lambda x, e, ts: gated(x, e, 3.0, rm=0.2, gate=8.0)
     return out
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.relation_study import incidents
 from edge_lstm.incidents import Match, match
 from edge_lstm.labelled import discover, read_series
 
@@ -62,20 +63,6 @@ def relation_z(x, c, fit, smooth, warmup, k, spread):
             ms += ws * d
             vs = (1.0 - ws) * (vs + ws * d * d)
     return z_out
-
-
-def incidents(alarm: np.ndarray, ts: np.ndarray, quiet: float) -> list[tuple[float, float]]:
-    found, start, last = [], None, None
-    for on, t in zip(alarm, ts, strict=True):
-        if on:
-            start = t if start is None else start
-            last = t
-        elif start is not None and t - last > quiet:
-            found.append((start, last))
-            start = None
-    if start is not None:
-        found.append((start, last))
-    return found
 
 
 def study(folder: Path, context: str, fit: float, smooth: float, warmup: int, k: float, spread: float) -> None:
