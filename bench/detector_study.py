@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-import edge_lstm
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.nab_forecasts import forecasts
 from edge_lstm import nab
-from edge_lstm.labelled import discover, read_series
-from edge_lstm.scaling import standard_scaling
 
 
 @njit(cache=True)
@@ -90,19 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("data")
     ap.add_argument("--backend", default="numba-int8")
     args = ap.parse_args(argv)
-    data = Path(args.data)
-    model = edge_lstm.load(args.bundle, backend=args.backend)
+    cached = forecasts(args.bundle, Path(args.data), args.backend, Path(args.bundle) / "nab_forecasts.npz")
     files = {}
-    for path, name, windows in discover(data, data / "combined_windows.json"):
-        s = read_series(path, name, windows)
-        mean, scale = standard_scaling(s.values[: nab.probation_length(len(s.ts))])
-        x = ((s.values - mean) / scale).astype(np.float32)
-        y = model.run(x)[:, 0].astype(np.float64)
-        expected = np.concatenate([[np.nan], y[:-1]])
-        lstm = x[:, 0] - expected
-        naive = x[:, 0] - np.concatenate([[np.nan], x[:-1, 0]])
-        lstm[0] = naive[0] = 0.0
-        files[name] = (s.ts, s.windows, lstm, naive)
+    for name, (ts, windows, x, expected) in cached.items():
+        lstm = x - expected
+        naive = x - np.concatenate([[x[0]], x[:-1]])
+        files[name] = (ts, windows, lstm, naive)
 
     def score(make) -> float:
         scored = {name: (ts, make(lstm, naive), windows) for name, (ts, windows, lstm, naive) in files.items()}

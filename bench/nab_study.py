@@ -19,29 +19,11 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import edge_lstm
 from bench.detector_study import ewm_z
+from bench.nab_forecasts import forecasts
 from edge_lstm import nab
-from edge_lstm.labelled import discover, read_series
-from edge_lstm.scaling import standard_scaling
 
 SETTLE = 100  # samples unscored: the engine's settle (50) and the detector's warm-up (50)
-
-
-def forecasts(bundle: str, data: Path, backend: str, cache: Path) -> dict:
-    if cache.exists():
-        z = np.load(cache, allow_pickle=True)
-        return z["files"].item()
-    model = edge_lstm.load(bundle, backend=backend)
-    files = {}
-    for path, name, windows in discover(data, data / "combined_windows.json"):
-        s = read_series(path, name, windows)
-        mean, scale = standard_scaling(s.values[: nab.probation_length(len(s.ts))])
-        x = ((s.values - mean) / scale).astype(np.float32)
-        y = model.run(x)[:, 0].astype(np.float64)
-        files[name] = (s.ts, s.windows, x[:, 0].astype(np.float64), np.concatenate([[x[0, 0]], y[:-1]]))
-    np.savez(cache, files=np.array(files, dtype=object))
-    return files
 
 
 @njit(cache=True)

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.relation_study import incidents
+from bench.relation_study import incidents, report
 from edge_lstm.incidents import Match, match
 from edge_lstm.labelled import discover, read_series
 
@@ -83,9 +83,7 @@ def study(folder: Path, context: str, fit: float, smooth: float, warmup: int, k:
             found = match(incidents(z > k, series.ts, quiet=600.0), series.windows)
             per_channel[channel] = per_channel.get(channel, Match()) + found
             total = total + found
-    print(f"{folder.name:<16} fit {fit:>6g} smooth {smooth:>4g} k {k:g}: faults {total.detected}/{total.windows}  "
-          f"false {total.false_incidents}  per stream-day {total.false_incidents / days:.2f}  ("
-          + ", ".join(f"{ch}: {m.detected}/{m.windows} +{m.false_incidents}" for ch, m in per_channel.items()) + ")")
+    report(f"{folder.name:<16} fit {fit:>6g} smooth {smooth:>4g} k {k:g}", total, days, per_channel)
 
 
 def main() -> None:

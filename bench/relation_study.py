@@ -76,8 +76,13 @@ def study(folder: Path, context: str, tau: float, k: float) -> None:
             found = match(incidents(alarm, series.ts, quiet=tau), series.windows)
             per_channel[channel] = per_channel.get(channel, Match()) + found
             total = total + found
-    print(f"{folder.name:<16} tau {tau:>5g} s  k {k:g}: faults {total.detected}/{total.windows}  "
-          f"false {total.false_incidents}  per stream-day {total.false_incidents / days:.1f}  ("
+    report(f"{folder.name:<16} tau {tau:>5g} s  k {k:g}", total, days, per_channel)
+
+
+def report(label: str, total: Match, days: float, per_channel: dict[str, Match]) -> None:
+    """One line: faults found, false incidents (in all and per stream-day), and per channel."""
+    print(f"{label}: faults {total.detected}/{total.windows}  false {total.false_incidents}  "
+          f"per stream-day {total.false_incidents / days:.2f}  ("
           + ", ".join(f"{c}: {m.detected}/{m.windows} +{m.false_incidents}" for c, m in per_channel.items()) + ")")
 
 
