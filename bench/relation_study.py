@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from edge_lstm.incidents import Match, match
-from edge_lstm.labelled import discover, read_series
+from edge_lstm.labelled import LabelledSeries, discover, read_series
 from edge_lstm.nab import probation_length
 
 
@@ -49,12 +49,17 @@ def incidents(alarm: np.ndarray, ts: np.ndarray, quiet: float) -> list[tuple[flo
     return found
 
 
-def study(folder: Path, context: str, tau: float, k: float) -> None:
-    devices: dict[str, dict[str, object]] = {}
+def load_devices(folder: Path) -> dict[str, dict[str, LabelledSeries]]:
+    """device -> channel -> its labelled series, from an ``edge-lstm sim export`` folder."""
+    devices: dict[str, dict[str, LabelledSeries]] = {}
     for path, name, windows in discover(folder, folder / "labels.json"):
         devices.setdefault(path.parent.name, {})[path.stem] = read_series(path, name, windows)
+    return devices
+
+
+def study(folder: Path, context: str, tau: float, k: float) -> None:
     total, days, per_channel = Match(), 0.0, {}
-    for channels in devices.values():
+    for channels in load_devices(folder).values():
         load = channels[context]
         for channel, series in channels.items():
             days += (series.ts[-1] - series.ts[0]) / 86_400
