@@ -23,7 +23,8 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     the signal never sat at. The windows searched start on segment boundaries, so a stream keeps
     ``pattern_memory / pattern_segment`` segment means, not the samples.
   - **level** (``level_window`` > 0): how far the value leaves the trailing ``level_window``
-    samples' [min, max], in units of ``level_margin`` times that range.
+    samples' [min, max], in units of ``level_margin`` times that range, damped while the excursion
+    is under ``z_gate / 4`` residual spreads (noise setting a new extreme by a hair is no news).
   - **silence** (``silence_gate`` > 0): how much longer the gap before this sample is than both
     twice the longest gap of the trailing ``novelty_window`` samples and ``silence_gate`` times the
     mean gap. A sensor that drops out for minutes on a 1 Hz stream is news; a traffic counter that
@@ -62,6 +63,7 @@ from numba import njit
 
 MODES = ("novelty", "z")
 BLOCKS = 8  # blocks of the trailing-maximum window
+LEVEL_GATE = 0.25  # the level view is damped while its excursion is under z_gate times this residual spreads
 VIEWS = ("forecast", "pattern", "level", "silence", "stuck")  # what raised a novelty score (Update.view indexes this)
 
 
@@ -129,6 +131,7 @@ class Update:
     view: np.ndarray  # which view gave the score (an index into VIEWS; 0 in mode "z")
     since: np.ndarray  # when what the view judged began: the pattern window's first sample; else the sample
     pattern: np.ndarray  # the pattern view's novelty ratio (0 while it has none)
+    level: np.ndarray  # the level view's (0 while it has none)
 
 
 class Detector:
@@ -207,7 +210,8 @@ class Detector:
         cfg = self.config
         k = idx.size
         out = Update(*(np.empty(k) for _ in range(2)), *(np.empty(k, bool) for _ in range(3)),
-                     *(np.empty(k) for _ in range(4)), np.zeros(k, np.int8), np.empty(k), np.zeros(k))
+                     *(np.empty(k) for _ in range(4)), np.zeros(k, np.int8), np.empty(k), np.zeros(k),
+                     np.zeros(k))
         value = np.ascontiguousarray(value, np.float64)
         ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty",
@@ -222,7 +226,7 @@ class Detector:
                 self.gap_blocks, self.last_value, self.run, self.run_since,
                 self.run_blocks, out.z, out.score,
                 out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
-                out.incident_peak_score, out.view, out.since, out.pattern)
+                out.incident_peak_score, out.view, out.since, out.pattern, out.level)
         return out
 
     def close_all(self, idx: np.ndarray) -> np.ndarray:
@@ -277,8 +281,9 @@ def _pattern_distance(recent, segments, seen, length, seg, query):
 
 
 @njit(cache=True)
-def _trailing_max(blocks):
-    top = 0.0
+def _trailing_max(blocks, floor=0.0):
+    """The largest of a ring of block maxima, and ``floor``: 0 for sizes; -inf for values of any sign."""
+    top = floor
     for b in range(blocks.size):
         top = max(top, blocks[b])
     return top
@@ -300,7 +305,8 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
             level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run, run_since, run_blocks,
             z_out,
             score_out, anomalous_out,
-            opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out, pattern_out):
+            opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out, pattern_out,
+            level_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
         ints[6] != 0
@@ -321,7 +327,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
         view = 0
         since = ts[j]
         history = 0.0
-        distance, distance_history, v_pattern = -1.0, 0.0, 0.0
+        distance, distance_history, v_pattern, v_level = -1.0, 0.0, 0.0, 0.0
         if novelty:
             history = _trailing_max(blocks[i])
             v = size / max(history, min_std) * min(1.0, z / z_gate) if warmed else 0.0
@@ -338,9 +344,11 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
                         if v_pattern > v:
                             v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
             if level_block and warmed and seen[i] >= warmup:
-                high, low = _trailing_max(level_high[i]), -_trailing_max(-level_low[i])
+                high, low = _trailing_max(level_high[i], -np.inf), -_trailing_max(-level_low[i], -np.inf)
                 if high > low:
-                    v_level = max(x - high, low - x, 0.0) / ((high - low) * level_margin)
+                    excursion = max(x - high, low - x, 0.0)
+                    damp = min(1.0, excursion / (LEVEL_GATE * z_gate * std))
+                    v_level = excursion / ((high - low) * level_margin) * damp
                     if v_level > v:
                         v, view, since = v_level, 2, ts[j]
             if silence_gate > 0.0 and seen[i] > 0:
@@ -388,7 +396,7 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
         closed = was_open and c >= quiet
         z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z, score, anomalous, opened, closed
         start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], std, peak_score[i]
-        view_out[j], since_out[j], pattern_out[j] = view, since, v_pattern
+        view_out[j], since_out[j], pattern_out[j], level_out[j] = view, since, v_pattern, v_level
         now_open = (was_open or opened) and not closed
         is_open[i] = now_open
         calm[i] = c if now_open else 0

@@ -247,14 +247,14 @@ class Engine:
         series = self._unscaled(self._series(y).astype(np.float64), idx)
         value = x[:, cfg.target_feature].astype(np.float64)
         scored = self.has_forecast[idx] & (self.seen[idx] - self.restarted_at[idx] >= self.settle)
-        scale = self.detector.std(idx)
+        scale = self._in_units(self.detector.std(idx), idx)
         learn = np.ones(idx.size, bool)
         events: list[Event] = []
         if scored.any():
             expected = self.forecast[idx[scored], 0]
             found, result = self._score(idx[scored], ts[scored], value[scored], expected)
             events.extend(found)
-            scale[scored] = result.expected_std
+            scale[scored] = self._in_units(result.expected_std, idx[scored])
             learn[scored] = ~result.anomalous
         bounds = self.intervals.update(idx, value, series, scale, learn)
         if scored.any() and self.observer is not None:
@@ -304,12 +304,12 @@ class Engine:
         first = 0 if self.has_forecast[index] else 1
         first = max(first, min(len(samples), self.settle - int(self.seen[index] - self.restarted_at[index])))
         idx = np.full(len(samples), index, np.int64)
-        scale = np.repeat(self.detector.std(idx[:1]), len(samples))
+        scale = np.repeat(self._in_units(self.detector.std(idx[:1]), idx[:1]), len(samples))
         learn = np.ones(len(samples), bool)
         events: list[Event] = []
         if first < len(samples):
             events, result = self._score(idx[first:], ts[first:], value[first:], expected[first:])
-            scale[first:] = result.expected_std
+            scale[first:] = self._in_units(result.expected_std, idx[first:])
             learn[first:] = ~result.anomalous
         bounds = self.intervals.update(idx, value, series, scale, learn)
         if first < len(samples) and self.observer is not None:
@@ -330,6 +330,20 @@ class Engine:
         if not self.config.standardise:
             return x
         return np.ascontiguousarray((x - self.offset[idx]) / self.scale[idx], dtype=np.float32)
+
+    def _model_units(self, values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Target-feature values of streams ``idx`` as the model sees them (standardised), for the detector:
+        its judgement then does not depend on the sensor's units (its floors on spreads are absolute)."""
+        if not self.config.standardise:
+            return values
+        t = self.config.target_feature
+        return (values - self.offset[idx, t]) / self.scale[idx, t]
+
+    def _in_units(self, spread: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """A spread the detector measured in model units, back in the stream's units."""
+        if not self.config.standardise:
+            return spread
+        return spread * self.scale[idx, self.config.target_feature]
 
     def _unscaled(self, series: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Forecasts of the target feature back in the stream's units."""
@@ -360,7 +374,7 @@ class Engine:
     def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray
                ) -> tuple[list[Event], Update]:
         """Detector update for samples (``idx`` may repeat a stream: they are taken in order)."""
-        result = self.detector.update(idx, value, expected, ts)
+        result = self.detector.update(idx, self._model_units(value, idx), self._model_units(expected, idx), ts)
         z_threshold = self.config.detector.threshold
         events = []
         for k in np.flatnonzero(result.opened | result.closed).tolist():

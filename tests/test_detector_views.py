@@ -55,9 +55,12 @@ def test_level_view_flags_a_value_beyond_the_trailing_range_by_the_margin_only()
     values = rng.uniform(0.0, 10.0, 3000)
     values[2000] = 10.5  # 5% of the range above it: inside the margin (10%)
     values[2500] = 12.0  # 20% above it
-    config = DetectorConfig(pattern_length=0, level_window=1000, level_margin=0.1)
-    found = run(Detector(config), values, np.full(values.size, 5.0))  # a forecast that never helps
+    config = DetectorConfig(pattern_length=0, level_window=1000, level_margin=0.1, silence_gate=0, stuck_run=0)
+    forecast = values + rng.normal(0.0, 0.1, values.size)  # a good forecast: residual spread 0.1
+    found = run(Detector(config), values, forecast)
     assert [(t, view) for t, view, _ in found if t >= 100] == [(2500, "level")]
+    # The same excursion (2.0) when the residuals spread ~2.9: under z_gate / 4 of them, no news.
+    assert [f for f in run(Detector(config), values, np.full(values.size, 5.0)) if f[0] >= 100] == []
 
 
 def test_pattern_distance_equals_brute_force_over_the_stored_segments():
@@ -185,3 +188,23 @@ def test_while_the_load_sensor_is_faulty_most_other_channels_moving_together_are
     f.moved("m", "vibration", 901.0)
     f.offer([event("m/temperature", 900.0)])
     assert [e.stream for e in f.advance({"m": 2000.0})] == ["m/temperature"], "after the sensor recovered"
+
+
+def test_every_view_judges_a_stream_the_same_in_any_units():
+    """An affine change of units (°C to °F, volts to millivolts, a negative offset) changes no decision."""
+    rng = np.random.default_rng(11)
+    values = np.round(daily(20, seed=4) * 4) / 4  # quantised, so the stuck view has runs to count
+    values[15 * PERIOD : 15 * PERIOD + 40] = values[15 * PERIOD]  # stuck
+    values[17 * PERIOD + 50] += 60.0  # a spike above every level seen
+    ts = np.cumsum(np.where(rng.uniform(size=values.size) < 0.002, 600.0, 60.0))  # with a few silences
+
+    def decisions(a: float, b: float) -> list[tuple[int, str]]:
+        x = a * values + b
+        d = Detector(DetectorConfig(pattern_length=32, pattern_segment=4, pattern_memory=6 * PERIOD))
+        out = d.update(np.zeros(x.size, np.int64), x, np.concatenate([[x[0]], x[:-1]]), ts)
+        return [(int(t), VIEWS[out.view[t]]) for t in np.flatnonzero(out.opened)]
+
+    reference = decisions(1.0, 0.0)
+    assert {"level", "stuck"} <= {view for _, view in reference}, reference
+    assert decisions(1.8, 32.0) == reference
+    assert decisions(0.001, -70.0) == reference
