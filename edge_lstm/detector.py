@@ -64,7 +64,7 @@ from numba import njit
 
 MODES = ("novelty", "z")
 BLOCKS = 8  # blocks of the trailing-maximum window
-LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate times this residual spreads
+LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate x this many residual spreads
 VIEWS = ("forecast", "pattern", "level", "silence", "stuck")  # what raised a novelty score (Update.view indexes this)
 
 
