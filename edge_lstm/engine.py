@@ -147,12 +147,16 @@ class Engine:
             self._grow(2 * self.capacity)
         self.streams[name] = index
         self.names.append(name)
+        self._register_device(index, name)
+        self.counters["streams"] = len(self.names)
+        return index
+
+    def _register_device(self, index: int, name: str) -> None:
+        """Bank row ``index`` is stream ``name``: note its device and channel (the context rule needs them)."""
         self.channels.append(device_and_channel(name))
         self.device_rows[self.channels[-1][0]].append(index)
         if self.operating is not None:
             self.operating.add_channel(*self.channels[-1])
-        self.counters["streams"] = len(self.names)
-        return index
 
     def _grow(self, capacity: int) -> None:
         old, state = self.capacity, self._bank.state
@@ -422,12 +426,9 @@ class Engine:
         if capacity > self.capacity:
             self._grow(capacity)
         self.names, self.streams = names, {name: i for i, name in enumerate(names)}
-        self.channels = [device_and_channel(name) for name in names]
-        self.device_rows = defaultdict(list)
-        for index, (device, channel) in enumerate(self.channels):
-            self.device_rows[device].append(index)
-            if self.operating is not None:
-                self.operating.add_channel(device, channel)
+        self.channels, self.device_rows = [], defaultdict(list)
+        for index, name in enumerate(names):
+            self._register_device(index, name)
         n = len(names)
         state = self._bank.state
         for key in state:
