@@ -263,7 +263,7 @@ def ideas() -> dict:
     def combo(x, e, w=64, seg=8, mem=4000, rw=2400, rm=0.1):
         return np.maximum.reduce([novelty(x, e), trailing_novelty(nn_distance(x, w, seg, mem, SETTLE), 1200, 2.0,
                                                                   SETTLE), range_excursion(x, rw, SETTLE) / rm])
-    out["combo"] = combo
+    out["combo"] = lambda x, e, ts: combo(x, e)
 
     def combo_strided(x, e, w=64, seg=8, mem=4000, rw=2400, rm=0.1):
         return np.maximum.reduce([novelty(x, e), trailing_novelty(nn_distance_strided(x, w, seg, mem, SETTLE), 1200,
