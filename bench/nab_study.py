@@ -92,6 +92,18 @@ def rolling_mean(r, k):
 
 
 @njit(cache=True)
+def squared_distance(a, b, bound):
+    """Sum of squared differences of ``a`` and ``b``, abandoned once it reaches ``bound``."""
+    acc = 0.0
+    for k in range(a.size):
+        diff = a[k] - b[k]
+        acc += diff * diff
+        if acc >= bound:
+            break
+    return acc
+
+
+@njit(cache=True)
 def nn_distance(x, w, seg, memory, start):
     """Left nearest-neighbour distance of the last ``w`` samples (averaged into segments of ``seg``)
     to every earlier such window that does not overlap it, within the trailing ``memory`` samples."""
@@ -109,13 +121,7 @@ def nn_distance(x, w, seg, memory, start):
             continue
         best = np.inf
         for u in range(max(w - 1, t - memory), t - w + 1):
-            acc = 0.0
-            for k in range(d):
-                diff = vec[t, k] - vec[u, k]
-                acc += diff * diff
-                if acc >= best:
-                    break
-            best = min(best, acc)
+            best = min(best, squared_distance(vec[t], vec[u], best))
         out[t] = math.sqrt(best / d) if best < np.inf else 0.0
     return out
 
@@ -143,13 +149,7 @@ def nn_distance_strided(x, w, seg, memory, start):
         last = (t + 1 - w) // seg - d  # the latest start whose window ends before the query starts
         first = max(0, done - memory // seg)
         for s0 in range(first, last + 1):
-            acc = 0.0
-            for k in range(d):
-                diff = q[k] - means[s0 + k]
-                acc += diff * diff
-                if acc >= best:
-                    break
-            best = min(best, acc)
+            best = min(best, squared_distance(q, means[s0:s0 + d], best))
         out[t] = math.sqrt(best / d) if best < np.inf else 0.0
     return out
 
