@@ -28,7 +28,7 @@ from paho.mqtt.properties import Properties
 import edge_lstm
 from edge_lstm import checkpoint
 from edge_lstm.assembly import FeatureAssembler
-from edge_lstm.broker import parse_broker_url
+from edge_lstm.broker import no_delay, parse_broker_url
 from edge_lstm.config import ConfigError, engine_config
 from edge_lstm.engine import Engine, Event, warm_up
 from edge_lstm.memory import page_out_compiler
@@ -145,6 +145,7 @@ class Daemon:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_socket_open = no_delay  # events leave at once, not after the broker's delayed ACK
         self.broker = broker
         return client
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from edge_lstm.broker import no_delay
+
 
 class Collector:
     """Subscribes to ``topic`` and keeps every message (topic, decoded JSON or raw bytes)."""
@@ -64,6 +66,7 @@ def publisher(port: int) -> mqtt.Client:
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.reconnect_delay_set(1, 2)
+    client.on_socket_open = no_delay
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
