@@ -1,10 +1,14 @@
 """Daemon benchmark: samples/s through a real Mosquitto into events, latency at a fixed rate, RSS.
 
-    python bench/daemon_bench.py BUNDLE [--json]
+    python bench/daemon_bench.py BUNDLE [--json] [--echo]
 
 Starts Mosquitto on a free loopback port and ``edge-lstm serve`` in a subprocess, publishes from
 this process, and reads the daemon's stats and events back over MQTT. Everything shares this
 machine's cores (daemon, broker, publisher, collector), as it would on a gateway.
+
+``--echo`` puts a trivial paho client in the daemon's place (every message answered at once with one
+event of its last sample, no model): what this harness, the broker and paho cost on their own, the
+floor under the daemon's numbers.
 """
 
 from __future__ import annotations
@@ -103,6 +107,31 @@ def throughput(port: int, watcher: Watcher, streams: int, total: int, batch: int
     return per_stream * streams / (end - start)
 
 
+def _echo(port: int) -> None:
+    """The floor: subscribe like the daemon, answer every message with one forecast-shaped event of its
+    last sample (QoS 1, acknowledged after publishing), report samples in stats every 0.1 s."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="echo", protocol=mqtt.MQTTv5, manual_ack=True)
+    client.max_inflight_messages_set(1000)
+    seen = [0]
+
+    def on_message(c, userdata, msg) -> None:
+        body = json.loads(msg.payload)
+        items = body if isinstance(body, list) else [body]
+        seen[0] += len(items)
+        c.publish(f"edge-lstm/echo/forecast/{msg.topic}", json.dumps({"ts": items[-1]["ts"], "values": [0.0]}),
+                  qos=1)
+        c.ack(msg.mid, msg.qos)
+
+    client.on_message = on_message
+    client.on_socket_open = no_delay
+    client.on_connect = lambda c, *a: c.subscribe("sensors/+/+", qos=1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    while True:
+        time.sleep(0.1)
+        client.publish("edge-lstm/echo/stats", json.dumps({"samples": seen[0]}), qos=0)
+
+
 def _publish_rounds(port: int, streams: int, rate: float, seconds: float, batch: int, paced: bool) -> None:
     """Publisher process: every ``streams * batch / rate`` s, one message of ``batch`` samples per stream,
     each stamped as it is published (its last sample's ts = that moment). ``paced``: the streams' messages
@@ -158,13 +187,19 @@ def main() -> None:
     parser.add_argument("bundle")
     parser.add_argument("--backend", default="numba-f32")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--echo", action="store_true", help="a trivial paho echo instead of the daemon (the floor)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edge-lstm-bench-"))
     broker = Mosquitto(work / "broker").start()
-    daemon = DaemonProcess(["--bundle", args.bundle, "--backend", args.backend, "--broker", broker.url,
-                            "--node-id", "bench", "--set", "stats.every_s=0.1", "--set", "forecast.every=10",
-                            "--quiet"], work / "daemon.log")
-    result: dict = {"backend": args.backend, "throughput": [], "latency": None}
+    if args.echo:
+        daemon = multiprocessing.get_context("spawn").Process(target=_echo, args=(broker.port,), daemon=True)
+        daemon.start()
+    else:
+        daemon = DaemonProcess(["--bundle", args.bundle, "--backend", args.backend, "--broker", broker.url,
+                                "--node-id", "bench", "--set", "stats.every_s=0.1", "--set", "forecast.every=10",
+                                "--quiet"], work / "daemon.log")
+    pid = daemon.pid if args.echo else daemon.process.pid
+    result: dict = {"backend": "echo" if args.echo else args.backend, "throughput": [], "latency": None}
     try:
         watcher = Watcher(broker.port)
         while not watcher.stats:
@@ -176,16 +211,16 @@ def main() -> None:
                 rate = throughput(broker.port, watcher, streams, n, batch, done)
                 done += (n // streams) * streams
                 result["throughput"].append({"streams": streams, "batch": batch, "samples_per_s": round(rate)})
-        result["rss_mb_after_1000_streams"] = round(rss_mb(daemon.process.pid), 1)
+        result["rss_mb_after_1000_streams"] = round(rss_mb(pid), 1)
         result["latency"] = []
         for paced in (False, True):
             for rate in (2_000, 10_000):
                 row = latency(broker.port, watcher, 100, rate, 10.0, done, paced=paced)
                 done += row["processed"]
                 result["latency"].append(row)
-        result["rss_mb_end"] = round(rss_mb(daemon.process.pid), 1)
+        result["rss_mb_end"] = round(rss_mb(pid), 1)
     finally:
-        daemon.stop()
+        daemon.kill() if args.echo else daemon.stop()
         broker.stop()
     if args.json:
         print(json.dumps(result, indent=2))

@@ -96,6 +96,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch_bytes": Key(int, 1 << 20, _positive, "payload bytes drained per pass (at least one message): "
                            "bounds the memory a pass of large batched payloads takes"),
         "overload": Key(str, "drop_oldest", _one_of("drop_oldest", "drop_newest")),
+        "max_unacked": Key(int, 2000, _positive, "events published at QoS 1 and not yet acknowledged by the "
+                           "broker; above it the worker waits (bounds memory while the broker is slow)"),
     },
     "anomaly": {
         "warmup": Key(int, 50, _non_negative, "samples before a stream may raise anomalies"),

@@ -32,6 +32,7 @@ from edge_lstm.broker import no_delay, parse_broker_url
 from edge_lstm.config import ConfigError, engine_config
 from edge_lstm.engine import Engine, Event, warm_up
 from edge_lstm.memory import page_out_compiler
+from edge_lstm.outbox import Outbox
 from edge_lstm.payloads import PayloadError, Sample, parse
 
 log = logging.getLogger("edge_lstm.daemon")
@@ -86,6 +87,7 @@ class Daemon:
         # A deque: appends and pops are atomic, so the network thread and the worker never contend on a lock.
         self.queue: deque = deque()
         self.queue_size = config["processing"]["queue_size"]
+        self.outbox = Outbox(config["processing"]["max_unacked"])
         self.arrived = threading.Event()
         self.counters: Counter[str] = Counter()
         self.stopping = threading.Event()
@@ -248,7 +250,9 @@ class Daemon:
 
     def _publish_event(self, event: Event) -> None:
         self.counters[f"events_{event.kind}"] += 1
-        self.client.publish(f"{self.prefix}/{event.kind}/{event.stream}", json.dumps(event.body), qos=self.qos)
+        info = self.client.publish(f"{self.prefix}/{event.kind}/{event.stream}", json.dumps(event.body), qos=self.qos)
+        if self.qos:
+            self.outbox.add(info)
 
     def stats(self) -> dict[str, Any]:
         latency = np.array(self.engine.step_seconds or [0.0]) * 1e3
@@ -260,7 +264,8 @@ class Daemon:
             "operating_changes": self.engine.operating.counters["suppressed"] if self.engine.operating else 0,
             "dropped_overload": self.counters["dropped_overload"],
             "events": {"anomaly": self.counters["events_anomaly"], "forecast": self.counters["events_forecast"]},
-            "queue_depth": len(self.queue), "steps": self.engine.counters["steps"],
+            "queue_depth": len(self.queue), "unacked_events": self.outbox.pending(),
+            "outbox_waits": self.counters["outbox_waits"], "steps": self.engine.counters["steps"],
             "step_latency_ms": {"p50": round(float(np.percentile(latency, 50)), 4),
                                 "p99": round(float(np.percentile(latency, 99)), 4)},
             "disconnects": self.counters["disconnects"], "checkpoints": self.counters["checkpoints"],
@@ -308,8 +313,10 @@ class Daemon:
         every_stats, every_ckpt = self.config["stats"]["every_s"], self.config["state"]["checkpoint_every_s"]
         next_stats, next_ckpt = time.monotonic() + every_stats, time.monotonic() + every_ckpt
         while not self.stopping.is_set():
-            items = self._drain(timeout=0.1)
-            if items:
+            if self.outbox.full():  # the broker is behind: let it catch up before making more events
+                self.counters["outbox_waits"] += 1
+                time.sleep(0.001)
+            elif items := self._drain(timeout=0.1):
                 self.process(items)
             now = time.monotonic()
             if now >= next_stats:

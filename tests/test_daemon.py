@@ -285,6 +285,29 @@ def test_mqtt_311(tmp_path, bundle, broker):
         collector.close()
 
 
+def test_worker_waits_for_the_broker_to_acknowledge_events(tmp_path, bundle, broker):
+    """With at most one unacknowledged event, every pass waits for the broker: nothing is lost or
+    reordered, and the waits are counted."""
+    collector = Collector(broker.port)
+    daemon = _daemon(tmp_path, bundle, broker, "--set", "processing.max_unacked=1", "--set", "forecast.every=1",
+                     "--set", "processing.batch_max=1")
+    try:
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online"), daemon.output()
+        pub = publisher(broker.port)
+        x = series(300)
+        for start in range(0, 300, 50):
+            batch = [{"ts": T0 + i, "value": float(x[i])} for i in range(start, start + 50)]
+            pub.publish("sensors/pump/vib", json.dumps(batch), qos=1)
+        assert collector.wait_for(lambda: len(collector.matching("forecast")) >= 300), daemon.output()
+        assert [round(f["ts"] - T0) for f in collector.matching("forecast")] == list(range(300))
+        stats = lambda: collector.latest("stats") or {}  # noqa: E731
+        assert collector.wait_for(lambda: stats().get("outbox_waits", 0) > 0 and stats()["unacked_events"] == 0)
+        pub.loop_stop()
+    finally:
+        daemon.stop(signal.SIGKILL)
+        collector.close()
+
+
 def test_the_daemons_socket_sends_without_nagle_delay(bundle, broker):
     """paho leaves Nagle's algorithm on; the daemon turns it off, else a burst of events waits ~40 ms
     for the broker's delayed ACK (bursts p99 65 -> 20-33 ms, docs/benchmarks.md)."""
