@@ -114,8 +114,11 @@ class Daemon:
         if meta.get("bundle_sha256") != self.bundle_hash:
             log.warning("checkpoint was made with another bundle; warming up fresh")
             return "checkpoint from another bundle: warming up fresh"
-        self.engine.restore(arrays, meta)
+        note = self.engine.restore(arrays, meta)
         log.info("restored %d streams from %s", len(self.engine.names), self.checkpoint_path)
+        if note:
+            log.warning("%s", note)
+            return f"restored {len(self.engine.names)} streams; {note}"
         return f"restored {len(self.engine.names)} streams"
 
     def save_checkpoint(self) -> None:

@@ -35,6 +35,10 @@ SEQUENCE_MIN = 4
 SEQUENCE_MAX_STREAMS = 32
 
 
+#: What a checkpoint's detector statistics are measured in. Checkpoints from before this was recorded hold
+#: them in the streams' own units, which for standardised streams the detector no longer uses.
+DETECTOR_UNITS = "model"
+
 #: Per-stream engine arrays saved in checkpoints.
 ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated", "restarted_at")
 
@@ -415,12 +419,14 @@ class Engine:
         for name in ENGINE_ARRAYS:
             arrays[f"engine/{name}"] = getattr(self, name)[:n]
         warming = {self.names[i]: [[s.ts, *s.values] for s in held] for i, held in self.warming.items()}
-        meta = {"streams": list(self.names), "counters": dict(self.counters), "warming": warming}
+        meta = {"streams": list(self.names), "counters": dict(self.counters), "warming": warming,
+                "detector_units": DETECTOR_UNITS}
         if self.operating is not None:
             meta["operating"] = self.operating.state()
         return arrays, meta
 
-    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str | None:
+        """Take the state of :meth:`snapshot` back; returns what could not be taken over, if anything."""
         names = list(meta["streams"])
         capacity = max(self.capacity, 1 << max(0, len(names) - 1).bit_length())
         if capacity > self.capacity:
@@ -434,11 +440,16 @@ class Engine:
         for key in state:
             state[key][:n] = arrays[f"bank/{key}"]
         self._bank.state = state
-        detector_state = self.detector.state()
-        for key in detector_state:
-            if f"detector/{key}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
-                detector_state[key][:n] = arrays[f"detector/{key}"]
-        self.detector.load_state(detector_state)
+        note = None
+        if self.config.standardise and meta.get("detector_units") != DETECTOR_UNITS:
+            note = ("the checkpoint's anomaly statistics are in the streams' units (an older version): "
+                    "anomaly detection warms up again")
+        else:
+            detector_state = self.detector.state()
+            for key in detector_state:
+                if f"detector/{key}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
+                    detector_state[key][:n] = arrays[f"detector/{key}"]
+            self.detector.load_state(detector_state)
         saved = {k: arrays[f"intervals/{k}"] for k in Intervals.FIELDS if f"intervals/{k}" in arrays}
         if len(saved) == len(Intervals.FIELDS):
             self.intervals.load_state(saved)
@@ -450,6 +461,7 @@ class Engine:
         if self.operating is not None and "operating" in meta:
             self.operating.load_state(meta["operating"], Event)
         self.counters.update({k: v for k, v in meta.get("counters", {}).items() if k not in self.counters})
+        return note
 
 
 def severity(peak_z: float, threshold: float) -> str:

@@ -134,6 +134,27 @@ def test_engine_snapshot_restores_exactly():
     np.testing.assert_array_equal(a.forecast[:3], b.forecast[[b.streams[n] for n in a.names]])
 
 
+def test_old_checkpoint_detector_statistics_are_not_taken_in_the_wrong_units():
+    """Before the detector worked in model units its statistics were in the streams' units: restoring
+    them into a standardising engine would misjudge every sample, so they are dropped (h and c kept)."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    config = EngineConfig(forecast_every=0, standardise=5)
+    a = Engine(model, config)
+    for t in range(60):
+        a.process([("x", Sample(float(t), (100.0 + 10 * np.sin(t / 3),)))])
+    arrays, meta = a.snapshot()
+    assert Engine(model, config).restore(arrays, meta) is None
+    del meta["detector_units"]  # as an older version wrote it
+    b = Engine(model, config)
+    note = b.restore(arrays, meta)
+    assert note and "warms up again" in note
+    assert b.detector.count[0] == 0 and a.detector.count[0] > 0
+    for key, h in a._bank.state.items():
+        np.testing.assert_array_equal(b._bank.state[key][0], h[0])
+    unscaled = Engine(model, EngineConfig(forecast_every=0))  # no standardising: the units never differed
+    assert unscaled.restore(*Engine(model, EngineConfig(forecast_every=0)).snapshot()) is None
+
+
 def test_config_defaults_and_overrides(tmp_path):
     (tmp_path / "b").mkdir()
     config = load_config(None, {"model.bundle": str(tmp_path / "b"), "anomaly.threshold": "4.5",
