@@ -25,8 +25,7 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.relation_study import incidents, load_devices, report
-from edge_lstm.incidents import Match, match
+from bench.relation_study import study_latest_load
 
 
 @njit(cache=True)
@@ -102,21 +101,8 @@ def relation_z(x, c, learn, smooth, lagged, inside):
 
 
 def study(folder: Path, context: str, learn: int, smooth: float, k: float, lagged: bool, inside: bool) -> None:
-    total, days, per_channel = Match(), 0.0, {}
-    for channels in load_devices(folder).values():
-        load = channels[context]
-        for channel, series in channels.items():
-            days += (series.ts[-1] - series.ts[0]) / 86_400
-            if channel == context:  # its own faults are not this detector's to find
-                total = total + match([], series.windows)
-                continue
-            at = np.searchsorted(load.ts, series.ts, side="right") - 1
-            c = load.values[np.maximum(at, 0), 0].astype(np.float64)
-            z = relation_z(series.values[:, 0].astype(np.float64), c, learn, smooth, lagged, inside)
-            found = match(incidents(z > k, series.ts, quiet=600.0), series.windows)
-            per_channel[channel] = per_channel.get(channel, Match()) + found
-            total = total + found
-    report(f"{folder.name:<16} learn {learn} smooth {smooth:g} k {k:g}", total, days, per_channel)
+    study_latest_load(folder, context, f"{folder.name:<16} learn {learn} smooth {smooth:g} k {k:g}",
+                      lambda x, c: relation_z(x, c, learn, smooth, lagged, inside), k)
 
 
 def main() -> None:

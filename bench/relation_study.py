@@ -84,6 +84,26 @@ def study(folder: Path, context: str, tau: float, k: float) -> None:
     report(f"{folder.name:<16} tau {tau:>5g} s  k {k:g}", total, days, per_channel)
 
 
+def study_latest_load(folder: Path, context: str, label: str, z_of, k: float) -> None:
+    """Judge every channel of every device (the context channel's own faults aside) by ``z_of(x, c)``, its
+    per-sample z against the device's latest context value ``c``; alarm above ``k``; report the matches."""
+    total, days, per_channel = Match(), 0.0, {}
+    for channels in load_devices(folder).values():
+        load = channels[context]
+        for channel, series in channels.items():
+            days += (series.ts[-1] - series.ts[0]) / 86_400
+            if channel == context:  # its own faults are not this detector's to find
+                total = total + match([], series.windows)
+                continue
+            at = np.searchsorted(load.ts, series.ts, side="right") - 1
+            c = np.where(at >= 0, load.values[np.maximum(at, 0), 0], load.values[0, 0]).astype(np.float64)
+            z = z_of(series.values[:, 0].astype(np.float64), c)
+            found = match(incidents(z > k, series.ts, quiet=600.0), series.windows)
+            per_channel[channel] = per_channel.get(channel, Match()) + found
+            total = total + found
+    report(label, total, days, per_channel)
+
+
 def report(label: str, total: Match, days: float, per_channel: dict[str, Match]) -> None:
     """One line: faults found, false incidents (in all and per stream-day), and per channel."""
     print(f"{label}: faults {total.detected}/{total.windows}  false {total.false_incidents}  "
