@@ -310,7 +310,7 @@ def test_worker_waits_for_the_broker_to_acknowledge_events(tmp_path, bundle, bro
 
 def test_the_daemons_socket_sends_without_nagle_delay(bundle, broker):
     """paho leaves Nagle's algorithm on; the daemon turns it off, else a burst of events waits ~40 ms
-    for the broker's delayed ACK (bursts p99 65 -> 20-33 ms, docs/benchmarks.md)."""
+    for the broker's delayed ACK (bursts p99 61-75 -> 20-35 ms, docs/benchmarks.md)."""
     import socket
 
     from edge_lstm.config import load_config

@@ -151,8 +151,15 @@ def test_old_checkpoint_detector_statistics_are_not_taken_in_the_wrong_units():
     assert b.detector.count[0] == 0 and a.detector.count[0] > 0
     for key, h in a._bank.state.items():
         np.testing.assert_array_equal(b._bank.state[key][0], h[0])
-    unscaled = Engine(model, EngineConfig(forecast_every=0))  # no standardising: the units never differed
-    assert unscaled.restore(*Engine(model, EngineConfig(forecast_every=0)).snapshot()) is None
+    plain = EngineConfig(forecast_every=0)  # no standardising: the units never differed, statistics are kept
+    c = Engine(model, plain)
+    for t in range(60):
+        c.process([("x", Sample(float(t), (np.sin(t / 3),)))])
+    arrays, meta = c.snapshot()
+    del meta["detector_units"]
+    d = Engine(model, plain)
+    assert d.restore(arrays, meta) is None
+    assert d.detector.count[0] == c.detector.count[0] > 0
 
 
 def test_config_defaults_and_overrides(tmp_path):
