@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint install system-deps demo demo-bundle evaluate-nab clean
+.PHONY: test lint install system-deps demo demo-bundle evaluate-nab evaluate-machines clean
 
 # Mosquitto (Debian's package) for the tests that talk to a real broker.
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || ls /usr/sbin/mosquitto 2>/dev/null)
@@ -48,6 +48,18 @@ evaluate-nab: $(STAMP)
 		--out $(NAB_OUT)/numba-int8 --backend numba-int8 --standardise probation --set z_gate=4
 	$(VENV)/bin/edge-lstm evaluate $(NAB) --windows $(NAB)/combined_windows.json --bundle $(NAB_OUT)/bundle \
 		--out $(NAB_OUT)/numba-f32 --backend numba-f32 --standardise probation --set z_gate=4 --no-plots
+
+# The simulated machines (docs/evaluation.md, "Simulated machines"): each scenario exported with its exact
+# labels, replayed through the demo's bundle with the load channel named; summaries in $(MACHINES_OUT)/*/results.
+MACHINES ?= pump-cavitation sensor-faults bearing-wear
+MACHINES_OUT ?= build/machines
+evaluate-machines: $(STAMP)
+	for s in $(MACHINES); do \
+		$(VENV)/bin/edge-lstm sim export $$s --out $(MACHINES_OUT)/$$s/data && \
+		$(VENV)/bin/edge-lstm evaluate $(MACHINES_OUT)/$$s/data --windows $(MACHINES_OUT)/$$s/data/labels.json \
+			--bundle edge_lstm/demo/bundle --out $(MACHINES_OUT)/$$s/results --gap 600 \
+			--set context=motor_current --no-plots --quiet || exit 1; \
+	done
 
 # make demo: no TensorFlow, no apt: the runtime, the simulator and the demo extra (amqtt, rich, matplotlib).
 DEMO_STAMP := $(VENV)/.demo-installed
