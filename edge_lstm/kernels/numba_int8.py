@@ -219,6 +219,36 @@ def step_rows_q(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     return -1
 
 
+@njit(cache=True, error_model="numpy")
+def run_streams_q(xs, state, ops, w, wp, out, max_dim, max_gates):
+    """int8 twin of :func:`numba_f32.run_streams`: ``xs[s, t]`` for every stream s and time t in one call
+    (the buffers made once, not per sample); outputs into ``out[s, t]``. ``xs`` is known finite."""
+    a = np.empty((TILE, max_dim), np.float32)
+    b = np.empty((TILE, max_dim), np.float32)
+    z = np.empty((TILE, max_gates), np.float32)
+    zh = np.empty((TILE, max_gates), np.float32)
+    hbuf = np.empty((TILE, max_dim), np.float32)
+    qa = np.zeros((TILE, 2 * max_dim + 2), np.int16)
+    qh = np.zeros((TILE, max_dim + 1), np.int16)
+    padded = BLOCK * ((max_gates + BLOCK - 1) // BLOCK)
+    acc = np.empty((TILE, padded), np.int32)
+    acc2 = np.empty((TILE, padded), np.int32)
+    srows = np.empty(TILE, np.int64)
+    n = xs.shape[0]
+    for start in range(0, n, TILE):
+        ts = min(TILE, n - start)
+        for s in range(ts):
+            srows[s] = start + s
+        for t in range(xs.shape[1]):
+            for s in range(ts):
+                for k in range(xs.shape[2]):
+                    a[s, k] = xs[start + s, t, k]
+            width = advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc, acc2)
+            for s in range(ts):
+                for j in range(width):
+                    out[start + s, t, j] = a[s, j]
+
+
 def compile_int8_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """Encode an int8 bundle as (ops, float buffer, packed int16 weight buffer, max width, max gates)."""
     params = bundle.int8_params
@@ -308,4 +338,10 @@ class NumbaInt8Kernel(Kernel):
                           out, self.max_dim, self.max_gates)
         if bad >= 0:
             raise_non_finite(x)
+        return out
+
+    def run(self, state: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        out = np.empty((xs.shape[0], xs.shape[1], self.spec.outputs), dtype=np.float32)
+        run_streams_q(np.ascontiguousarray(xs, np.float32), state, self.ops, self.flat, self.flat_q, out,
+                      self.max_dim, self.max_gates)
         return out
