@@ -60,6 +60,7 @@ evaluate-machines: $(STAMP)
 			--bundle edge_lstm/demo/bundle --out $(MACHINES_OUT)/$$s/results --gap 600 \
 			--set context=motor_current --no-plots --quiet || exit 1; \
 	done
+	$(PY) bench/machines_summary.py $(foreach s,$(MACHINES),$(MACHINES_OUT)/$(s)/results/summary.json)
 
 # make demo: no TensorFlow, no apt: the runtime, the simulator and the demo extra (amqtt, rich, matplotlib).
 DEMO_STAMP := $(VENV)/.demo-installed

@@ -211,7 +211,8 @@ def summarise(model: Model, results: list[FileResult], scored: dict, total: Matc
         "incidents": {"true": total.true_incidents, "false": total.false_incidents, "windows": total.windows,
                       "detected": total.detected, "precision": total.precision, "recall": total.recall,
                       "f1": total.f1, "mean_delay_s": total.mean_delay,
-                      "false_per_stream_day": total.false_incidents / days if days else None},
+                      "false_per_stream_day": total.false_incidents / days if days else None,
+                      "stream_days": days},  # scored (after each file's probation)
         "forecast": forecast,
         "interval_coverage": math.erf(config.interval_z / math.sqrt(2.0)),
         "samples": int(sum(r.samples for r in results)),

@@ -10,6 +10,7 @@ import pytest
 import edge_lstm
 from edge_lstm.engine import EngineConfig
 from edge_lstm.labelled import nab_time, read_series
+from edge_lstm.nab import probation_length
 from edge_lstm.replay import replay
 from tests.keras_models import sine_series
 
@@ -85,6 +86,8 @@ def test_evaluate_writes_nab_layout_scores_and_plots(forecaster, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["nab"]["standard"]["score"] > 50, summary["nab"]
     assert summary["incidents"]["detected"] == 1 and summary["incidents"]["windows"] == 1
+    scored_days = sum((t[-1] - t[probation_length(t.size)]) / 86400 for t in (ts, ts2))  # after each probation
+    assert summary["incidents"]["stream_days"] == pytest.approx(scored_days)
     assert summary["forecast"]["rmse_vs_naive_median"] < 1.0
     assert (out / "plots" / "machines" / "spiky.png").stat().st_size > 10_000
     assert "| standard |" in (out / "summary.md").read_text()
