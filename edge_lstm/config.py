@@ -123,6 +123,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                             "times the mean gap and twice the longest lately (0: no silence view)"),
         "stuck_run": Key(int, 10, _non_negative, "identical values in a row are news beyond this and twice the "
                          "longest run lately (0: no stuck view)"),
+        "late_gap": Key((int, float), 4.0, _non_negative, "a sample this many mean gaps after the previous one "
+                        "is not judged or learned by the forecast view (its forecast spans the gap; 0: off)"),
         "context": Key(str, "", help="the device channel that shows its load (e.g. motor_current): incidents "
                                      "coinciding with it and another channel moving together are operating "
                                      "changes, not published (empty: off)"),

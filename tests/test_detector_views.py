@@ -208,3 +208,23 @@ def test_every_view_judges_a_stream_the_same_in_any_units():
     assert {"level", "stuck"} <= {view for _, view in reference}, reference
     assert decisions(1.8, 32.0) == reference
     assert decisions(0.001, -70.0) == reference
+
+
+def test_a_sample_after_a_long_gap_is_neither_judged_nor_learned_by_the_forecast_view():
+    """Its one-step forecast was made for a sample due long before: a large residual there is no news,
+    and must not raise the bar for the next real surprise (NAB's traffic files: +3.6 points)."""
+    rng = np.random.default_rng(8)
+    ts = np.arange(2000) * 60.0
+    ts[1000:] += 7200.0  # two hours without a sample, on a one-minute stream
+    residual = rng.normal(0.0, 1.0, ts.size)
+    residual[1000] = 30.0  # the forecast spanned the gap
+    residual[1500] = 5.5  # a real surprise: well beyond the noise (its trailing maximum ~3.5), under twice it
+    base = dict(pattern_length=0, level_window=0, silence_gate=0, stuck_run=0, z_gate=4.0)
+
+    def opened(config: DetectorConfig) -> list[int]:
+        out = Detector(config).update(np.zeros(ts.size, np.int64), residual, np.zeros(ts.size), ts)
+        return np.flatnonzero(out.opened).tolist()
+
+    assert opened(DetectorConfig(**base)) == [1500]
+    # Judged: an incident, and its residual (entering the history capped at twice the maximum) hides the surprise.
+    assert opened(DetectorConfig(**base, late_gap=0)) == [1000]
