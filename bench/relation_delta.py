@@ -1,0 +1,147 @@
+"""Study: changes of a channel that the load's changes do not explain (a slow fault's signature).
+
+    python bench/relation_delta.py EXPORT_DIR [EXPORT_DIR ...] [--block 32] [--span 64] [--k 1]
+
+Per channel of each device of an ``edge-lstm sim export`` folder (the context channel aside), online:
+block means (``block`` samples) of the channel x and of the device's latest load c; the slope b of
+x's block-to-block changes on c's (least squares through the origin, exponentially weighted: learned
+from load changes, so any operating level is fine); the unexplained change over ``span`` blocks,
+``u = (x_now - x_then) - b (c_now - c_then)``, judged only when both blocks ran (c above 10% of its
+largest so far). The view's ratio: ``|u|`` over the largest of its trailing ``8 * span`` blocks
+(learning capped at twice that, as the detector's views), damped while ``|u|`` is under ``gate``
+times its running mean. A drift, or wear that raises vibration at a given current, grows ``u``;
+a load step does not. Prints detected faults and false incidents against the labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.relation_study import incidents, load_devices, report  # noqa: E402
+from edge_lstm.incidents import Match, match  # noqa: E402
+
+
+@njit(cache=True)
+def unexplained_ratio(x, c, block, span, gate, alpha, warm, bad):
+    n = x.size
+    out = np.zeros(n)
+    ring = span + 1
+    xb = np.zeros(ring)
+    cb = np.zeros(ring)
+    run = np.zeros(ring, np.bool_)
+    blocks_done = 0
+    sx = 0.0
+    sc = 0.0
+    cmin = np.inf
+    flag = False
+    fill = 0
+    sxy = 0.0
+    scc = 0.0
+    cmax = 0.0
+    hist_n = 8
+    hist_block = span  # blocks of history per trailing-max block
+    hist = np.zeros(hist_n + 1)
+    hist_fill = 0
+    mean_u = 0.0
+    mad = 0.0
+    judged = 0
+    v = 0.0
+    for t in range(n):
+        sx += x[t]
+        sc += c[t]
+        cmin = min(cmin, c[t])
+        flag = flag or bad[t]
+        fill += 1
+        out[t] = v
+        if fill < block:
+            continue
+        xm, cm = sx / block, sc / block
+        sx = sc = 0.0
+        fill = 0
+        cmax = max(cmax, cm)
+        at = blocks_done % ring
+        xb[at], cb[at] = xm, cm
+        run[at] = cmin > 0.1 * cmax and not flag
+        cmin = np.inf
+        flag = False
+        if blocks_done >= 1:
+            prev = (blocks_done - 1) % ring
+            if run[at] and run[prev]:
+                dx, dc = xm - xb[prev], cm - cb[prev]
+                sxy = (1 - alpha) * sxy + alpha * dx * dc
+                scc = (1 - alpha) * scc + alpha * dc * dc
+        v = 0.0
+        if blocks_done >= span:
+            then = (blocks_done - span) % ring
+            if run[at] and run[then] and scc > 0:
+                b = sxy / scc
+                u = (xm - xb[then]) - b * (cm - cb[then])
+                judged += 1
+                spread = max(mad, 1e-9)
+                if judged > warm:
+                    v = abs(u - mean_u) / (gate * spread)
+                delta = u - mean_u
+                if judged > warm:
+                    delta = min(max(delta, -gate * spread), gate * spread)
+                w = max(alpha, 1.0 / judged)
+                mean_u += w * delta
+                mad += w * (abs(delta) - mad)
+        blocks_done += 1
+        out[t] = v
+    return out
+
+
+def study(folder: Path, context: str, k: float, oracle: float, **settings) -> None:
+    """Judge each channel; ``oracle`` > 0: blocks within that many seconds of the context channel's own
+    labelled faults are not judged or learned (what an incident of the context channel would tell)."""
+    total, days, per_channel = Match(), 0.0, {}
+    kinds = json.loads((folder / "fault_kinds.json").read_text())
+    for channels in load_devices(folder).values():
+        load = channels[context]
+        for channel, series in channels.items():
+            days += (series.ts[-1] - series.ts[0]) / 86_400
+            if channel == context:
+                total = total + match([], series.windows)
+                continue
+            at = np.searchsorted(load.ts, series.ts, side="right") - 1
+            c = np.where(at >= 0, load.values[np.maximum(at, 0), 0], load.values[0, 0]).astype(np.float64)
+            bad = np.zeros(series.ts.size, np.bool_)
+            if oracle > 0:  # the context sensor's own faults (a machine's wear moves every channel: not these)
+                for (a, b), kind in zip(load.windows, kinds.get(load.name, []), strict=False):
+                    if kind != "degradation":
+                        bad |= (series.ts >= a) & (series.ts <= b + oracle)
+            v = unexplained_ratio(series.values[:, 0].astype(np.float64), c, settings["block"], settings["span"],
+                                  settings["gate"], settings["alpha"], settings["warm"], bad)
+            found = match(incidents(v > k, series.ts, quiet=600.0), series.windows)
+            per_channel[channel] = per_channel.get(channel, Match()) + found
+            total = total + found
+    report(f"{folder.parent.name} k {k}", total, days, per_channel)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--context", default="motor_current")
+    parser.add_argument("--block", type=int, default=32)
+    parser.add_argument("--span", type=int, default=64)
+    parser.add_argument("--gate", type=float, default=3.0)
+    parser.add_argument("--alpha", type=float, default=0.02)
+    parser.add_argument("--warm", type=int, default=64, help="judged blocks before alarms")
+    parser.add_argument("--oracle", type=float, default=0.0, help="s after the context's labelled faults")
+    parser.add_argument("--k", default="1", help="comma-separated")
+    args = parser.parse_args()
+    settings = {key: getattr(args, key) for key in ("block", "span", "gate", "alpha", "warm")}
+    for folder in args.folders:
+        for k in (float(v) for v in args.k.split(",")):
+            study(folder, args.context, k, args.oracle, **settings)
+
+
+if __name__ == "__main__":
+    main()
