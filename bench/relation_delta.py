@@ -1,16 +1,19 @@
 """Study: changes of a channel that the load's changes do not explain (a slow fault's signature).
 
-    python bench/relation_delta.py EXPORT_DIR [EXPORT_DIR ...] [--block 32] [--span 64] [--k 1]
+    python bench/relation_delta.py EXPORT_DIR [EXPORT_DIR ...] [--block 32] [--span 64] [--k 1,2]
+                                   [--oracle 2100] [--warm 16] [--gate 4]
 
 Per channel of each device of an ``edge-lstm sim export`` folder (the context channel aside), online:
 block means (``block`` samples) of the channel x and of the device's latest load c; the slope b of
 x's block-to-block changes on c's (least squares through the origin, exponentially weighted: learned
 from load changes, so any operating level is fine); the unexplained change over ``span`` blocks,
 ``u = (x_now - x_then) - b (c_now - c_then)``, judged only when both blocks ran (c above 10% of its
-largest so far). The view's ratio: ``|u|`` over the largest of its trailing ``8 * span`` blocks
-(learning capped at twice that, as the detector's views), damped while ``|u|`` is under ``gate``
-times its running mean. A drift, or wear that raises vibration at a given current, grows ``u``;
-a load step does not. Prints detected faults and false incidents against the labels.
+largest so far in every sample of both). The ratio: ``|u - mean|`` over ``gate`` mean absolute
+deviations (both learned with clipping at ``gate`` deviations, as the detector's residual
+statistics); an alarm beyond ``k``. A drift, or wear that raises vibration at a given current,
+grows ``u``; a load step does not. ``--oracle S``: blocks up to S seconds after the context
+sensor's own labelled faults (not a machine's wear) are neither judged nor learned — what the
+engine would have to know. Prints detected faults and false incidents against the labels.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.relation_study import incidents, load_devices, report  # noqa: E402
-from edge_lstm.incidents import Match, match  # noqa: E402
+from bench.relation_study import incidents, load_devices, report
+from edge_lstm.incidents import Match, match
 
 
 @njit(cache=True)
 def unexplained_ratio(x, c, block, span, gate, alpha, warm, bad):
+    """Per sample, ``|u - mean| / (gate * mean absolute deviation)`` of the latest block (0 while not judged);
+    ``bad`` marks samples whose blocks are neither judged nor learned (the context sensor's own faults)."""
     n = x.size
     out = np.zeros(n)
     ring = span + 1
@@ -45,10 +50,6 @@ def unexplained_ratio(x, c, block, span, gate, alpha, warm, bad):
     sxy = 0.0
     scc = 0.0
     cmax = 0.0
-    hist_n = 8
-    hist_block = span  # blocks of history per trailing-max block
-    hist = np.zeros(hist_n + 1)
-    hist_fill = 0
     mean_u = 0.0
     mad = 0.0
     judged = 0

@@ -19,10 +19,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nab_study import detector_scores, squash  # noqa: E402
-from edge_lstm import nab  # noqa: E402
-from edge_lstm.labelled import discover, read_series  # noqa: E402
-from edge_lstm.scaling import standard_scaling  # noqa: E402
+from bench.nab_study import detector_scores, squash
+from edge_lstm import nab
+from edge_lstm.labelled import discover, read_series
+from edge_lstm.scaling import standard_scaling
 
 WINDOW = 50
 
@@ -62,7 +62,7 @@ def fit_and_forecast(files: dict, seasonal: bool, seed: int = 0) -> dict:
 
     keras.utils.set_random_seed(seed)
     xs, ys, vx, vy = [], [], [], []
-    for ts, _, x, d, head in files.values():
+    for _, _, x, d, head in files.values():
         s = stack(x, d, seasonal)[:head]
         cut = int(head * 0.8)
         a, b = windows_of(s[:cut])
