@@ -29,6 +29,7 @@ from numba import njit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.relation_study import incidents, load_devices, report
 from edge_lstm.incidents import Match, match
+from edge_lstm.labelled import to_epoch
 
 
 @njit(cache=True)
@@ -99,7 +100,18 @@ def unexplained_ratio(x, c, block, span, gate, alpha, warm, bad):
     return out
 
 
-def study(folder: Path, context: str, k: float, oracle: float, **settings) -> None:
+def context_anomalies(results: Path, name: str) -> np.ndarray:
+    """Times of the context channel's anomalous samples in ``edge-lstm evaluate``'s results file (an
+    incident's onset scores above 0.5, its later samples just below: 0.999 / 1.999)."""
+    stem = Path(name)
+    path = results / "edgelstm" / stem.parent / f"edgelstm_{stem.stem}.csv"
+    rows = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
+    times = np.array([to_epoch(t, str(path)) for t in rows["timestamp"]])
+    return np.sort(times[rows["anomaly_score"] >= 0.4997])
+
+
+def study(folder: Path, context: str, k: float, oracle: float, results: Path | None = None, after: float = 0.0,
+          **settings) -> None:
     """Judge each channel; ``oracle`` > 0: blocks within that many seconds of the context channel's own
     labelled faults are not judged or learned (what an incident of the context channel would tell)."""
     total, days, per_channel = Match(), 0.0, {}
@@ -114,6 +126,10 @@ def study(folder: Path, context: str, k: float, oracle: float, **settings) -> No
             at = np.searchsorted(load.ts, series.ts, side="right") - 1
             c = np.where(at >= 0, load.values[np.maximum(at, 0), 0], load.values[0, 0]).astype(np.float64)
             bad = np.zeros(series.ts.size, np.bool_)
+            if results is not None:  # the engine's view: blocks within `after` s of the context channel's anomalies
+                anomalous = context_anomalies(results, load.name)
+                at_time = np.searchsorted(anomalous, series.ts, side="right") - 1
+                bad |= (at_time >= 0) & (series.ts - anomalous[np.maximum(at_time, 0)] <= after)
             if oracle > 0:  # the context sensor's own faults (a machine's wear moves every channel: not these)
                 for (a, b), kind in zip(load.windows, kinds.get(load.name, []), strict=False):
                     if kind != "degradation":
@@ -137,11 +153,15 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=64, help="judged blocks before alarms")
     parser.add_argument("--oracle", type=float, default=0.0, help="s after the context's labelled faults")
     parser.add_argument("--k", default="1", help="comma-separated")
+    parser.add_argument("--results", action="store_true",
+                        help="mask by the context channel's anomalies in FOLDER/../results (make evaluate-machines)")
+    parser.add_argument("--after", type=float, default=2100.0, help="s masked after each (with --results)")
     args = parser.parse_args()
     settings = {key: getattr(args, key) for key in ("block", "span", "gate", "alpha", "warm")}
     for folder in args.folders:
         for k in (float(v) for v in args.k.split(",")):
-            study(folder, args.context, k, args.oracle, **settings)
+            study(folder, args.context, k, args.oracle, folder.parent / "results" if args.results else None,
+                  args.after, **settings)
 
 
 if __name__ == "__main__":
