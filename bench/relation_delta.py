@@ -33,9 +33,10 @@ from edge_lstm.labelled import to_epoch
 
 
 @njit(cache=True)
-def unexplained_ratio(x, c, block, span, gate, alpha, warm, bad):
+def unexplained_ratio(x, c, block, span, gate, alpha, warm, bad, load):
     """Per sample, ``|u - mean| / (gate * mean absolute deviation)`` of the latest block (0 while not judged);
-    ``bad`` marks samples whose blocks are neither judged nor learned (the context sensor's own faults)."""
+    ``bad`` marks samples whose blocks are neither judged nor learned (the context sensor's own faults);
+    a block runs when every ``load`` sample in it is above 10% of the largest ``load`` block mean so far."""
     n = x.size
     out = np.zeros(n)
     ring = span + 1
@@ -45,6 +46,7 @@ def unexplained_ratio(x, c, block, span, gate, alpha, warm, bad):
     blocks_done = 0
     sx = 0.0
     sc = 0.0
+    sl = 0.0
     cmin = np.inf
     flag = False
     fill = 0
@@ -58,16 +60,17 @@ def unexplained_ratio(x, c, block, span, gate, alpha, warm, bad):
     for t in range(n):
         sx += x[t]
         sc += c[t]
-        cmin = min(cmin, c[t])
+        sl += load[t]
+        cmin = min(cmin, load[t])
         flag = flag or bad[t]
         fill += 1
         out[t] = v
         if fill < block:
             continue
         xm, cm = sx / block, sc / block
-        sx = sc = 0.0
+        cmax = max(cmax, sl / block)
+        sx = sc = sl = 0.0
         fill = 0
-        cmax = max(cmax, cm)
         at = blocks_done % ring
         xb[at], cb[at] = xm, cm
         run[at] = cmin > 0.1 * cmax and not flag
@@ -135,11 +138,39 @@ def study(folder: Path, context: str, k: float, oracle: float, results: Path | N
                     if kind != "degradation":
                         bad |= (series.ts >= a) & (series.ts <= b + oracle)
             v = unexplained_ratio(series.values[:, 0].astype(np.float64), c, settings["block"], settings["span"],
-                                  settings["gate"], settings["alpha"], settings["warm"], bad)
+                                  settings["gate"], settings["alpha"], settings["warm"], bad, c)
             found = match(incidents(v > k, series.ts, quiet=600.0), series.windows)
             per_channel[channel] = per_channel.get(channel, Match()) + found
             total = total + found
     report(f"{folder.parent.name} k {k}", total, days, per_channel)
+
+
+def latest(series, other) -> np.ndarray:
+    """``other``'s latest value at each of ``series``' sample times (its first before it starts)."""
+    at = np.searchsorted(other.ts, series.ts, side="right") - 1
+    return np.where(at >= 0, other.values[np.maximum(at, 0), 0], other.values[0, 0]).astype(np.float64)
+
+
+def study_pairs(folder: Path, context: str, k: float, **settings) -> None:
+    """Every channel (the context's too) against each other channel of its device: a channel is anomalous
+    when its changes disagree with *every* other channel's (the smallest of its pairs' ratios beyond ``k``),
+    so the sensor that broke a relation is told from the ones that still agree with one another."""
+    total, days, per_channel = Match(), 0.0, {}
+    for channels in load_devices(folder).values():
+        load = channels[context]
+        for channel, series in channels.items():
+            days += (series.ts[-1] - series.ts[0]) / 86_400
+            x = series.values[:, 0].astype(np.float64)
+            running = latest(series, load)
+            bad = np.zeros(x.size, np.bool_)
+            ratios = [unexplained_ratio(x, latest(series, other), settings["block"], settings["span"], settings["gate"],
+                                        settings["alpha"], settings["warm"], bad, running)
+                      for name, other in channels.items() if name != channel]
+            v = np.min(ratios, axis=0)
+            found = match(incidents(v > k, series.ts, quiet=600.0), series.windows)
+            per_channel[channel] = per_channel.get(channel, Match()) + found
+            total = total + found
+    report(f"{folder.parent.name} pairs k {k}", total, days, per_channel)
 
 
 def main() -> None:
@@ -155,11 +186,15 @@ def main() -> None:
     parser.add_argument("--k", default="1", help="comma-separated")
     parser.add_argument("--results", action="store_true",
                         help="mask by the context channel's anomalies in FOLDER/../results (make evaluate-machines)")
+    parser.add_argument("--pairs", action="store_true", help="every channel against every other (study_pairs)")
     parser.add_argument("--after", type=float, default=2100.0, help="s masked after each (with --results)")
     args = parser.parse_args()
     settings = {key: getattr(args, key) for key in ("block", "span", "gate", "alpha", "warm")}
     for folder in args.folders:
         for k in (float(v) for v in args.k.split(",")):
+            if args.pairs:
+                study_pairs(folder, args.context, k, **settings)
+                continue
             study(folder, args.context, k, args.oracle, folder.parent / "results" if args.results else None,
                   args.after, **settings)
 
