@@ -131,6 +131,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "context_within_s": Key((int, float), 5.0, _positive, "how close in time (s) counts as coinciding; "
                                                               "anomaly events are held this long"),
         "context_z": Key((int, float), 4.0, _positive, "a residual z this large counts as a channel moving"),
+        "relation_block": Key(int, 32, _non_negative, "the relation view (with context): samples of the context "
+                              "channel per block of means; a channel whose change over relation_span blocks no "
+                              "other channel of its device explains is anomalous (0: off)"),
+        "relation_span": Key(int, 64, _positive, "blocks between the two the relation view compares"),
+        "relation_alpha": Key((int, float), 0.002, lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+                              "weight of a new block in the relation view's slopes and statistics"),
+        "relation_gate": Key((int, float), 4.0, _positive, "the relation view alarms beyond this many mean "
+                             "deviations of the unexplained change"),
+        "relation_warmup": Key(int, 16, _non_negative, "blocks judged before the relation view may alarm"),
+        "relation_tolerance": Key((int, float), 0.1, _non_negative, "share of the change the other channel "
+                                  "explains that the relation view also allows (no relation is exact)"),
     },
     "forecast": {
         "every": Key(int, 10, _non_negative, "samples between forecasts of a stream (0: none)"),

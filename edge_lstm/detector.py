@@ -5,7 +5,7 @@ Each stream keeps a running estimate of its one-step forecast residual's mean an
 z-value. Residuals beyond the z threshold update the estimate only clipped to it, so an incident
 does not teach the detector that incidents are normal. Two scores, by ``mode``:
 
-- ``"novelty"`` (default): the largest of five views' novelty ratios ``v`` (anomalous when
+- ``"novelty"`` (default): the largest of the views' novelty ratios ``v`` (anomalous when
   ``v > 1``, score ``v / (1 + v)``), each asking whether this sample shows something the stream's
   recent history has not:
 
@@ -35,6 +35,8 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
   - **stuck** (``stuck_run`` > 0): how much longer the current run of identical values is than both
     twice the longest run of the trailing ``novelty_window`` samples and ``stuck_run``. A noisy
     sensor behind an ADC repeats a reading two or three times in a row; a stuck one repeats it.
+  - **relation** (given by the engine when ``context`` names the load channel): a channel's change
+    over a span that no other channel of its device explains (:mod:`edge_lstm.relations`).
 
   On the NAB dev subset (``z_gate`` 4) the forecast view alone scored 59.5 and the five views
   71.7, 79.7 with NAB's more sensitive profile (docs/evaluation.md); on simulated machines
@@ -67,7 +69,8 @@ from numba import njit
 MODES = ("novelty", "z")
 BLOCKS = 8  # blocks of the trailing-maximum window
 LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate x this many residual spreads
-VIEWS = ("forecast", "pattern", "level", "silence", "stuck")  # what raised a novelty score (Update.view indexes this)
+# What raised a novelty score (Update.view indexes this); "relation" comes from outside (edge_lstm.relations).
+VIEWS = ("forecast", "pattern", "level", "silence", "stuck", "relation")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,13 @@ class DetectorConfig:
     context: str = ""  # the channel name; "" = off
     context_within_s: float = 5.0
     context_z: float = 4.0  # a residual z this large is a channel "moving"
+    # Read by the engine: the relation view (edge_lstm.relations), on when ``context`` names the load channel.
+    relation_block: int = 32  # samples of the context channel per block; 0: off
+    relation_span: int = 64  # blocks between the two compared
+    relation_alpha: float = 0.002  # weight of a new block in the slopes and statistics, once warmed up
+    relation_gate: float = 4.0  # a pair's ratio is its unexplained change over this many mean deviations
+    relation_warmup: int = 16  # judged blocks of a pair before it may raise its ratio
+    relation_tolerance: float = 0.1  # share of the explained change also allowed (no relation is exact)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -106,6 +116,7 @@ class DetectorConfig:
             if self.pattern_memory < 2 * self.pattern_length:
                 raise ValueError(f"pattern_memory: must be at least twice pattern_length ({self.pattern_length}), "
                                  f"got {self.pattern_memory}")
+
 
     @property
     def pattern_segments(self) -> int:
@@ -209,9 +220,11 @@ class Detector:
     def std(self, idx: np.ndarray) -> np.ndarray:
         return np.sqrt(np.maximum(self.var[idx], self.config.min_std**2))
 
-    def update(self, idx: np.ndarray, value: np.ndarray, expected: np.ndarray, ts: np.ndarray) -> Update:
+    def update(self, idx: np.ndarray, value: np.ndarray, expected: np.ndarray, ts: np.ndarray,
+               relation: np.ndarray | None = None) -> Update:
         """Score each sample ``value[j]`` (forecast ``expected[j]``) against its stream ``idx[j]``, then learn
-        from it, in order (a stream may repeat)."""
+        from it, in order (a stream may repeat). ``relation``: each sample's relation ratio (the sixth view,
+        computed across a device's channels by :mod:`edge_lstm.relations`); anomalous above 1."""
         cfg = self.config
         k = idx.size
         out = Update(*(np.empty(k) for _ in range(2)), *(np.empty(k, bool) for _ in range(3)),
@@ -223,8 +236,9 @@ class Detector:
                          cfg.stuck_run], np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
                            cfg.silence_gate, cfg.late_gap])
+        extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
         _update(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
-                np.ascontiguousarray(ts, np.float64), ints, floats, self.count, self.mean, self.var, self.open,
+                np.ascontiguousarray(ts, np.float64), extra, ints, floats, self.count, self.mean, self.var, self.open,
                 self.start, self.peak, self.calm, self.peak_score, self.blocks, self.block_fill, self.seen,
                 self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
                 self.distance_blocks, self.level_high, self.level_low, self.level_fill, self.last_ts, self.gap_mean,
@@ -305,11 +319,10 @@ def _roll(blocks, empty):
 
 
 @njit(cache=True)
-def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score, blocks,
-            block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks,
-            level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run, run_since, run_blocks,
-            z_out,
-            score_out, anomalous_out,
+def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score,
+            blocks, block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean,
+            distance_blocks, level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run,
+            run_since, run_blocks, z_out, score_out, anomalous_out,
             opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out, pattern_out,
             level_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
@@ -388,6 +401,8 @@ def _update(idx, value, residual, ts, ints, floats, count, mean, var, is_open, s
                         v, view, since = v_stuck, 4, run_since[i]
                 run[i] = repeats
                 last_value[i] = x
+            if relation[j] > v:
+                v, view, since = relation[j], 5, ts[j]
             score = v / (1.0 + v)
             anomalous = warmed and v > 1.0
         else:

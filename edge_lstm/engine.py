@@ -27,6 +27,7 @@ from edge_lstm.intervals import Bounds, Intervals
 from edge_lstm.model import Model
 from edge_lstm.operating import OperatingChanges, device_and_channel, device_clocks
 from edge_lstm.payloads import Sample
+from edge_lstm.relations import RelationConfig, Relations
 from edge_lstm.scaling import standard_scaling
 
 #: A stream with at least this many new samples in one batch advances through them in one kernel call.
@@ -113,6 +114,11 @@ class Engine:
                           if detector.context else None)
         self.device_rows: dict[str, list[int]] = defaultdict(list)
         self.channels: list[tuple[str, str]] = []  # (device, channel) of every bank row
+        self.relations = (Relations(RelationConfig(detector.relation_block, detector.relation_span,
+                                                   detector.relation_alpha, detector.relation_gate,
+                                                   detector.relation_warmup, detector.relation_tolerance),
+                                    detector.context)
+                          if detector.relation_block and detector.context else None)
 
     def _horizon(self, model: Model) -> int:
         shape = model.spec.output_shape
@@ -194,6 +200,7 @@ class Engine:
                 queues.append((index, ordered))
         if self.config.standardise:
             queues = self._calibrate(queues)
+        relation = self._relations(queues)
         events: list[Event] = []
         # A few streams with many new samples (batched payloads) advance through them in one kernel call
         # each; many streams are faster in rounds of one batched step (measured: 3.6 vs 85 us per sample
@@ -202,13 +209,15 @@ class Engine:
         long = [(index, samples) for index, samples in queues if few and len(samples) >= SEQUENCE_MIN]
         queues = [(index, samples) for index, samples in queues if not few or len(samples) < SEQUENCE_MIN]
         for index, samples in long:
-            events.extend(self._sequence(index, samples))
+            events.extend(self._sequence(index, samples, relation.get(index)))
         depth = 0
         while True:
             round_items = [(index, samples[depth]) for index, samples in queues if depth < len(samples)]
             if not round_items:
                 break
-            events.extend(self._round(round_items))
+            events.extend(self._round(round_items, None if self.relations is None else np.fromiter(
+                (relation[index][depth] for index, samples in queues if depth < len(samples)), np.float64,
+                len(round_items))))
             depth += 1
         if self.operating is None:
             return events
@@ -219,6 +228,20 @@ class Engine:
     def flush(self) -> list[Event]:
         """Anomaly events still held to tell operating changes from faults, decided now (at shutdown)."""
         return self.operating.flush() if self.operating is not None else []
+
+    def _relations(self, queues: list[tuple[int, list[Sample]]]) -> dict[int, np.ndarray]:
+        """Each queued sample's relation ratio (edge_lstm.relations), the batch taken in time order across
+        streams: a device's channels close their blocks together."""
+        if self.relations is None:
+            return {}
+        target = self.config.target_feature
+        by_index = dict(queues)
+        out = {index: np.zeros(len(samples)) for index, samples in queues}
+        for ts, index, k in sorted((s.ts, index, k) for index, samples in queues for k, s in enumerate(samples)):
+            device, channel = self.channels[index]
+            out[index][k] = self.relations.observe(device, channel, ts, float(by_index[index][k].values[target]))
+        self.counters["relation_late"] = self.relations.late
+        return out
 
     def _calibrate(self, queues: list[tuple[int, list[Sample]]]) -> list[tuple[int, list[Sample]]]:
         """Hold new streams' samples until ``standardise`` of them set the stream's scaling; then release them."""
@@ -238,7 +261,7 @@ class Engine:
                 ready.append((index, self.warming.pop(index)))
         return ready
 
-    def _round(self, items: list[tuple[int, Sample]]) -> list[Event]:
+    def _round(self, items: list[tuple[int, Sample]], relation: np.ndarray | None = None) -> list[Event]:
         cfg = self.config
         idx = np.fromiter((i for i, _ in items), np.int64, len(items))
         ts = np.fromiter((s.ts for _, s in items), np.float64, len(items))
@@ -260,7 +283,8 @@ class Engine:
         events: list[Event] = []
         if scored.any():
             expected = self.forecast[idx[scored], 0]
-            found, result = self._score(idx[scored], ts[scored], value[scored], expected)
+            found, result = self._score(idx[scored], ts[scored], value[scored], expected,
+                                        None if relation is None else relation[scored])
             events.extend(found)
             scale[scored] = self._in_units(result.expected_std, idx[scored])
             learn[scored] = ~result.anomalous
@@ -285,8 +309,9 @@ class Engine:
         self.restarted_at[idx] = self.seen[idx]
         self.counters["gap_resets"] += int(idx.size)
 
-    def _sequence(self, index: int, samples: list[Sample]) -> list[Event]:
-        """Advance one stream through its samples in one kernel call, then score them in order."""
+    def _sequence(self, index: int, samples: list[Sample], relation: np.ndarray | None = None) -> list[Event]:
+        """Advance one stream through its samples in one kernel call, then score them in order
+        (``relation``: their relation ratios)."""
         cfg = self.config
         ts = np.fromiter((s.ts for s in samples), np.float64, len(samples))
         gaps = np.flatnonzero(np.diff(np.concatenate([[self.last_ts[index]], ts])) > cfg.gap_s)
@@ -295,9 +320,10 @@ class Engine:
         if gaps.size:
             # A silence before or inside the batch: what came before it is history; start over after it.
             cut = int(gaps[-1])
-            events = self._sequence(index, samples[:cut]) if cut else []
+            before, after = (None, None) if relation is None else (relation[:cut], relation[cut:])
+            events = self._sequence(index, samples[:cut], before) if cut else []
             self._restart(np.array([index]))
-            return events + self._sequence(index, samples[cut:])
+            return events + self._sequence(index, samples[cut:], after)
         x = np.array([s.values for s in samples], dtype=np.float32)
         rows = np.full(len(samples), index)
         seen_x = self._scaled(x, rows)
@@ -316,7 +342,8 @@ class Engine:
         learn = np.ones(len(samples), bool)
         events: list[Event] = []
         if first < len(samples):
-            events, result = self._score(idx[first:], ts[first:], value[first:], expected[first:])
+            events, result = self._score(idx[first:], ts[first:], value[first:], expected[first:],
+                                         None if relation is None else relation[first:])
             scale[first:] = self._in_units(result.expected_std, idx[first:])
             learn[first:] = ~result.anomalous
         bounds = self.intervals.update(idx, value, series, scale, learn)
@@ -379,10 +406,11 @@ class Engine:
         self.counters["forecasts"] += int(due.size)
         return events
 
-    def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray
-               ) -> tuple[list[Event], Update]:
+    def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray,
+               relation: np.ndarray | None = None) -> tuple[list[Event], Update]:
         """Detector update for samples (``idx`` may repeat a stream: they are taken in order)."""
-        result = self.detector.update(idx, self._model_units(value, idx), self._model_units(expected, idx), ts)
+        result = self.detector.update(idx, self._model_units(value, idx), self._model_units(expected, idx), ts,
+                                      relation)
         z_threshold = self.config.detector.threshold
         events = []
         for k in np.flatnonzero(result.opened | result.closed).tolist():
@@ -423,6 +451,8 @@ class Engine:
                 "detector_units": DETECTOR_UNITS}
         if self.operating is not None:
             meta["operating"] = self.operating.state()
+        if self.relations is not None:
+            meta["relations"] = self.relations.state()
         return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str | None:
@@ -460,6 +490,8 @@ class Engine:
                         for name, held in meta.get("warming", {}).items()}
         if self.operating is not None and "operating" in meta:
             self.operating.load_state(meta["operating"], Event)
+        if self.relations is not None and "relations" in meta:
+            self.relations.load_state(meta["relations"])
         self.counters.update({k: v for k, v in meta.get("counters", {}).items() if k not in self.counters})
         return note
 

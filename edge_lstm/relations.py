@@ -1,0 +1,257 @@
+"""The relation view: a channel whose changes no other channel of its device explains. Pure; no I/O.
+
+A one-step forecaster follows a fault that grows slowly — a temperature sensor drifting, a bearing
+wearing out over a day and a half — and every view of a single stream learns it as normal. What does
+not follow it is the *relation* between the device's channels: under a load change, current,
+vibration and temperature move together in fixed proportions; a drifting sensor or a worn bearing
+moves one or two of them alone. So per device, over blocks of ``block`` samples (block means):
+
+- for each ordered pair of channels (i, j), the slope ``b`` of i's block-to-block changes on j's
+  (least squares through the origin, weighted ``alpha`` a block: learned from load steps, so any
+  operating level will do);
+- the change of i over ``span`` blocks that j's change does not explain,
+  ``u = (x_i now - x_i then) - b (x_j now - x_j then)``, judged against its running mean and mean
+  absolute deviation (both learned with clipping at ``gate`` deviations, as the detector's residual
+  statistics): the pair's ratio ``|u - mean| / (gate * deviation)``;
+- a channel's relation ratio is the *smallest* of its pairs': it is news when the channel disagrees
+  with every other one. A channel blamed in a block is not blamed for its change since a span later:
+  that is the fault ending. A current sensor's level shift breaks its pairs with temperature and with
+  vibration, but temperature and vibration still agree with each other, so only the current is
+  blamed; a drifting temperature sensor is blamed alone; wear moves several channels by different
+  amounts at once and breaks every pair.
+
+Blocks are judged only while the device runs (every sample of its ``context`` channel in both blocks
+above 10% of its largest block mean so far): starting and stopping move some channels by more than the
+load explains (a bearing warms from just running). A block lasts ``block`` times the context channel's
+mean gap over its first ``block`` samples, and closes when any channel of the device reaches a later
+time, so a sample's ratio depends only on samples before it. Samples arriving for a block already
+closed are left out (counted in ``late``). A ratio above 1 is anomalous; the detector takes it as its
+sixth view (:data:`edge_lstm.detector.VIEWS`).
+
+>>> rel = Relations(RelationConfig(block=4, span=4), context="current")
+>>> rng = np.random.default_rng(0)
+>>> ratios = []
+>>> for t in range(400):
+...     load = 10.0 + 5.0 * ((t // 40) % 2)  # a load step every 40 samples
+...     drift = 0.0 if t < 300 else 0.2 * (t - 300)  # temperature's sensor drifts from t = 300
+...     for channel, value in (("current", load), ("vibration", 0.2 * load), ("temp", 30 + 2 * load + drift)):
+...         ratios.append((t, channel, rel.observe("m", channel, float(t), value + 0.01 * rng.standard_normal())))
+>>> sorted({c for t, c, r in ratios if r > 1.0})  # the drift is blamed on temperature alone
+['temp']
+>>> min(t for t, c, r in ratios if r > 1.0)  # within a block of its start; the load steps before it explained
+304
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_lstm.operating import device_and_channel
+
+RUNNING = 0.1  # a block runs when the context channel stays above this share of its largest block mean
+
+
+@dataclass(frozen=True)
+class RelationConfig:
+    block: int = 32  # samples (of the context channel) per block; 0: the relation view is off
+    span: int = 64  # blocks between the two compared
+    alpha: float = 0.002  # weight of a new block in the slopes and the statistics of u, once warmed up
+    gate: float = 4.0  # a pair's ratio is |u - mean| over this many mean absolute deviations
+    warmup: int = 16  # judged blocks of a pair before it may raise its ratio
+    tolerance: float = 0.1  # share of the explained change (b times j's) also allowed: no relation is exact
+
+
+@dataclass
+class _Device:
+    """One device's blocks and pair statistics."""
+
+    channels: list[str] = field(default_factory=list)
+    block_s: float = 0.0  # 0 until the context channel's first ``block`` gaps are seen
+    gaps: list[float] = field(default_factory=list)
+    last_context_ts: float = math.nan
+    block: int = -1  # the current block's number, floor(ts / block_s)
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    context_min: float = math.inf
+    context_max: float = 0.0  # the largest block mean of the context channel so far
+    means: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # ring of block means (span + 1, C)
+    valid: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # a mean there was measured
+    running: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    blamed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # ring: the channel's ratio was > 1
+    closed: int = 0  # blocks closed so far
+    sxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # pair (i on j) statistics
+    syy: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    deviation: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    judged: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    ratio: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each channel's, as of the last block
+    scale: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each channel's largest |block mean|
+
+    ARRAYS = ("sums", "counts", "means", "valid", "running", "blamed", "sxy", "syy", "mean", "deviation", "judged",
+              "ratio", "scale")
+
+
+class Relations:
+    """Relation ratios of every channel of every device, one sample at a time."""
+
+    def __init__(self, config: RelationConfig, context: str) -> None:
+        if config.block and not context:
+            raise ValueError("the relation view needs the device's load channel (anomaly.context)")
+        self.config, self.context = config, context
+        self.devices: dict[str, _Device] = {}
+        self.late = 0  # samples left out: their block had closed
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.block > 0
+
+    def observe(self, stream: str, _channel: str | None = None, ts: float = 0.0, value: float = 0.0) -> float:
+        """Take one sample of ``stream`` (``<device>/<channel>``, or device and channel given apart) and
+        return that channel's relation ratio as of the blocks closed before it."""
+        device_name, channel = (stream, _channel) if _channel is not None else device_and_channel(stream)
+        device = self.devices.get(device_name)
+        if device is None:
+            device = self.devices[device_name] = _Device()
+            self._resize(device, 0)
+        if channel not in device.channels:
+            device.channels.append(channel)
+            self._resize(device, len(device.channels))
+        c = device.channels.index(channel)
+        if channel == self.context:
+            self._learn_block_length(device, ts)
+        if device.block_s <= 0.0:
+            return 0.0
+        block = math.floor(ts / device.block_s)
+        if device.block < 0:
+            device.block = block
+        if block < device.block:
+            self.late += 1
+            return float(device.ratio[c])
+        while device.block < block:
+            self._close(device)
+            device.block += 1
+            if device.block < block and block - device.block > self.config.span + 1:
+                device.block = block  # a long silence: every block in between is empty anyway
+        device.sums[c] += value
+        device.counts[c] += 1
+        if channel == self.context:
+            device.context_min = min(device.context_min, value)
+        return float(device.ratio[c])
+
+    def _learn_block_length(self, device: _Device, ts: float) -> None:
+        if device.block_s > 0.0:
+            return
+        if not math.isnan(device.last_context_ts) and ts > device.last_context_ts:
+            device.gaps.append(ts - device.last_context_ts)
+        device.last_context_ts = ts
+        if len(device.gaps) >= self.config.block:
+            device.block_s = self.config.block * float(np.mean(device.gaps))
+
+    def _resize(self, device: _Device, n: int) -> None:
+        ring = self.config.span + 1
+        old = device.sums.size
+
+        def grown(a: np.ndarray, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+            out = np.zeros(shape, dtype)
+            out[tuple(slice(0, s) for s in a.shape)] = a
+            return out
+
+        device.sums, device.counts = grown(device.sums, (n,)), grown(device.counts, (n,))
+        device.ratio, device.scale = grown(device.ratio, (n,)), grown(device.scale, (n,))
+        device.means = grown(device.means if old else np.zeros((ring, 0)), (ring, n))
+        device.valid = grown(device.valid if old else np.zeros((ring, 0), bool), (ring, n), bool)
+        device.blamed = grown(device.blamed if old else np.zeros((ring, 0), bool), (ring, n), bool)
+        if device.running.size != ring:
+            device.running = np.zeros(ring, bool)
+        for name in ("sxy", "syy", "mean", "deviation"):
+            setattr(device, name, grown(getattr(device, name), (n, n)))
+        device.judged = grown(device.judged, (n, n), np.int64)
+
+    def _close(self, device: _Device) -> None:
+        """The current block ends: its means join the ring; slopes learn; pairs spanning ``span`` are judged."""
+        cfg, ring = self.config, self.config.span + 1
+        k = device.closed
+        at = k % ring
+        measured = device.counts > 0
+        means = np.where(measured, device.sums / np.maximum(device.counts, 1), 0.0)
+        context = device.channels.index(self.context) if self.context in device.channels else -1
+        runs = context >= 0 and measured[context]
+        if runs:
+            device.context_max = max(device.context_max, float(means[context]))
+            runs = device.context_min > RUNNING * device.context_max
+        device.means[at], device.valid[at], device.running[at] = means, measured, runs
+        device.scale = np.maximum(device.scale, np.abs(means) * measured)
+        device.sums[:] = 0.0
+        device.counts[:] = 0
+        device.context_min = math.inf
+        device.closed = k + 1
+        ratio = np.zeros(len(device.channels))
+        if k >= 1:
+            prev = (k - 1) % ring
+            if runs and device.running[prev]:
+                both = measured & device.valid[prev]
+                change = np.where(both, means - device.means[prev], 0.0)
+                pairs = np.outer(both, both)
+                weight = np.where(pairs, cfg.alpha, 0.0)
+                device.sxy += weight * (np.outer(change, change) - device.sxy)
+                device.syy += weight * (change[None, :] ** 2 - device.syy)
+        if k >= cfg.span:
+            then = (k - cfg.span) % ring
+            if runs and device.running[then]:
+                ratio = self._judge(device, means, measured, device.means[then], device.valid[then])
+                # A channel blamed then is not blamed for its change since: that is the fault ending.
+                ratio[device.blamed[then]] = 0.0
+        device.ratio = ratio
+        device.blamed[at] = ratio > 1.0
+
+    def _judge(self, device: _Device, now: np.ndarray, now_ok: np.ndarray, then: np.ndarray, then_ok: np.ndarray
+               ) -> np.ndarray:
+        cfg = self.config
+        n = now.size
+        ok = now_ok & then_ok
+        change = np.where(ok, now - then, 0.0)
+        judged = np.outer(ok, ok) & ~np.eye(n, dtype=bool) & (device.syy > 0)
+        slope = np.divide(device.sxy, device.syy, out=np.zeros_like(device.sxy), where=device.syy > 0)
+        u = change[:, None] - slope * change[None, :]  # i's change that j's does not explain
+        floor = 1e-9 + 1e-4 * device.scale[:, None]
+        spread = np.maximum(device.deviation, floor)
+        warmed = device.judged >= cfg.warmup
+        allowed = cfg.gate * spread + cfg.tolerance * np.abs(slope * change[None, :])
+        pair_ratio = np.where(judged & warmed, np.abs(u - device.mean) / allowed, 0.0)
+        delta = u - device.mean
+        delta = np.where(warmed, np.clip(delta, -cfg.gate * spread, cfg.gate * spread), delta)
+        device.judged += judged
+        weight = np.where(judged, np.maximum(cfg.alpha, 1.0 / np.maximum(device.judged, 1)), 0.0)
+        device.mean += weight * delta
+        device.deviation += weight * (np.abs(delta) - device.deviation)
+        # A channel is blamed when it disagrees with every other channel (one not judged with it: no blame).
+        others = np.where(np.eye(n, dtype=bool), np.inf, pair_ratio)
+        return others.min(axis=1) if n > 1 else np.zeros(n)
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-ready state (for the engine's checkpoint)."""
+        out = {}
+        for name, d in self.devices.items():
+            out[name] = {"channels": d.channels, "block_s": d.block_s, "gaps": d.gaps,
+                         "last_context_ts": None if math.isnan(d.last_context_ts) else d.last_context_ts,
+                         "block": d.block, "context_min": None if math.isinf(d.context_min) else d.context_min,
+                         "context_max": d.context_max, "closed": d.closed,
+                         **{a: getattr(d, a).tolist() for a in _Device.ARRAYS}}
+        return {"devices": out, "late": self.late}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.devices, self.late = {}, int(state.get("late", 0))
+        for name, s in state.get("devices", {}).items():
+            d = _Device(channels=list(s["channels"]), block_s=float(s["block_s"]), gaps=list(s["gaps"]),
+                        last_context_ts=math.nan if s["last_context_ts"] is None else float(s["last_context_ts"]),
+                        block=int(s["block"]),
+                        context_min=math.inf if s["context_min"] is None else float(s["context_min"]),
+                        context_max=float(s["context_max"]), closed=int(s["closed"]))
+            for a in _Device.ARRAYS:
+                setattr(d, a, np.array(s[a], dtype=getattr(d, a).dtype))
+            self.devices[name] = d
