@@ -7,18 +7,21 @@ vibration and temperature move together in fixed proportions; a drifting sensor 
 moves one or two of them alone. So per device, over blocks of ``block`` samples (block means):
 
 - for each ordered pair of channels (i, j), the slope ``b`` of i's block-to-block changes on j's
-  (least squares through the origin, weighted ``alpha`` a block: learned from load steps, so any
-  operating level will do);
+  (least squares through the origin, weighted ``alpha`` a block, corrected for the attenuation by
+  j's own measurement noise: learned from load steps, so any operating level will do; a pair is not
+  judged until j's changes have exceeded its noise);
 - the change of i over ``span`` blocks that j's change does not explain,
-  ``u = (x_i now - x_i then) - b (x_j now - x_j then)``, judged against its running mean and mean
+  ``u = (x_i now - x_i then) - b (x_j now - x_j then)`` ("then": the median of three blocks, so
+  that a spike then does not read as a fault now), judged against its running mean and mean
   absolute deviation (both learned with clipping at ``gate`` deviations, as the detector's residual
-  statistics): the pair's ratio ``|u - mean| / (gate * deviation)``;
+  statistics), with ``tolerance`` of the explained change ``b (x_j now - x_j then)`` also allowed
+  (no relation is exact): the pair's ratio;
 - a channel's relation ratio is the *smallest* of its pairs': it is news when the channel disagrees
-  with every other one. A channel blamed in a block is not blamed for its change since a span later:
-  that is the fault ending. A current sensor's level shift breaks its pairs with temperature and with
+  with every other one. A current sensor's level shift breaks its pairs with temperature and with
   vibration, but temperature and vibration still agree with each other, so only the current is
   blamed; a drifting temperature sensor is blamed alone; wear moves several channels by different
-  amounts at once and breaks every pair.
+  amounts at once and breaks every pair. A channel blamed in a block is not blamed for its change
+  since a span later: that is the fault ending.
 
 Blocks are judged only while the device runs (every sample of its ``context`` channel in both blocks
 above 10% of its largest block mean so far): starting and stopping move some channels by more than the
@@ -38,8 +41,8 @@ sixth view (:data:`edge_lstm.detector.VIEWS`).
 ...         ratios.append((t, channel, rel.observe("m", channel, float(t), value + 0.01 * rng.standard_normal())))
 >>> sorted({c for t, c, r in ratios if r > 1.0})  # the drift is blamed on temperature alone
 ['temp']
->>> min(t for t, c, r in ratios if r > 1.0)  # within a block of its start; the load steps before it explained
-304
+>>> min(t for t, c, r in ratios if r > 1.0)  # within a few blocks of its start; the load steps before it explained
+308
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ class _Device:
     last_context_ts: float = math.nan
     block: int = -1  # the current block's number, floor(ts / block_s)
     sums: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    squares: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    noise: np.ndarray = field(default_factory=lambda: np.zeros(0))  # log of each channel's variance of a block mean
+    noise_blocks: np.ndarray = field(default_factory=lambda: np.zeros(0))  # blocks that measured it
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
     context_min: float = math.inf
     context_max: float = 0.0  # the largest block mean of the context channel so far
@@ -84,6 +90,7 @@ class _Device:
     blamed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # ring: the channel's ratio was > 1
     closed: int = 0  # blocks closed so far
     sxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # pair (i on j) statistics
+    learned: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))  # blocks the slope learned from
     syy: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     deviation: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -91,8 +98,8 @@ class _Device:
     ratio: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each channel's, as of the last block
     scale: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each channel's largest |block mean|
 
-    ARRAYS = ("sums", "counts", "means", "valid", "running", "blamed", "sxy", "syy", "mean", "deviation", "judged",
-              "ratio", "scale")
+    ARRAYS = ("sums", "squares", "noise", "noise_blocks", "counts", "means", "valid", "running", "blamed",
+              "sxy", "syy", "learned", "mean", "deviation", "judged", "ratio", "scale")
 
 
 class Relations:
@@ -137,6 +144,7 @@ class Relations:
             if device.block < block and block - device.block > self.config.span + 1:
                 device.block = block  # a long silence: every block in between is empty anyway
         device.sums[c] += value
+        device.squares[c] += value * value
         device.counts[c] += 1
         if channel == self.context:
             device.context_min = min(device.context_min, value)
@@ -161,6 +169,8 @@ class Relations:
             return out
 
         device.sums, device.counts = grown(device.sums, (n,)), grown(device.counts, (n,))
+        device.squares, device.noise = grown(device.squares, (n,)), grown(device.noise, (n,))
+        device.noise_blocks = grown(device.noise_blocks, (n,))
         device.ratio, device.scale = grown(device.ratio, (n,)), grown(device.scale, (n,))
         device.means = grown(device.means if old else np.zeros((ring, 0)), (ring, n))
         device.valid = grown(device.valid if old else np.zeros((ring, 0), bool), (ring, n), bool)
@@ -170,6 +180,7 @@ class Relations:
         for name in ("sxy", "syy", "mean", "deviation"):
             setattr(device, name, grown(getattr(device, name), (n, n)))
         device.judged = grown(device.judged, (n, n), np.int64)
+        device.learned = grown(device.learned, (n, n), np.int64)
 
     def _close(self, device: _Device) -> None:
         """The current block ends: its means join the ring; slopes learn; pairs spanning ``span`` are judged."""
@@ -185,7 +196,16 @@ class Relations:
             runs = device.context_min > RUNNING * device.context_max
         device.means[at], device.valid[at], device.running[at] = means, measured, runs
         device.scale = np.maximum(device.scale, np.abs(means) * measured)
+        if runs:  # the measurement noise of a block mean: the within-block variance over the count, averaged
+            # as logarithms (a load step inside a block inflates that block's variance a hundredfold)
+            several = (device.counts >= 2) & measured
+            spread = (device.squares - device.counts * means**2) / np.maximum(device.counts - 1, 1)
+            sample = np.log(np.maximum(spread, 1e-300) / np.maximum(device.counts, 1))
+            device.noise_blocks += several
+            weight = np.where(several, np.maximum(cfg.alpha, 1.0 / np.maximum(device.noise_blocks, 1)), 0.0)
+            device.noise += weight * (sample - device.noise)
         device.sums[:] = 0.0
+        device.squares[:] = 0.0
         device.counts[:] = 0
         device.context_min = math.inf
         device.closed = k + 1
@@ -196,15 +216,18 @@ class Relations:
                 both = measured & device.valid[prev]
                 change = np.where(both, means - device.means[prev], 0.0)
                 pairs = np.outer(both, both)
-                weight = np.where(pairs, cfg.alpha, 0.0)
+                device.learned += pairs
+                weight = np.where(pairs, np.maximum(cfg.alpha, 1.0 / np.maximum(device.learned, 1)), 0.0)
                 device.sxy += weight * (np.outer(change, change) - device.sxy)
                 device.syy += weight * (change[None, :] ** 2 - device.syy)
         if k >= cfg.span:
-            then = (k - cfg.span) % ring
-            if runs and device.running[then]:
-                ratio = self._judge(device, means, measured, device.means[then], device.valid[then])
+            then = (k - cfg.span) % ring  # the oldest block the ring holds; the reference: it and the next two
+            around = [then, (then + 1) % ring, (then + 2) % ring]
+            if runs and device.running[around].all():
+                reference = np.median(device.means[around], axis=0)
+                ratio = self._judge(device, means, measured, reference, device.valid[around].all(axis=0))
                 # A channel blamed then is not blamed for its change since: that is the fault ending.
-                ratio[device.blamed[then]] = 0.0
+                ratio[device.blamed[around].any(axis=0)] = 0.0
         device.ratio = ratio
         device.blamed[at] = ratio > 1.0
 
@@ -214,8 +237,13 @@ class Relations:
         n = now.size
         ok = now_ok & then_ok
         change = np.where(ok, now - then, 0.0)
-        judged = np.outer(ok, ok) & ~np.eye(n, dtype=bool) & (device.syy > 0)
-        slope = np.divide(device.sxy, device.syy, out=np.zeros_like(device.sxy), where=device.syy > 0)
+        # The slope of i on j, corrected for j's measurement noise (which attenuates a least-squares slope);
+        # judged only once j's changes have shown more than its noise (a load step), else no slope is known.
+        noise = np.where(device.noise_blocks > 0, 2.0 * np.exp(device.noise), 0.0)[None, :]  # of a difference of j's
+        signal = device.syy - noise
+        known = signal > noise
+        judged = np.outer(ok, ok) & ~np.eye(n, dtype=bool) & known
+        slope = np.divide(device.sxy, signal, out=np.zeros_like(device.sxy), where=known)
         u = change[:, None] - slope * change[None, :]  # i's change that j's does not explain
         floor = 1e-9 + 1e-4 * device.scale[:, None]
         spread = np.maximum(device.deviation, floor)
