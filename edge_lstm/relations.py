@@ -20,8 +20,8 @@ moves one or two of them alone. So per device, over blocks of ``block`` samples 
   with every other one. A current sensor's level shift breaks its pairs with temperature and with
   vibration, but temperature and vibration still agree with each other, so only the current is
   blamed; a drifting temperature sensor is blamed alone; wear moves several channels by different
-  amounts at once and breaks every pair. A channel blamed in a block is not blamed for its change
-  since a span later: that is the fault ending.
+  amounts at once and breaks every pair. A channel blamed in a block is not blamed a span later for
+  a change the other way: that is the fault ending.
 
 Blocks are judged only while the device runs (every sample of its ``context`` channel in both blocks
 above 10% of its largest block mean so far): starting and stopping move some channels by more than the
@@ -87,7 +87,8 @@ class _Device:
     means: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # ring of block means (span + 1, C)
     valid: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # a mean there was measured
     running: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    blamed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # ring: the channel's ratio was > 1
+    # ring: the channel was blamed in that block, and which way its change went (+1 / -1; 0: not blamed)
+    blamed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
     closed: int = 0  # blocks closed so far
     sxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # pair (i on j) statistics
     learned: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))  # blocks the slope learned from
@@ -174,7 +175,7 @@ class Relations:
         device.ratio, device.scale = grown(device.ratio, (n,)), grown(device.scale, (n,))
         device.means = grown(device.means if old else np.zeros((ring, 0)), (ring, n))
         device.valid = grown(device.valid if old else np.zeros((ring, 0), bool), (ring, n), bool)
-        device.blamed = grown(device.blamed if old else np.zeros((ring, 0), bool), (ring, n), bool)
+        device.blamed = grown(device.blamed if old else np.zeros((ring, 0), np.int8), (ring, n), np.int8)
         if device.running.size != ring:
             device.running = np.zeros(ring, bool)
         for name in ("sxy", "syy", "mean", "deviation"):
@@ -209,7 +210,7 @@ class Relations:
         device.counts[:] = 0
         device.context_min = math.inf
         device.closed = k + 1
-        ratio = np.zeros(len(device.channels))
+        ratio, direction = np.zeros(len(device.channels)), np.zeros(len(device.channels), np.int8)
         if k >= 1:
             prev = (k - 1) % ring
             if runs and device.running[prev]:
@@ -225,14 +226,18 @@ class Relations:
             around = [then, (then + 1) % ring, (then + 2) % ring]
             if runs and device.running[around].all():
                 reference = np.median(device.means[around], axis=0)
-                ratio = self._judge(device, means, measured, reference, device.valid[around].all(axis=0))
-                # A channel blamed then is not blamed for its change since: that is the fault ending.
-                ratio[device.blamed[around].any(axis=0)] = 0.0
+                ratio, direction = self._judge(device, means, measured, reference,
+                                               device.valid[around].all(axis=0))
+                # A channel blamed then, whose change since goes the other way, is not blamed again: that is the
+                # fault ending. (The same way: the fault goes on.)
+                ending = (device.blamed[around] * direction[None, :] < 0).any(axis=0)
+                ratio[ending] = 0.0
         device.ratio = ratio
-        device.blamed[at] = ratio > 1.0
+        device.blamed[at] = np.where(ratio > 1.0, direction, 0)
 
     def _judge(self, device: _Device, now: np.ndarray, now_ok: np.ndarray, then: np.ndarray, then_ok: np.ndarray
-               ) -> np.ndarray:
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Each channel's ratio (the smallest of its pairs') and the sign of its unexplained change there."""
         cfg = self.config
         n = now.size
         ok = now_ok & then_ok
@@ -249,16 +254,20 @@ class Relations:
         spread = np.maximum(device.deviation, floor)
         warmed = device.judged >= cfg.warmup
         allowed = cfg.gate * spread + cfg.tolerance * np.abs(slope * change[None, :])
-        pair_ratio = np.where(judged & warmed, np.abs(u - device.mean) / allowed, 0.0)
         delta = u - device.mean
+        pair_ratio = np.where(judged & warmed, np.abs(delta) / allowed, 0.0)
         delta = np.where(warmed, np.clip(delta, -cfg.gate * spread, cfg.gate * spread), delta)
+        signs = np.sign(delta).astype(np.int8)
         device.judged += judged
         weight = np.where(judged, np.maximum(cfg.alpha, 1.0 / np.maximum(device.judged, 1)), 0.0)
         device.mean += weight * delta
         device.deviation += weight * (np.abs(delta) - device.deviation)
         # A channel is blamed when it disagrees with every other channel (one not judged with it: no blame).
+        if n < 2:
+            return np.zeros(n), np.zeros(n, np.int8)
         others = np.where(np.eye(n, dtype=bool), np.inf, pair_ratio)
-        return others.min(axis=1) if n > 1 else np.zeros(n)
+        binding = others.argmin(axis=1)
+        return others[np.arange(n), binding], signs[np.arange(n), binding]
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
