@@ -103,6 +103,12 @@ def unexplained_ratio(x, c, block, span, gate, alpha, warm, bad, load):
     return out
 
 
+def latest(series, other) -> np.ndarray:
+    """``other``'s latest value at each of ``series``' sample times (its first before it starts)."""
+    at = np.searchsorted(other.ts, series.ts, side="right") - 1
+    return np.where(at >= 0, other.values[np.maximum(at, 0), 0], other.values[0, 0]).astype(np.float64)
+
+
 def context_anomalies(results: Path, name: str) -> np.ndarray:
     """Times of the context channel's anomalous samples in ``edge-lstm evaluate``'s results file (an
     incident's onset scores above 0.5, its later samples just below: 0.999 / 1.999)."""
@@ -126,8 +132,7 @@ def study(folder: Path, context: str, k: float, oracle: float, results: Path | N
             if channel == context:
                 total = total + match([], series.windows)
                 continue
-            at = np.searchsorted(load.ts, series.ts, side="right") - 1
-            c = np.where(at >= 0, load.values[np.maximum(at, 0), 0], load.values[0, 0]).astype(np.float64)
+            c = latest(series, load)
             bad = np.zeros(series.ts.size, np.bool_)
             if results is not None:  # the engine's view: blocks within `after` s of the context channel's anomalies
                 anomalous = context_anomalies(results, load.name)
@@ -143,12 +148,6 @@ def study(folder: Path, context: str, k: float, oracle: float, results: Path | N
             per_channel[channel] = per_channel.get(channel, Match()) + found
             total = total + found
     report(f"{folder.parent.name} k {k}", total, days, per_channel)
-
-
-def latest(series, other) -> np.ndarray:
-    """``other``'s latest value at each of ``series``' sample times (its first before it starts)."""
-    at = np.searchsorted(other.ts, series.ts, side="right") - 1
-    return np.where(at >= 0, other.values[np.maximum(at, 0), 0], other.values[0, 0]).astype(np.float64)
 
 
 def study_pairs(folder: Path, context: str, k: float, **settings) -> None:

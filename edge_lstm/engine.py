@@ -215,9 +215,9 @@ class Engine:
             round_items = [(index, samples[depth]) for index, samples in queues if depth < len(samples)]
             if not round_items:
                 break
-            events.extend(self._round(round_items, None if self.relations is None else np.fromiter(
-                (relation[index][depth] for index, samples in queues if depth < len(samples)), np.float64,
-                len(round_items))))
+            round_relation = np.array([relation[index][depth] for index, samples in queues
+                                       if depth < len(samples)]) if relation else None
+            events.extend(self._round(round_items, round_relation))
             depth += 1
         if self.operating is None:
             return events
@@ -235,11 +235,11 @@ class Engine:
         if self.relations is None:
             return {}
         target = self.config.target_feature
-        by_index = dict(queues)
         out = {index: np.zeros(len(samples)) for index, samples in queues}
-        for ts, index, k in sorted((s.ts, index, k) for index, samples in queues for k, s in enumerate(samples)):
-            device, channel = self.channels[index]
-            out[index][k] = self.relations.observe(device, channel, ts, float(by_index[index][k].values[target]))
+        merged = sorted((s.ts, index, k, float(s.values[target])) for index, samples in queues
+                        for k, s in enumerate(samples))
+        for ts, index, k, value in merged:
+            out[index][k] = self.relations.observe(*self.channels[index], ts, value)
         self.counters["relation_late"] = self.relations.late
         return out
 

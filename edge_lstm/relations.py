@@ -53,8 +53,6 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm.operating import device_and_channel
-
 RUNNING = 0.1  # a block runs when the context channel stays above this share of its largest block mean
 
 
@@ -113,18 +111,10 @@ class Relations:
         self.devices: dict[str, _Device] = {}
         self.late = 0  # samples left out: their block had closed
 
-    @property
-    def enabled(self) -> bool:
-        return self.config.block > 0
-
-    def observe(self, stream: str, _channel: str | None = None, ts: float = 0.0, value: float = 0.0) -> float:
-        """Take one sample of ``stream`` (``<device>/<channel>``, or device and channel given apart) and
-        return that channel's relation ratio as of the blocks closed before it."""
-        device_name, channel = (stream, _channel) if _channel is not None else device_and_channel(stream)
-        device = self.devices.get(device_name)
-        if device is None:
-            device = self.devices[device_name] = _Device()
-            self._resize(device, 0)
+    def observe(self, device_name: str, channel: str, ts: float, value: float) -> float:
+        """Take one sample of a device's channel; return that channel's relation ratio as of the blocks
+        closed before it."""
+        device = self.devices.setdefault(device_name, _Device())
         if channel not in device.channels:
             device.channels.append(channel)
             self._resize(device, len(device.channels))
@@ -162,7 +152,6 @@ class Relations:
 
     def _resize(self, device: _Device, n: int) -> None:
         ring = self.config.span + 1
-        old = device.sums.size
 
         def grown(a: np.ndarray, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
             out = np.zeros(shape, dtype)
@@ -173,9 +162,9 @@ class Relations:
         device.squares, device.noise = grown(device.squares, (n,)), grown(device.noise, (n,))
         device.noise_blocks = grown(device.noise_blocks, (n,))
         device.ratio, device.scale = grown(device.ratio, (n,)), grown(device.scale, (n,))
-        device.means = grown(device.means if old else np.zeros((ring, 0)), (ring, n))
-        device.valid = grown(device.valid if old else np.zeros((ring, 0), bool), (ring, n), bool)
-        device.blamed = grown(device.blamed if old else np.zeros((ring, 0), np.int8), (ring, n), np.int8)
+        device.means = grown(device.means, (ring, n))
+        device.valid = grown(device.valid, (ring, n), bool)
+        device.blamed = grown(device.blamed, (ring, n), np.int8)
         if device.running.size != ring:
             device.running = np.zeros(ring, bool)
         for name in ("sxy", "syy", "mean", "deviation"):
