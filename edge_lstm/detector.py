@@ -117,7 +117,6 @@ class DetectorConfig:
                 raise ValueError(f"pattern_memory: must be at least twice pattern_length ({self.pattern_length}), "
                                  f"got {self.pattern_memory}")
 
-
     @property
     def pattern_segments(self) -> int:
         """Segment means a stream keeps for the pattern view (0: no pattern view)."""
