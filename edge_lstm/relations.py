@@ -75,11 +75,14 @@ class _Device:
     gaps: list[float] = field(default_factory=list)
     last_context_ts: float = math.nan
     block: int = -1  # the current block's number, floor(ts / block_s)
-    sums: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    squares: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    index: dict[str, int] = field(default_factory=dict)  # channel -> its position
+    # The open block's sums, sums of squares and counts per channel (lists: one sample at a time is the hot path)
+    sums: list[float] = field(default_factory=list)
+    squares: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)  # each channel's ratio as of the last block
     noise: np.ndarray = field(default_factory=lambda: np.zeros(0))  # log of each channel's variance of a block mean
     noise_blocks: np.ndarray = field(default_factory=lambda: np.zeros(0))  # blocks that measured it
-    counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
     context_min: float = math.inf
     context_max: float = 0.0  # the largest block mean of the context channel so far
     means: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # ring of block means (span + 1, C)
@@ -94,11 +97,11 @@ class _Device:
     mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     deviation: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     judged: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
-    ratio: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each channel's, as of the last block
     scale: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each channel's largest |block mean|
 
-    ARRAYS = ("sums", "squares", "noise", "noise_blocks", "counts", "means", "valid", "running", "blamed",
-              "sxy", "syy", "learned", "mean", "deviation", "judged", "ratio", "scale")
+    LISTS = ("sums", "squares", "counts", "ratios")
+    ARRAYS = ("noise", "noise_blocks", "means", "valid", "running", "blamed",
+              "sxy", "syy", "learned", "mean", "deviation", "judged", "scale")
 
 
 class Relations:
@@ -114,21 +117,24 @@ class Relations:
     def observe(self, device_name: str, channel: str, ts: float, value: float) -> float:
         """Take one sample of a device's channel; return that channel's relation ratio as of the blocks
         closed before it."""
-        device = self.devices.setdefault(device_name, _Device())
-        if channel not in device.channels:
+        device = self.devices.get(device_name)
+        if device is None:
+            device = self.devices[device_name] = _Device()
+        c = device.index.get(channel)
+        if c is None:
+            c = device.index[channel] = len(device.channels)
             device.channels.append(channel)
             self._resize(device, len(device.channels))
-        c = device.channels.index(channel)
-        if channel == self.context:
-            self._learn_block_length(device, ts)
         if device.block_s <= 0.0:
+            if channel == self.context:
+                self._learn_block_length(device, ts)
             return 0.0
         block = math.floor(ts / device.block_s)
         if device.block < 0:
             device.block = block
         if block < device.block:
             self.late += 1
-            return float(device.ratio[c])
+            return device.ratios[c]
         while device.block < block:
             self._close(device)
             device.block += 1
@@ -137,9 +143,9 @@ class Relations:
         device.sums[c] += value
         device.squares[c] += value * value
         device.counts[c] += 1
-        if channel == self.context:
-            device.context_min = min(device.context_min, value)
-        return float(device.ratio[c])
+        if channel == self.context and value < device.context_min:
+            device.context_min = value
+        return device.ratios[c]
 
     def _learn_block_length(self, device: _Device, ts: float) -> None:
         if device.block_s > 0.0:
@@ -158,10 +164,11 @@ class Relations:
             out[tuple(slice(0, s) for s in a.shape)] = a
             return out
 
-        device.sums, device.counts = grown(device.sums, (n,)), grown(device.counts, (n,))
-        device.squares, device.noise = grown(device.squares, (n,)), grown(device.noise, (n,))
+        for name in _Device.LISTS:
+            getattr(device, name).append(0)
+        device.noise = grown(device.noise, (n,))
         device.noise_blocks = grown(device.noise_blocks, (n,))
-        device.ratio, device.scale = grown(device.ratio, (n,)), grown(device.scale, (n,))
+        device.scale = grown(device.scale, (n,))
         device.means = grown(device.means, (ring, n))
         device.valid = grown(device.valid, (ring, n), bool)
         device.blamed = grown(device.blamed, (ring, n), np.int8)
@@ -177,9 +184,10 @@ class Relations:
         cfg, ring = self.config, self.config.span + 1
         k = device.closed
         at = k % ring
-        measured = device.counts > 0
-        means = np.where(measured, device.sums / np.maximum(device.counts, 1), 0.0)
-        context = device.channels.index(self.context) if self.context in device.channels else -1
+        counts, sums, squares = np.array(device.counts, np.float64), np.array(device.sums), np.array(device.squares)
+        measured = counts > 0
+        means = np.where(measured, sums / np.maximum(counts, 1), 0.0)
+        context = device.index.get(self.context, -1)
         runs = context >= 0 and measured[context]
         if runs:
             device.context_max = max(device.context_max, float(means[context]))
@@ -188,15 +196,14 @@ class Relations:
         device.scale = np.maximum(device.scale, np.abs(means) * measured)
         if runs:  # the measurement noise of a block mean: the within-block variance over the count, averaged
             # as logarithms (a load step inside a block inflates that block's variance a hundredfold)
-            several = (device.counts >= 2) & measured
-            spread = (device.squares - device.counts * means**2) / np.maximum(device.counts - 1, 1)
-            sample = np.log(np.maximum(spread, 1e-300) / np.maximum(device.counts, 1))
+            several = (counts >= 2) & measured
+            spread = (squares - counts * means**2) / np.maximum(counts - 1, 1)
+            sample = np.log(np.maximum(spread, 1e-300) / np.maximum(counts, 1))
             device.noise_blocks += several
             weight = np.where(several, np.maximum(cfg.alpha, 1.0 / np.maximum(device.noise_blocks, 1)), 0.0)
             device.noise += weight * (sample - device.noise)
-        device.sums[:] = 0.0
-        device.squares[:] = 0.0
-        device.counts[:] = 0
+        n = len(device.channels)
+        device.sums, device.squares, device.counts = [0.0] * n, [0.0] * n, [0] * n
         device.context_min = math.inf
         device.closed = k + 1
         ratio, direction = np.zeros(len(device.channels)), np.zeros(len(device.channels), np.int8)
@@ -221,7 +228,7 @@ class Relations:
                 # fault ending. (The same way: the fault goes on.)
                 ending = (device.blamed[around] * direction[None, :] < 0).any(axis=0)
                 ratio[ending] = 0.0
-        device.ratio = ratio
+        device.ratios = ratio.tolist()
         device.blamed[at] = np.where(ratio > 1.0, direction, 0)
 
     def _judge(self, device: _Device, now: np.ndarray, now_ok: np.ndarray, then: np.ndarray, then_ok: np.ndarray
@@ -267,6 +274,7 @@ class Relations:
                          "last_context_ts": None if math.isnan(d.last_context_ts) else d.last_context_ts,
                          "block": d.block, "context_min": None if math.isinf(d.context_min) else d.context_min,
                          "context_max": d.context_max, "closed": d.closed,
+                         **{a: list(getattr(d, a)) for a in _Device.LISTS},
                          **{a: getattr(d, a).tolist() for a in _Device.ARRAYS}}
         return {"devices": out, "late": self.late}
 
@@ -278,6 +286,9 @@ class Relations:
                         block=int(s["block"]),
                         context_min=math.inf if s["context_min"] is None else float(s["context_min"]),
                         context_max=float(s["context_max"]), closed=int(s["closed"]))
+            d.index = {channel: i for i, channel in enumerate(d.channels)}
+            for a in _Device.LISTS:
+                setattr(d, a, list(s[a]))
             for a in _Device.ARRAYS:
                 setattr(d, a, np.array(s[a], dtype=getattr(d, a).dtype))
             self.devices[name] = d
