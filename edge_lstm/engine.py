@@ -452,7 +452,8 @@ class Engine:
         if self.operating is not None:
             meta["operating"] = self.operating.state()
         if self.relations is not None:
-            meta["relations"] = self.relations.state()
+            relation_arrays, meta["relations"] = self.relations.state()
+            arrays.update({f"relations/{key}": value for key, value in relation_arrays.items()})
         return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str | None:
@@ -491,7 +492,8 @@ class Engine:
         if self.operating is not None and "operating" in meta:
             self.operating.load_state(meta["operating"], Event)
         if self.relations is not None and "relations" in meta:
-            self.relations.load_state(meta["relations"])
+            self.relations.load_state({key.removeprefix("relations/"): value for key, value in arrays.items()
+                                       if key.startswith("relations/")}, meta["relations"])
         self.counters.update({k: v for k, v in meta.get("counters", {}).items() if k not in self.counters})
         return note
 

@@ -266,29 +266,30 @@ class Relations:
         return others[np.arange(n), binding], signs[np.arange(n), binding]
 
     # -- checkpoints ------------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        """JSON-ready state (for the engine's checkpoint)."""
-        out = {}
-        for name, d in self.devices.items():
-            out[name] = {"channels": d.channels, "block_s": d.block_s, "gaps": d.gaps,
-                         "last_context_ts": None if math.isnan(d.last_context_ts) else d.last_context_ts,
-                         "block": d.block, "context_min": None if math.isinf(d.context_min) else d.context_min,
-                         "context_max": d.context_max, "closed": d.closed,
-                         **{a: list(getattr(d, a)) for a in _Device.LISTS},
-                         **{a: getattr(d, a).tolist() for a in _Device.ARRAYS}}
-        return {"devices": out, "late": self.late}
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, JSON-ready metadata) for the engine's checkpoint: the pair statistics and block rings go
+        in arrays (``"<device number>/<name>"``), the rest in the metadata."""
+        arrays, devices = {}, []
+        for i, (name, d) in enumerate(self.devices.items()):
+            devices.append({"name": name, "channels": d.channels, "block_s": d.block_s, "gaps": d.gaps,
+                            "last_context_ts": None if math.isnan(d.last_context_ts) else d.last_context_ts,
+                            "block": d.block, "context_min": None if math.isinf(d.context_min) else d.context_min,
+                            "context_max": d.context_max, "closed": d.closed,
+                            **{a: list(getattr(d, a)) for a in _Device.LISTS}})
+            arrays.update({f"{i}/{a}": getattr(d, a).copy() for a in _Device.ARRAYS})
+        return arrays, {"devices": devices, "late": self.late}
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.devices, self.late = {}, int(state.get("late", 0))
-        for name, s in state.get("devices", {}).items():
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.devices, self.late = {}, int(meta.get("late", 0))
+        for i, s in enumerate(meta.get("devices", [])):
             d = _Device(channels=list(s["channels"]), block_s=float(s["block_s"]), gaps=list(s["gaps"]),
                         last_context_ts=math.nan if s["last_context_ts"] is None else float(s["last_context_ts"]),
                         block=int(s["block"]),
                         context_min=math.inf if s["context_min"] is None else float(s["context_min"]),
                         context_max=float(s["context_max"]), closed=int(s["closed"]))
-            d.index = {channel: i for i, channel in enumerate(d.channels)}
+            d.index = {channel: k for k, channel in enumerate(d.channels)}
             for a in _Device.LISTS:
                 setattr(d, a, list(s[a]))
             for a in _Device.ARRAYS:
-                setattr(d, a, np.array(s[a], dtype=getattr(d, a).dtype))
-            self.devices[name] = d
+                setattr(d, a, np.array(arrays[f"{i}/{a}"], dtype=getattr(d, a).dtype))
+            self.devices[s["name"]] = d
