@@ -187,6 +187,7 @@ def test_sigkill_then_restart_resumes_from_checkpoint(tmp_path, bundle, broker):
     (["--bundle", "/nonexistent"], "model.bundle: '/nonexistent' is not a bundle directory"),
     (["--bundle", ".", "--set", "mqtt.qos=3"], "mqtt.qos: must be one of 0, 1, got 3"),
     (["--bundle", ".", "--set", "anomaly.threshold=-1"], "anomaly.threshold: must be positive"),
+    (["--bundle", ".", "--set", "anomaly.relation_alpha=1.5"], "anomaly.relation_alpha: must be in (0, 1)"),
     (["--bundle", ".", "--set", "nope.key=1"], "nope.key: unknown key"),
 ])
 def test_config_errors_exit_non_zero_with_the_key(args, message, tmp_path):
