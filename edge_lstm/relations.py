@@ -139,7 +139,10 @@ class Relations:
             self._close(device)
             device.block += 1
             if device.block < block and block - device.block > self.config.span + 1:
-                device.block = block  # a long silence: every block in between is empty anyway
+                # A long silence: every block in between is empty, and nothing before it is a reference now.
+                device.block = block
+                device.running[:] = False
+                device.valid[:] = False
         device.sums[c] += value
         device.squares[c] += value * value
         device.counts[c] += 1

@@ -120,3 +120,16 @@ def test_the_engine_raises_a_relation_incident_on_the_drifting_channel(forecaste
     relation = [(e.stream, e.body["start"]) for e in events if e.body["view"] == "relation"]
     assert relation and {stream for stream, _ in relation} == {"m/temp"}, relation
     assert min(start for _, start in relation) > 1600
+
+
+def test_a_long_silence_leaves_no_false_blame_and_judging_resumes():
+    data = machine(n=3000, drift_at=2700)
+    rel = Relations(CONFIG, "current")
+    out = {name: np.zeros(3000) for name in data}
+    for i in range(3000):
+        t = float(i) + (50_000.0 if i >= 1500 else 0.0)  # the device is silent for 14 hours at sample 1500
+        for name, values in data.items():
+            out[name][i] = rel.observe("m", name, t, float(values[i]))
+    assert all(np.isfinite(v).all() for v in out.values())
+    assert blamed({name: v[:2700] for name, v in out.items()}) == set()
+    assert blamed({name: v[2700:] for name, v in out.items()}) == {"temp"}
