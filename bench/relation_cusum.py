@@ -29,6 +29,7 @@ from edge_lstm.incidents import Match, match
 BLOCK = 32
 ALPHA = 0.002
 RUNNING = 0.1
+CAP = float(__import__("os").environ.get("CAP", "4"))
 
 
 def blocks(channels: dict, context: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -81,7 +82,7 @@ def evidence(means: np.ndarray, running: np.ndarray, k: float, tolerance: float,
         b = np.divide(sxy, signal, out=np.zeros_like(sxy), where=known)
         e = d[:, None] - b * d[None, :]
         scale = np.maximum(dev, 1e-9) + tolerance * np.abs(b * d[None, :])
-        z = e / scale
+        z = np.clip(e / scale, -CAP, CAP)  # a step is the other views' to see; the CUSUM sums persistence
         warmed = known & (judged >= warm)
         up = np.where(warmed, np.maximum(0.0, up + z - k), 0.0)
         down = np.where(warmed, np.maximum(0.0, down - z - k), 0.0)
