@@ -142,6 +142,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "relation_warmup": Key(int, 16, _non_negative, "blocks judged before the relation view may alarm"),
         "relation_tolerance": Key((int, float), 0.1, _non_negative, "share of the change the other channel "
                                   "explains that the relation view also allows (no relation is exact)"),
+        "relation_cusum": Key((int, float), 10.0, _non_negative, "the relation view also alarms when the CUSUM "
+                              "of a channel's block-to-block unexplained changes passes this (slow faults; 0: off)"),
     },
     "forecast": {
         "every": Key(int, 10, _non_negative, "samples between forecasts of a stream (0: none)"),

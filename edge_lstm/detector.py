@@ -105,6 +105,7 @@ class DetectorConfig:
     relation_gate: float = 4.0  # a pair's ratio is its unexplained change over this many mean deviations
     relation_warmup: int = 16  # judged blocks of a pair before it may raise its ratio
     relation_tolerance: float = 0.1  # share of the explained change also allowed (no relation is exact)
+    relation_cusum: float = 10.0  # a CUSUM of block-to-block unexplained changes this high is news; 0: off
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -116,7 +116,8 @@ class Engine:
         self.channels: list[tuple[str, str]] = []  # (device, channel) of every bank row
         self.relations = (Relations(RelationConfig(detector.relation_block, detector.relation_span,
                                                    detector.relation_alpha, detector.relation_gate,
-                                                   detector.relation_warmup, detector.relation_tolerance),
+                                                   detector.relation_warmup, detector.relation_tolerance,
+                                                   detector.relation_cusum),
                                     detector.context)
                           if detector.relation_block and detector.context else None)
 

@@ -21,7 +21,13 @@ moves one or two of them alone. So per device, over blocks of ``block`` samples 
   vibration, but temperature and vibration still agree with each other, so only the current is
   blamed; a drifting temperature sensor is blamed alone; wear moves several channels by different
   amounts at once and breaks every pair. A channel blamed in a block is not blamed a span later for
-  a change the other way: that is the fault ending.
+  a change the other way: that is the fault ending;
+- and for faults slower still: per pair, a two-sided CUSUM of the *block-to-block* unexplained change
+  (in deviations plus ``tolerance`` of the explained change, at most ``CUSUM_CAP`` a block: a step
+  is the other views' to see), pushed only by what exceeds ``CUSUM_K`` deviations, its deviation
+  learned only while the CUSUM is at 0 — so a fault that keeps pushing is never learned as normal
+  (the span comparison's statistics widen as a slow fault grows). A channel's CUSUM is the smallest
+  over its pairs; over ``cusum`` it is news. The channel's relation ratio is the larger of the two.
 
 Blocks are judged only while the device runs (every sample of its ``context`` channel in both blocks
 above 10% of its largest block mean so far): starting and stopping move some channels by more than the
@@ -54,6 +60,8 @@ from typing import Any
 import numpy as np
 
 RUNNING = 0.1  # a block runs when the context channel stays above this share of its largest block mean
+CUSUM_K = 1.0  # deviations a block's unexplained change must exceed to push the CUSUM up
+CUSUM_CAP = 4.0  # the most one block adds (a step is the other views' to see; the CUSUM sums persistence)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class RelationConfig:
     gate: float = 4.0  # a pair's ratio is |u - mean| over this many mean absolute deviations
     warmup: int = 16  # judged blocks of a pair before it may raise its ratio
     tolerance: float = 0.1  # share of the explained change (b times j's) also allowed: no relation is exact
+    cusum: float = 10.0  # the CUSUM of block-to-block unexplained changes that is news (0: off)
 
 
 @dataclass
@@ -97,11 +106,17 @@ class _Device:
     mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     deviation: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     judged: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    # the CUSUM of each pair's block-to-block unexplained change: its deviation, blocks judged, both sides
+    step_deviation: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    step_judged: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    up: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    down: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     scale: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each channel's largest |block mean|
 
     LISTS = ("sums", "squares", "counts", "ratios")
     ARRAYS = ("noise", "noise_blocks", "means", "valid", "running", "blamed",
-              "sxy", "syy", "learned", "mean", "deviation", "judged", "scale")
+              "sxy", "syy", "learned", "mean", "deviation", "judged", "step_deviation", "step_judged",
+              "up", "down", "scale")
 
 
 class Relations:
@@ -177,9 +192,10 @@ class Relations:
         device.blamed = grown(device.blamed, (ring, n), np.int8)
         if device.running.size != ring:
             device.running = np.zeros(ring, bool)
-        for name in ("sxy", "syy", "mean", "deviation"):
+        for name in ("sxy", "syy", "mean", "deviation", "step_deviation", "up", "down"):
             setattr(device, name, grown(getattr(device, name), (n, n)))
         device.judged = grown(device.judged, (n, n), np.int64)
+        device.step_judged = grown(device.step_judged, (n, n), np.int64)
         device.learned = grown(device.learned, (n, n), np.int64)
 
     def _close(self, device: _Device) -> None:
@@ -210,11 +226,16 @@ class Relations:
         device.context_min = math.inf
         device.closed = k + 1
         ratio, direction = np.zeros(len(device.channels)), np.zeros(len(device.channels), np.int8)
+        persistent = np.zeros(len(device.channels))
+        device.up[:] = np.where(runs, device.up, 0.0)
+        device.down[:] = np.where(runs, device.down, 0.0)
         if k >= 1:
             prev = (k - 1) % ring
             if runs and device.running[prev]:
                 both = measured & device.valid[prev]
                 change = np.where(both, means - device.means[prev], 0.0)
+                if cfg.cusum:
+                    persistent = self._cusum(device, change, both) / cfg.cusum
                 pairs = np.outer(both, both)
                 device.learned += pairs
                 weight = np.where(pairs, np.maximum(cfg.alpha, 1.0 / np.maximum(device.learned, 1)), 0.0)
@@ -231,8 +252,42 @@ class Relations:
                 # fault ending. (The same way: the fault goes on.)
                 ending = (device.blamed[around] * direction[None, :] < 0).any(axis=0)
                 ratio[ending] = 0.0
+        ratio = np.maximum(ratio, persistent)
         device.ratios = ratio.tolist()
         device.blamed[at] = np.where(ratio > 1.0, direction, 0)
+
+    def _slopes(self, device: _Device, pair: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The slope of i on j, corrected for j's measurement noise (which attenuates a least-squares slope),
+        and where it is known: once j's changes have shown more than its noise (a load step)."""
+        noise = np.where(device.noise_blocks > 0, 2.0 * np.exp(device.noise), 0.0)[None, :]  # of a difference of j's
+        signal = device.syy - noise
+        known = pair & (signal > noise)
+        return np.divide(device.sxy, signal, out=np.zeros_like(device.sxy), where=known), known
+
+    def _cusum(self, device: _Device, change: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Push each pair's two-sided CUSUM by this block's unexplained change (in deviations, at most
+        ``CUSUM_CAP``); its deviation learns only while the CUSUM is at 0, so a fault that keeps pushing is never
+        learned. Returns each channel's smallest CUSUM over its pairs."""
+        cfg = self.config
+        n = change.size
+        off = ~np.eye(n, dtype=bool)
+        slope, known = self._slopes(device, np.outer(valid, valid) & off)
+        explained = slope * change[None, :]
+        e = change[:, None] - explained
+        spread = np.maximum(device.step_deviation, 1e-9 + 1e-4 * device.scale[:, None])
+        z = np.clip(e / (spread + cfg.tolerance * np.abs(explained)), -CUSUM_CAP, CUSUM_CAP)
+        warmed = known & (device.step_judged >= cfg.warmup)
+        device.up = np.where(warmed, np.maximum(0.0, device.up + z - CUSUM_K), 0.0)
+        device.down = np.where(warmed, np.maximum(0.0, device.down - z - CUSUM_K), 0.0)
+        in_control = (device.up == 0.0) & (device.down == 0.0)
+        device.step_judged += known
+        settled = device.step_judged > cfg.warmup
+        size = np.where(settled, np.minimum(np.abs(e), cfg.gate * spread), np.abs(e))
+        weight = np.where(known & (in_control | ~settled),
+                          np.maximum(cfg.alpha, 1.0 / np.maximum(device.step_judged, 1)), 0.0)
+        device.step_deviation += weight * (size - device.step_deviation)
+        pushed = np.where(off, np.maximum(device.up, device.down), np.inf)
+        return pushed.min(axis=1) if n > 1 else np.zeros(n)
 
     def _judge(self, device: _Device, now: np.ndarray, now_ok: np.ndarray, then: np.ndarray, then_ok: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -241,13 +296,7 @@ class Relations:
         n = now.size
         ok = now_ok & then_ok
         change = np.where(ok, now - then, 0.0)
-        # The slope of i on j, corrected for j's measurement noise (which attenuates a least-squares slope);
-        # judged only once j's changes have shown more than its noise (a load step), else no slope is known.
-        noise = np.where(device.noise_blocks > 0, 2.0 * np.exp(device.noise), 0.0)[None, :]  # of a difference of j's
-        signal = device.syy - noise
-        known = signal > noise
-        judged = np.outer(ok, ok) & ~np.eye(n, dtype=bool) & known
-        slope = np.divide(device.sxy, signal, out=np.zeros_like(device.sxy), where=known)
+        slope, judged = self._slopes(device, np.outer(ok, ok) & ~np.eye(n, dtype=bool))
         u = change[:, None] - slope * change[None, :]  # i's change that j's does not explain
         floor = 1e-9 + 1e-4 * device.scale[:, None]
         spread = np.maximum(device.deviation, floor)

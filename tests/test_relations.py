@@ -133,3 +133,15 @@ def test_a_long_silence_leaves_no_false_blame_and_judging_resumes():
     assert all(np.isfinite(v).all() for v in out.values())
     assert blamed({name: v[:2700] for name, v in out.items()}) == set()
     assert blamed({name: v[2700:] for name, v in out.items()}) == {"temp"}
+
+
+def test_the_cusum_alone_finds_a_drift_and_blames_only_the_drifting_channel():
+    """With the span comparison out of reach (its gate enormous), only the CUSUM can raise a ratio."""
+    data = machine(n=3600)
+    t = np.arange(3600)
+    data["temp"] = data["temp"] + np.where(t >= 2000, 0.02 * (t - 2000), 0.0)
+    cusum_only = replace(CONFIG, gate=1e9)
+    assert blamed(ratios(data, replace(cusum_only, cusum=0.0))) == set()
+    r = ratios(data, cusum_only)
+    assert blamed(r) == {"temp"}
+    assert int(np.flatnonzero(r["temp"] > 1.0)[0]) > 2000
