@@ -225,8 +225,7 @@ class Relations:
         device.sums, device.squares, device.counts = [0.0] * n, [0.0] * n, [0] * n
         device.context_min = math.inf
         device.closed = k + 1
-        ratio, direction = np.zeros(len(device.channels)), np.zeros(len(device.channels), np.int8)
-        persistent = np.zeros(len(device.channels))
+        ratio, direction, persistent = np.zeros(n), np.zeros(n, np.int8), np.zeros(n)
         device.up[:] = np.where(runs, device.up, 0.0)
         device.down[:] = np.where(runs, device.down, 0.0)
         if k >= 1:
