@@ -127,6 +127,7 @@ def study(folder: Path, context: str, k: float, oracle: float, results: Path | N
     kinds = json.loads((folder / "fault_kinds.json").read_text())
     for channels in load_devices(folder).values():
         load = channels[context]
+        anomalous = context_anomalies(results, load.name) if results is not None else None
         for channel, series in channels.items():
             days += (series.ts[-1] - series.ts[0]) / 86_400
             if channel == context:
@@ -134,8 +135,7 @@ def study(folder: Path, context: str, k: float, oracle: float, results: Path | N
                 continue
             c = latest(series, load)
             bad = np.zeros(series.ts.size, np.bool_)
-            if results is not None:  # the engine's view: blocks within `after` s of the context channel's anomalies
-                anomalous = context_anomalies(results, load.name)
+            if anomalous is not None:  # the engine's view: blocks within `after` s of the context channel's anomalies
                 at_time = np.searchsorted(anomalous, series.ts, side="right") - 1
                 bad |= (at_time >= 0) & (series.ts - anomalous[np.maximum(at_time, 0)] <= after)
             if oracle > 0:  # the context sensor's own faults (a machine's wear moves every channel: not these)

@@ -119,6 +119,11 @@ class _Device:
               "up", "down", "scale")
 
 
+def _deviation_floor(device: _Device) -> np.ndarray:
+    """The least deviation of channel i's unexplained change (a flat channel is not infinitely surprising)."""
+    return 1e-9 + 1e-4 * device.scale[:, None]
+
+
 class Relations:
     """Relation ratios of every channel of every device, one sample at a time."""
 
@@ -273,7 +278,7 @@ class Relations:
         slope, known = self._slopes(device, np.outer(valid, valid) & off)
         explained = slope * change[None, :]
         e = change[:, None] - explained
-        spread = np.maximum(device.step_deviation, 1e-9 + 1e-4 * device.scale[:, None])
+        spread = np.maximum(device.step_deviation, _deviation_floor(device))
         z = np.clip(e / (spread + cfg.tolerance * np.abs(explained)), -CUSUM_CAP, CUSUM_CAP)
         warmed = known & (device.step_judged >= cfg.warmup)
         device.up = np.where(warmed, np.maximum(0.0, device.up + z - CUSUM_K), 0.0)
@@ -297,8 +302,7 @@ class Relations:
         change = np.where(ok, now - then, 0.0)
         slope, judged = self._slopes(device, np.outer(ok, ok) & ~np.eye(n, dtype=bool))
         u = change[:, None] - slope * change[None, :]  # i's change that j's does not explain
-        floor = 1e-9 + 1e-4 * device.scale[:, None]
-        spread = np.maximum(device.deviation, floor)
+        spread = np.maximum(device.deviation, _deviation_floor(device))
         warmed = device.judged >= cfg.warmup
         allowed = cfg.gate * spread + cfg.tolerance * np.abs(slope * change[None, :])
         delta = u - device.mean
