@@ -125,6 +125,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
                          "longest run lately (0: no stuck view)"),
         "late_gap": Key((int, float), 4.0, _non_negative, "a sample this many mean gaps after the previous one "
                         "is not judged or learned by the forecast view (its forecast spans the gap; 0: off)"),
+        "seasonal_days": Key(int, 0, _non_negative, "the forecast view also expects any value seen within "
+                             "seasonal_width_s of this time of day on each of the last N days (0: off)"),
+        "seasonal_width_s": Key((int, float), 3600.0, _non_negative, "seconds either side of the time of day that "
+                                "the seasonal memory searches"),
+        "seasonal_bin_s": Key((int, float), 300.0, _positive, "the seasonal memory keeps each bin's [min, max] "
+                              "(must divide a day)"),
         "context": Key(str, "", help="the device channel that shows its load (e.g. motor_current): incidents "
                                      "coinciding with it and another channel moving together are operating "
                                      "changes, not published (empty: off)"),

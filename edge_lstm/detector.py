@@ -68,6 +68,7 @@ from numba import njit
 
 MODES = ("novelty", "z")
 BLOCKS = 8  # blocks of the trailing-maximum window
+DAY_S = 86400.0
 LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate x this many residual spreads
 # What raised a novelty score (Update.view indexes this); "relation" comes from outside (edge_lstm.relations).
 VIEWS = ("forecast", "pattern", "level", "silence", "stuck", "relation")
@@ -93,6 +94,11 @@ class DetectorConfig:
     stuck_run: int = 10  # identical values in a row are news beyond this and twice the longest run lately; 0: off
     late_gap: float = 4.0  # a sample this many mean gaps after the previous one is not judged or learned by the
     # forecast view (its one-step forecast was made for a sample due long before); 0: off
+    # Seasonal memory of the forecast view: a value seen within seasonal_width_s of this time of day on one of the
+    # last seasonal_days days is as expected as the forecast (0: off). Kept as [min, max] per seasonal_bin_s.
+    seasonal_days: int = 0
+    seasonal_width_s: float = 3600.0
+    seasonal_bin_s: float = 300.0
     # Read by the engine, not the detector: incidents coinciding with a jump of the device's ``context``
     # channel (its load: motor current, speed) are operating changes, dropped (edge_lstm.operating).
     context: str = ""  # the channel name; "" = off
@@ -117,6 +123,14 @@ class DetectorConfig:
             if self.pattern_memory < 2 * self.pattern_length:
                 raise ValueError(f"pattern_memory: must be at least twice pattern_length ({self.pattern_length}), "
                                  f"got {self.pattern_memory}")
+        if self.seasonal_days < 0:
+            raise ValueError(f"seasonal_days: must be zero or positive, got {self.seasonal_days}")
+        if self.seasonal_days:
+            if self.seasonal_bin_s <= 0 or DAY_S % self.seasonal_bin_s:
+                raise ValueError(f"seasonal_bin_s: must divide a day ({DAY_S:g} s) into whole bins, "
+                                 f"got {self.seasonal_bin_s}")
+            if self.seasonal_width_s < 0:
+                raise ValueError(f"seasonal_width_s: must be zero or positive, got {self.seasonal_width_s}")
 
     @property
     def pattern_segments(self) -> int:
@@ -124,6 +138,18 @@ class DetectorConfig:
         if not self.pattern_length:
             return 0
         return self.pattern_memory // self.pattern_segment + self.pattern_length // self.pattern_segment
+
+    @property
+    def seasonal_bins(self) -> int:
+        """Bins a stream keeps for the seasonal memory: back to ``seasonal_days`` days and the width before now."""
+        if not self.seasonal_days:
+            return 1
+        return int(self.seasonal_days * DAY_S // self.seasonal_bin_s + self._seasonal_reach + 1)
+
+    @property
+    def _seasonal_reach(self) -> int:
+        """Bins either side of the same time of day that the seasonal memory searches."""
+        return int(math.ceil(self.seasonal_width_s / self.seasonal_bin_s))
 
     @property
     def threshold_score(self) -> float:
@@ -156,7 +182,7 @@ class Detector:
     FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
               "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
               "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
-              "last_value", "run", "run_since", "run_blocks")
+              "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin")
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
         self.config = config
@@ -194,6 +220,10 @@ class Detector:
         self.run = np.zeros(capacity, np.int64)
         self.run_since = np.zeros(capacity)
         self.run_blocks = np.zeros((capacity, BLOCKS + 1))
+        # seasonal memory: [min, max] of the values per time bin, in a ring of bins (which bin a slot holds: -1 none)
+        self.season_low = np.full((capacity, config.seasonal_bins), np.inf)
+        self.season_high = np.full((capacity, config.seasonal_bins), -np.inf)
+        self.season_bin = np.full((capacity, config.seasonal_bins), -1, np.int64)
 
     @property
     def capacity(self) -> int:
@@ -210,7 +240,8 @@ class Detector:
 
     @staticmethod
     def _empty(name: str) -> float:
-        return {"level_high": -np.inf, "level_low": np.inf}.get(name, 0)
+        return {"level_high": -np.inf, "level_low": np.inf, "season_high": -np.inf, "season_low": np.inf,
+                "season_bin": -1}.get(name, 0)
 
     def reset(self, idx: np.ndarray) -> None:
         """Forget streams ``idx`` (after a gap or a state reset): they warm up again."""
@@ -233,9 +264,10 @@ class Detector:
         value = np.ascontiguousarray(value, np.float64)
         ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty",
-                         cfg.stuck_run], np.int64)
+                         cfg.stuck_run, cfg.seasonal_days, cfg._seasonal_reach if cfg.seasonal_days else 0,
+                         int(DAY_S // cfg.seasonal_bin_s) if cfg.seasonal_days else 0], np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
-                           cfg.silence_gate, cfg.late_gap])
+                           cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s])
         extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
         _update(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
                 np.ascontiguousarray(ts, np.float64), extra, ints, floats, self.count, self.mean, self.var, self.open,
@@ -243,7 +275,7 @@ class Detector:
                 self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
                 self.distance_blocks, self.level_high, self.level_low, self.level_fill, self.last_ts, self.gap_mean,
                 self.gap_blocks, self.last_value, self.run, self.run_since,
-                self.run_blocks, out.z, out.score,
+                self.run_blocks, self.season_low, self.season_high, self.season_bin, out.z, out.score,
                 out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
                 out.incident_peak_score, out.view, out.since, out.pattern, out.level)
         return out
@@ -300,6 +332,30 @@ def _pattern_distance(recent, segments, seen, length, seg, query):
 
 
 @njit(cache=True)
+def _seasonal_residual(x, residual, now_bin, low, high, held, days, reach, bins_per_day):
+    """The residual against whichever is nearest ``x``: the forecast (``x - residual``) or the [min, max] of a
+    bin within ``reach`` bins of this time of day on each of the last ``days`` days (``held``: which bin each
+    slot of the ring holds)."""
+    best = residual
+    ring = held.size
+    for d in range(1, days + 1):
+        centre = now_bin - d * bins_per_day
+        for b in range(centre - reach, centre + reach + 1):
+            slot = b % ring
+            if held[slot] != b:
+                continue
+            if x > high[slot]:
+                gap = x - high[slot]
+            elif x < low[slot]:
+                gap = x - low[slot]
+            else:
+                return 0.0
+            if abs(gap) < abs(best):
+                best = gap
+    return best
+
+
+@njit(cache=True)
 def _trailing_max(blocks, floor=0.0):
     """The largest of a ring of block maxima, and ``floor``: 0 for sizes; -inf for values of any sign."""
     top = floor
@@ -322,7 +378,7 @@ def _roll(blocks, empty):
 def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score,
             blocks, block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean,
             distance_blocks, level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run,
-            run_since, run_blocks, z_out, score_out, anomalous_out,
+            run_since, run_blocks, season_low, season_high, season_bin, z_out, score_out, anomalous_out,
             opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out, pattern_out,
             level_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
@@ -333,6 +389,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
     silence_gate = floats[6]
     late_gap = floats[7]
     stuck_run = ints[7]
+    seasonal_days, seasonal_reach, bins_per_day, bin_s = ints[8], ints[9], ints[10], floats[8]
     nblocks = blocks.shape[1] - 1
     query = np.empty(max(1, length // max(1, seg)))
     for j in range(idx.size):
@@ -340,8 +397,14 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         x = value[j]
         std = math.sqrt(max(var[i], min_std * min_std))
         warmed = count[i] >= warmup
-        z = abs(residual[j] - mean[i]) / std if warmed else 0.0
-        size = abs(residual[j])
+        r = residual[j]
+        now_bin = np.int64(0)
+        if seasonal_days:
+            now_bin = np.int64(math.floor(ts[j] / bin_s))
+            r = _seasonal_residual(x, r, now_bin, season_low[i], season_high[i], season_bin[i], seasonal_days,
+                                   seasonal_reach, bins_per_day)
+        z = abs(r - mean[i]) / std if warmed else 0.0
+        size = abs(r)
         # The views: forecast residual, pattern, level, silence.
         view = 0
         since = ts[j]
@@ -429,7 +492,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         # Learn: clip what exceeded the threshold, Welford while warming up, then EWMA. (Not from a late
         # sample: its residual says nothing about the forecast's usual errors.)
         if not late:
-            delta = residual[j] - mean[i]
+            delta = r - mean[i]
             if warmed:
                 limit = threshold * std
                 delta = min(max(delta, -limit), limit)
@@ -469,6 +532,13 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         elif novelty:
             seen[i] += 1
         last_ts[i] = ts[j]
+        if seasonal_days and math.isfinite(x):
+            slot = now_bin % season_bin.shape[1]
+            if season_bin[i, slot] != now_bin:
+                season_bin[i, slot], season_low[i, slot], season_high[i, slot] = now_bin, x, x
+            else:
+                season_low[i, slot] = min(season_low[i, slot], x)
+                season_high[i, slot] = max(season_high[i, slot], x)
         if novelty and level_block:
             level_high[i, nblocks] = max(level_high[i, nblocks], x)
             level_low[i, nblocks] = min(level_low[i, nblocks], x)
