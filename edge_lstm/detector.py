@@ -149,7 +149,7 @@ class DetectorConfig:
     @property
     def _seasonal_reach(self) -> int:
         """Bins either side of the same time of day that the seasonal memory searches."""
-        return int(math.ceil(self.seasonal_width_s / self.seasonal_bin_s))
+        return math.ceil(self.seasonal_width_s / self.seasonal_bin_s)
 
     @property
     def threshold_score(self) -> float:

@@ -479,8 +479,10 @@ class Engine:
         else:
             detector_state = self.detector.state()
             for key in detector_state:
-                if f"detector/{key}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
-                    detector_state[key][:n] = arrays[f"detector/{key}"]
+                saved = arrays.get(f"detector/{key}")  # (a checkpoint from an older version lacks the newer fields)
+                # A memory sized by the configuration (pattern, seasonal) that changed since: that view warms up again.
+                if saved is not None and saved.shape[1:] == detector_state[key].shape[1:]:
+                    detector_state[key][:n] = saved
             self.detector.load_state(detector_state)
         saved = {k: arrays[f"intervals/{k}"] for k in Intervals.FIELDS if f"intervals/{k}" in arrays}
         if len(saved) == len(Intervals.FIELDS):

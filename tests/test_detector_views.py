@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge_lstm.detector import VIEWS, Detector, DetectorConfig, _pattern_distance
 from edge_lstm.operating import OperatingChanges
@@ -228,3 +229,62 @@ def test_a_sample_after_a_long_gap_is_neither_judged_nor_learned_by_the_forecast
     assert opened(DetectorConfig(**base)) == [1500]
     # Judged: an incident, and its residual (entering the history capped at twice the maximum) hides the surprise.
     assert opened(DetectorConfig(**base, late_gap=0)) == [1000]
+
+
+FORECAST_ONLY = dict(pattern_length=0, level_window=0, silence_gate=0, stuck_run=0, z_gate=4.0)
+
+
+def daily_spikes(days: int, spike_at: list[int], every_s: float = 300.0) -> tuple[np.ndarray, np.ndarray]:
+    """(times, values): 5-minute noise around 1 with a spike of 10 at sample ``spike_at`` of every day
+    (``PER_DAY`` samples a day), from midnight."""
+    per_day = int(86400 / every_s)
+    rng = np.random.default_rng(5)
+    values = 1.0 + rng.normal(0.0, 0.1, days * per_day)
+    for day in range(days):
+        for at in spike_at:
+            values[day * per_day + at] = 10.0 + day * 0.1  # a little higher every day: a new trailing maximum
+    return np.arange(values.size) * every_s, values
+
+
+def opened_at(config: DetectorConfig, times: np.ndarray, values: np.ndarray) -> list[int]:
+    d = Detector(config)
+    out = d.update(np.zeros(values.size, np.int64), values, np.ones_like(values), times)
+    return np.flatnonzero(out.opened).tolist()
+
+
+def test_seasonal_memory_expects_what_each_day_does_at_this_time_but_not_at_another():
+    times, values = daily_spikes(6, [144])  # noon, every day
+    per_day = 288
+    # Without the memory the forecast view (a forecast that never expects a spike) flags each day's spike
+    # that beats the ones before it; with it, a spike at the time of yesterday's spikes is expected.
+    plain = opened_at(DetectorConfig(**FORECAST_ONLY), times, values)
+    assert [t % per_day for t in plain if t >= per_day] and all(t % per_day == 144 for t in plain if t >= per_day)
+    seasonal = DetectorConfig(**FORECAST_ONLY, seasonal_days=3, seasonal_width_s=1800.0)
+    assert [t for t in opened_at(seasonal, times, values) if t >= per_day + 1] == []
+    # A smaller spike at 3 a.m. on day 5: nothing like it at that time on the days before.
+    odd = values.copy()
+    odd[4 * per_day + 36] = 6.0
+    assert 4 * per_day + 36 in opened_at(seasonal, times, odd)
+    # The day's spike 25 minutes early is within seasonal_width_s (30 min) of noon: expected; an hour early, not.
+    early, earlier = values.copy(), values.copy()
+    early[4 * per_day + 144], early[4 * per_day + 139] = 1.0, 10.0
+    earlier[4 * per_day + 144], earlier[4 * per_day + 132] = 1.0, 10.0
+    assert [t for t in opened_at(seasonal, times, early) if t >= per_day + 1] == []
+    assert 4 * per_day + 132 in opened_at(seasonal, times, earlier)
+
+
+def test_seasonal_memory_is_per_stream_restarts_with_it_and_is_validated():
+    config = DetectorConfig(seasonal_days=2, seasonal_width_s=600.0, seasonal_bin_s=300.0)
+    assert config.seasonal_bins == 2 * 288 + 2 + 1
+    d = Detector(config, capacity=2)
+    d.update(np.array([0, 1]), np.array([5.0, 7.0]), np.array([5.0, 7.0]), np.array([600.0, 600.0]))
+    assert d.season_low[0, 2] == 5.0 and d.season_high[1, 2] == 7.0 and d.season_bin[0, 2] == 2
+    d.reset(np.array([0]))
+    assert d.season_bin[0].max() == -1 and d.season_bin[1, 2] == 2
+    d.grow(3)
+    assert np.isposinf(d.season_low[2]).all() and d.season_bin[2].max() == -1
+    assert Detector(DetectorConfig()).season_low.shape == (16, 1)  # off: no memory kept
+    for bad in (dict(seasonal_days=-1), dict(seasonal_days=1, seasonal_bin_s=7.0),
+                dict(seasonal_days=1, seasonal_width_s=-1.0)):
+        with pytest.raises(ValueError, match="seasonal_"):
+            DetectorConfig(**bad)

@@ -249,3 +249,20 @@ def test_worker_drains_at_most_batch_bytes_but_always_one_message(tmp_path):
     drained = [len(daemon._drain(0.0)) for _ in range(4)]
     assert drained == [2, 2, 1, 0]  # 60+60 reaches 100; 60+500; 10 alone; then empty
     assert not daemon.queue
+
+
+def test_a_checkpoint_from_another_seasonal_or_pattern_memory_size_restores_the_rest():
+    """A view's memory sized by the configuration (pattern, seasonal) that changed between runs warms up again;
+    the other statistics are kept and the engine does not fail on the shapes."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    a = Engine(model, EngineConfig(forecast_every=0, detector=DetectorConfig(seasonal_days=1)))
+    for t in range(80):
+        a.process([("x", Sample(60.0 * t, (np.sin(t / 3),)))])
+    changed = DetectorConfig(seasonal_days=2, pattern_length=32, pattern_memory=600)
+    b = Engine(model, EngineConfig(forecast_every=0, detector=changed))
+    assert b.restore(*a.snapshot()) is None
+    assert b.detector.count[0] == a.detector.count[0] > 0
+    assert b.detector.season_bin[0].max() == -1 and a.detector.season_bin[0].max() >= 0
+    assert b.detector.seen[0] == a.detector.seen[0]  # same shape: kept
+    b.process([("x", Sample(60.0 * 80, (0.5,)))])
+    assert b.detector.count[0] == a.detector.count[0] + 1
