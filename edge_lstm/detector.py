@@ -182,7 +182,8 @@ class Detector:
     FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
               "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
               "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
-              "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin")
+              "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin",
+              "forecast_mean", "forecast_var")
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
         self.config = config
@@ -224,6 +225,10 @@ class Detector:
         self.season_low = np.full((capacity, config.seasonal_bins), np.inf)
         self.season_high = np.full((capacity, config.seasonal_bins), -np.inf)
         self.season_bin = np.full((capacity, config.seasonal_bins), -1, np.int64)
+        # ... with which the view's residual is no longer the forecast's: the forecast residual's own statistics
+        # (the spread reported as expected_std, which the forecast intervals scale with)
+        self.forecast_mean = np.zeros(capacity)
+        self.forecast_var = np.zeros(capacity)
 
     @property
     def capacity(self) -> int:
@@ -249,7 +254,9 @@ class Detector:
             getattr(self, name)[idx] = self._empty(name)
 
     def std(self, idx: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.maximum(self.var[idx], self.config.min_std**2))
+        """The spread of streams ``idx``'s one-step forecast residuals."""
+        var = self.forecast_var if self.config.seasonal_days else self.var
+        return np.sqrt(np.maximum(var[idx], self.config.min_std**2))
 
     def update(self, idx: np.ndarray, value: np.ndarray, expected: np.ndarray, ts: np.ndarray,
                relation: np.ndarray | None = None) -> Update:
@@ -275,7 +282,8 @@ class Detector:
                 self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
                 self.distance_blocks, self.level_high, self.level_low, self.level_fill, self.last_ts, self.gap_mean,
                 self.gap_blocks, self.last_value, self.run, self.run_since,
-                self.run_blocks, self.season_low, self.season_high, self.season_bin, out.z, out.score,
+                self.run_blocks, self.season_low, self.season_high, self.season_bin, self.forecast_mean,
+                self.forecast_var, out.z, out.score,
                 out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
                 out.incident_peak_score, out.view, out.since, out.pattern, out.level)
         return out
@@ -378,7 +386,8 @@ def _roll(blocks, empty):
 def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score,
             blocks, block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean,
             distance_blocks, level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run,
-            run_since, run_blocks, season_low, season_high, season_bin, z_out, score_out, anomalous_out,
+            run_since, run_blocks, season_low, season_high, season_bin, forecast_mean, forecast_var, z_out, score_out,
+            anomalous_out,
             opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out, pattern_out,
             level_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
@@ -481,7 +490,8 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         c = 0 if anomalous else calm[i] + 1
         closed = was_open and c >= quiet
         z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z, score, anomalous, opened, closed
-        start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], std, peak_score[i]
+        forecast_std = math.sqrt(max(forecast_var[i], min_std * min_std)) if seasonal_days else std
+        start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], forecast_std, peak_score[i]
         view_out[j], since_out[j], pattern_out[j], level_out[j] = view, since, v_pattern, v_level
         now_open = (was_open or opened) and not closed
         is_open[i] = now_open
@@ -500,6 +510,13 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
             weight = alpha if warmed else 1.0 / n
             mean[i] += weight * delta
             var[i] = (1.0 - weight) * (var[i] + weight * delta * delta)
+            if seasonal_days:  # the forecast residual's own statistics, learned alike
+                delta = residual[j] - forecast_mean[i]
+                if warmed:
+                    limit = threshold * math.sqrt(max(forecast_var[i], min_std * min_std))
+                    delta = min(max(delta, -limit), limit)
+                forecast_mean[i] += weight * delta
+                forecast_var[i] = (1.0 - weight) * (forecast_var[i] + weight * delta * delta)
             count[i] = n
         # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice.
         if anomalous and novelty and history > 0.0:

@@ -288,3 +288,17 @@ def test_seasonal_memory_is_per_stream_restarts_with_it_and_is_validated():
                 dict(seasonal_days=1, seasonal_width_s=-1.0)):
         with pytest.raises(ValueError, match="seasonal_"):
             DetectorConfig(**bad)
+
+
+def test_with_the_seasonal_memory_the_reported_spread_is_still_the_forecast_s():
+    """The forecast intervals scale with the detector's residual spread: it must stay the forecast's own even
+    where the seasonal memory explains most of each residual."""
+    times, values = daily_spikes(4, [144])
+    plain, seasonal = Detector(DetectorConfig(**FORECAST_ONLY)), Detector(DetectorConfig(**FORECAST_ONLY,
+                                                                                           seasonal_days=3))
+    idx = np.zeros(values.size, np.int64)
+    a = plain.update(idx, values, np.ones_like(values), times)
+    b = seasonal.update(idx, values, np.ones_like(values), times)
+    np.testing.assert_allclose(b.expected_std, a.expected_std)
+    np.testing.assert_allclose(seasonal.std(np.array([0])), plain.std(np.array([0])))
+    assert seasonal.var[0] < 0.5 * plain.var[0]  # the view's own residual: mostly explained
