@@ -431,7 +431,8 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
                 distance = _pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
                 if distance >= 0.0:
                     distance_history = _trailing_max(distance_blocks[i])
-                    if warmed and distances[i] >= warmup:
+                    # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
+                    if warmed and distances[i] >= warmup and not (seasonal_days and r == 0.0):
                         gate = min(1.0, distance / max(pattern_gate * distance_mean[i], min_std))
                         v_pattern = distance / max(distance_history, min_std) * gate
                         if v_pattern > v:

@@ -19,12 +19,13 @@ def daily(days: int, seed: int = 0) -> np.ndarray:
     return np.where((phase >= 30) & (phase < 70), 80.0, 20.0) + rng.normal(0, 1.0, days * PERIOD)
 
 
-def run(detector: Detector, values: np.ndarray, expected: np.ndarray) -> list[tuple[int, str, float]]:
-    """Feed one stream sample by sample; return (index, view, since) of each incident opened."""
+def run(detector: Detector, values: np.ndarray, expected: np.ndarray, every_s: float = 1.0
+        ) -> list[tuple[int, str, float]]:
+    """Feed one stream sample by sample, ``every_s`` apart; return (index, view, since) of each incident opened."""
     opened = []
     idx = np.array([0])
     for t, (v, e) in enumerate(zip(values, expected, strict=True)):
-        out = detector.update(idx, np.array([v]), np.array([e]), np.array([float(t)]))
+        out = detector.update(idx, np.array([v]), np.array([e]), np.array([t * every_s]))
         if out.opened[0]:
             opened.append((t, VIEWS[out.view[0]], float(out.since[0])))
     return opened
@@ -49,6 +50,13 @@ def test_pattern_view_finds_a_day_without_its_peak_that_the_forecast_follows():
     # The same series with the pattern view off: the one-step forecast follows the flat day silently.
     plain = run(Detector(DetectorConfig(pattern_length=0, level_window=0)), values, last_value(values))
     assert not [f for f in plain if skipped + 30 <= f[0] < skipped + 70]
+    # With the seasonal memory (a PERIOD-sample day: 15-minute samples), which quiets the pattern view for values
+    # seen at this time of day lately: night values in the daytime are not; the forecast view, now expecting
+    # what the last days did, finds the missing peak first.
+    seasonal = DetectorConfig(pattern_length=64, pattern_segment=8, pattern_memory=6 * PERIOD, level_window=0,
+                              seasonal_days=3, seasonal_bin_s=900.0)
+    found = run(Detector(seasonal), values, last_value(values), every_s=86400 / PERIOD)
+    assert [f[1] for f in found if skipped + 30 <= f[0] < skipped + 40] == ["forecast"]
 
 
 def test_level_view_flags_a_value_beyond_the_trailing_range_by_the_margin_only():
@@ -302,3 +310,20 @@ def test_with_the_seasonal_memory_the_reported_spread_is_still_the_forecast_s():
     np.testing.assert_allclose(b.expected_std, a.expected_std)
     np.testing.assert_allclose(seasonal.std(np.array([0])), plain.std(np.array([0])))
     assert seasonal.var[0] < 0.5 * plain.var[0]  # the view's own residual: mostly explained
+
+
+def test_with_the_seasonal_memory_the_pattern_view_leaves_values_seen_at_this_time_of_day_alone():
+    """A ramp in a signal that flips between 0 and 10 at every sample: a novel shape (the pattern view alarms
+    without the memory) made only of values inside the range seen around this time of day lately."""
+    every_s, per_day = 900.0, 96
+    values = np.where(np.arange(8 * per_day) % 2, 10.0, 0.0)
+    ramp = 6 * per_day + 40
+    values[ramp : ramp + 64] = np.linspace(3.0, 7.0, 64)
+    config = dict(pattern_length=64, pattern_segment=8, pattern_memory=4 * per_day, level_window=0, stuck_run=0,
+                  silence_gate=0, seasonal_bin_s=1800.0)  # two samples a bin: each holds [0, 10]
+    def patterns(seasonal_days: int) -> list[int]:
+        found = run(Detector(DetectorConfig(**config, seasonal_days=seasonal_days)), values, last_value(values),
+                    every_s)
+        return [t for t, view, _ in found if view == "pattern" and ramp <= t < ramp + 80]
+    assert patterns(0), "the ramp is a novel pattern"
+    assert patterns(3) == []
