@@ -3,8 +3,11 @@
 The LSTM's one-step forecasts are computed once per file (cached); each idea turns (value,
 forecast) into per-sample scores offline, and NAB's scorer (corpus-optimised threshold) rates them.
 With ``--diagnose IDEA``: per file, the windows found and the false detections at the threshold.
+Several bundles (comma-separated; e.g. the same training with other ``--seed``s): each idea is scored on
+each model's forecasts, and the mean is printed with the per-model scores (a seed alone moves the
+score by about 2 points; docs/evaluation.md, "Training seeds").
 
-    python bench/nab_study.py BUNDLE ../shared/data/nab-dev [--backend numba-int8]
+    python bench/nab_study.py BUNDLE[,BUNDLE...] ../shared/data/nab-dev [--backend numba-int8]
 """
 
 from __future__ import annotations
@@ -224,8 +227,45 @@ def detector_scores(x: np.ndarray, e: np.ndarray, onsets: bool = False, ts: np.n
     return v
 
 
+@njit(cache=True)
+def nearest_seasonal(x, e, ts, days, k):
+    """Per sample, whichever is nearest ``x[t]``: the forecast ``e[t]`` or a value within ``k`` samples of the
+    sample one, two, ... ``days`` days (by time stamp, within 10 minutes) before it."""
+    n = x.size
+    out = e.copy()
+    for t in range(n):
+        best = abs(x[t] - e[t])
+        for d in range(1, days + 1):
+            target = ts[t] - d * 86400.0
+            c = np.searchsorted(ts, target)
+            if c >= n or c - k < 0 or abs(ts[c] - target) > 600.0:
+                continue
+            for j in range(c - k, min(c + k + 1, t)):
+                if abs(x[t] - x[j]) < best:
+                    best = abs(x[t] - x[j])
+                    out[t] = x[j]
+    return out
+
+
+#: The NAB profile (the Makefile's NAB_DETECTOR) and the session-6 one without the seasonal memory.
+PROFILE = {"z_gate": 4.0, "level_margin": 0.05, "pattern_gate": 2.0, "novelty_window": 1600, "seasonal_days": 3,
+           "silence_gate": 0.0}
+PROFILE_6 = {"z_gate": 4.0, "level_margin": 0.05, "pattern_gate": 2.0, "novelty_window": 1600}
+
+
 def ideas() -> dict:
     out = {
+        "profile": lambda x, e, ts: detector_scores(x, e, True, ts, **PROFILE),
+        "profile (session 6)": lambda x, e, ts: detector_scores(x, e, True, ts, **PROFILE_6),
+    }
+    for days, k in ((3, 4), (3, 8), (3, 12), (3, 16), (2, 12), (4, 12), (7, 4)):
+        out[f"profile (session 6), nearest of forecast and values +-{k} samples {days} days back"] = (
+            lambda x, e, ts, days=days, k=k: detector_scores(
+                x, nearest_seasonal(x, e, np.asarray(ts, np.float64), days, k), True, ts, **PROFILE_6))
+    for width in (2400.0, 5400.0):
+        out[f"profile, seasonal width {width:g} s"] = (
+            lambda x, e, ts, w=width: detector_scores(x, e, True, ts, **PROFILE | {"seasonal_width_s": w}))
+    out |= {
         "detector": lambda x, e, ts: detector_scores(x, e, True, ts, z_gate=4.0),
         "detector z_gate 8": lambda x, e, ts: detector_scores(x, e, True, ts),
     }
@@ -305,22 +345,24 @@ def ideas() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("bundle")
+    ap.add_argument("bundle", help="a bundle, or several, comma-separated")
     ap.add_argument("data")
     ap.add_argument("--backend", default="numba-int8")
     ap.add_argument("--diagnose", help="the idea (a key of ideas()) to break down per file")
     ap.add_argument("--only", help="run the ideas whose name contains this")
     args = ap.parse_args(argv)
-    files = forecasts(args.bundle, Path(args.data), args.backend, Path(args.bundle) / "nab_forecasts.npz")
+    models = [forecasts(b, Path(args.data), args.backend, Path(b) / "nab_forecasts.npz")
+              for b in args.bundle.split(",")]
     table = ideas()
     if args.diagnose:
-        diagnose(files, table[args.diagnose])
+        diagnose(models[0], table[args.diagnose])
         return 0
     for label, make in table.items():
         if args.only and args.only not in label:
             continue
-        result, _ = score(files, make)
-        print(f"{result['score']:7.2f}  {label}", flush=True)
+        scores = [score(files, make)[0]["score"] for files in models]
+        each = f"  [{' '.join(f'{s:.1f}' for s in scores)}]" if len(scores) > 1 else ""
+        print(f"{np.mean(scores):7.2f}  {label}{each}", flush=True)
     return 0
 
 
