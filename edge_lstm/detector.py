@@ -20,7 +20,8 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     nearer the sample: the forecast, or the [min, max] of a ``seasonal_bin_s`` bin within
     ``seasonal_width_s`` of this time of day on one of the last ``seasonal_days`` days. What the
     stream does every day at this hour is then no news; the pattern view, too, leaves such a sample
-    alone. (The spread reported as ``expected_std`` stays the forecast residual's.)
+    alone. ``z`` (and so an incident's severity) is then that residual's; the spread reported as
+    ``expected_std`` stays the forecast residual's.
   - **pattern** (``pattern_length`` > 0): the distance from the last ``pattern_length`` values
     (averaged over segments of ``pattern_segment``) to the nearest such window of the trailing
     ``pattern_memory`` samples that does not overlap it (a left nearest neighbour, a streaming
@@ -149,10 +150,10 @@ class DetectorConfig:
         """Bins a stream keeps for the seasonal memory: back to ``seasonal_days`` days and the width before now."""
         if not self.seasonal_days:
             return 1
-        return int(self.seasonal_days * DAY_S // self.seasonal_bin_s + self._seasonal_reach + 1)
+        return int(self.seasonal_days * DAY_S // self.seasonal_bin_s + self.seasonal_reach + 1)
 
     @property
-    def _seasonal_reach(self) -> int:
+    def seasonal_reach(self) -> int:
         """Bins either side of the same time of day that the seasonal memory searches."""
         return math.ceil(self.seasonal_width_s / self.seasonal_bin_s)
 
@@ -276,7 +277,7 @@ class Detector:
         value = np.ascontiguousarray(value, np.float64)
         ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty",
-                         cfg.stuck_run, cfg.seasonal_days, cfg._seasonal_reach if cfg.seasonal_days else 0,
+                         cfg.stuck_run, cfg.seasonal_days, cfg.seasonal_reach if cfg.seasonal_days else 0,
                          int(DAY_S // cfg.seasonal_bin_s) if cfg.seasonal_days else 0], np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
                            cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s])
