@@ -20,8 +20,8 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     nearer the sample: the forecast, or the [min, max] of a ``seasonal_bin_s`` bin within
     ``seasonal_width_s`` of this time of day on one of the last ``seasonal_days`` days. What the
     stream does every day at this hour is then no news; the pattern view, too, leaves such a sample
-    alone. ``z`` (and so an incident's severity) is then that residual's; the spread reported as
-    ``expected_std`` stays the forecast residual's.
+    alone. What is reported stays the forecast residual's: ``z`` (an incident's severity) and
+    ``expected_std`` (the spread the forecast intervals scale with).
   - **pattern** (``pattern_length`` > 0): the distance from the last ``pattern_length`` values
     (averaged over segments of ``pattern_segment``) to the nearest such window of the trailing
     ``pattern_memory`` samples that does not overlap it (a left nearest neighbour, a streaming
@@ -419,6 +419,10 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
             r = _seasonal_residual(x, r, now_bin, season_low[i], season_high[i], season_bin[i], seasonal_days,
                                    seasonal_reach, bins_per_day)
         z = abs(r - mean[i]) / std if warmed else 0.0
+        # What is reported (an incident's severity, the engine's "channel moving"): the forecast residual's z.
+        z_forecast = z
+        if seasonal_days and warmed:
+            z_forecast = abs(residual[j] - forecast_mean[i]) / math.sqrt(max(forecast_var[i], min_std * min_std))
         size = abs(r)
         # The views: forecast residual, pattern, level, silence.
         view = 0
@@ -492,11 +496,12 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         if opened:
             start[i] = ts[j]
         if anomalous:
-            peak[i] = max(peak[i], z)
+            peak[i] = max(peak[i], z_forecast)
             peak_score[i] = max(peak_score[i], score)
         c = 0 if anomalous else calm[i] + 1
         closed = was_open and c >= quiet
-        z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z, score, anomalous, opened, closed
+        z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z_forecast, score, anomalous, opened, \
+            closed
         forecast_std = math.sqrt(max(forecast_var[i], min_std * min_std)) if seasonal_days else std
         start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], forecast_std, peak_score[i]
         view_out[j], since_out[j], pattern_out[j], level_out[j] = view, since, v_pattern, v_level

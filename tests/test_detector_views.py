@@ -299,8 +299,9 @@ def test_seasonal_memory_is_per_stream_restarts_with_it_and_is_validated():
 
 
 def test_with_the_seasonal_memory_the_reported_spread_is_still_the_forecast_s():
-    """The forecast intervals scale with the detector's residual spread: it must stay the forecast's own even
-    where the seasonal memory explains most of each residual."""
+    """The forecast intervals scale with the detector's residual spread, and severity and the engine's "channel
+    moving" read its z: both must stay the forecast's own even where the seasonal memory explains most of each
+    residual."""
     times, values = daily_spikes(4, [144])
     plain, seasonal = Detector(DetectorConfig(**FORECAST_ONLY)), Detector(DetectorConfig(**FORECAST_ONLY,
                                                                                            seasonal_days=3))
@@ -308,6 +309,8 @@ def test_with_the_seasonal_memory_the_reported_spread_is_still_the_forecast_s():
     a = plain.update(idx, values, np.ones_like(values), times)
     b = seasonal.update(idx, values, np.ones_like(values), times)
     np.testing.assert_allclose(b.expected_std, a.expected_std)
+    np.testing.assert_allclose(b.z, a.z)  # and the z reported (severity, a channel moving): the forecast's
+    assert b.incident_peak_z[b.anomalous].max() <= a.z.max()
     np.testing.assert_allclose(seasonal.std(np.array([0])), plain.std(np.array([0])))
     assert seasonal.var[0] < 0.5 * plain.var[0]  # the view's own residual: mostly explained
 
