@@ -78,6 +78,7 @@ DAY_S = 86400.0
 LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate x this many residual spreads
 # What raised a novelty score (Update.view indexes this); "relation" comes from outside (edge_lstm.relations).
 VIEWS = ("forecast", "pattern", "level", "silence", "stuck", "relation")
+SEASONAL_MEMORY = ("season_low", "season_high", "season_bin")  # Detector fields a stream keeps across a reset
 
 
 @dataclass(frozen=True)
@@ -255,9 +256,11 @@ class Detector:
                 "season_bin": -1}.get(name, 0)
 
     def reset(self, idx: np.ndarray) -> None:
-        """Forget streams ``idx`` (after a gap or a state reset): they warm up again."""
+        """Forget streams ``idx`` (after a gap or a state reset): they warm up again. The seasonal memory is kept:
+        what a stream does at each time of day does not change while it is silent (its bins are keyed by time)."""
         for name in self.FIELDS:
-            getattr(self, name)[idx] = self._empty(name)
+            if name not in SEASONAL_MEMORY:
+                getattr(self, name)[idx] = self._empty(name)
 
     def std(self, idx: np.ndarray) -> np.ndarray:
         """The spread of streams ``idx``'s one-step forecast residuals."""

@@ -281,14 +281,14 @@ def test_seasonal_memory_expects_what_each_day_does_at_this_time_but_not_at_anot
     assert 4 * per_day + 132 in opened_at(seasonal, times, earlier)
 
 
-def test_seasonal_memory_is_per_stream_restarts_with_it_and_is_validated():
+def test_seasonal_memory_is_per_stream_outlives_a_restart_and_is_validated():
     config = DetectorConfig(seasonal_days=2, seasonal_width_s=600.0, seasonal_bin_s=300.0)
     assert config.seasonal_bins == 2 * 288 + 2 + 1
     d = Detector(config, capacity=2)
     d.update(np.array([0, 1]), np.array([5.0, 7.0]), np.array([5.0, 7.0]), np.array([600.0, 600.0]))
     assert d.season_low[0, 2] == 5.0 and d.season_high[1, 2] == 7.0 and d.season_bin[0, 2] == 2
-    d.reset(np.array([0]))
-    assert d.season_bin[0].max() == -1 and d.season_bin[1, 2] == 2
+    d.reset(np.array([0]))  # a gap: the stream warms up again, but the days it saw stay what they were
+    assert d.count[0] == 0 and d.season_bin[0, 2] == 2 and d.season_low[0, 2] == 5.0
     d.grow(3)
     assert np.isposinf(d.season_low[2]).all() and d.season_bin[2].max() == -1
     assert Detector(DetectorConfig()).season_low.shape == (16, 1)  # off: no memory kept
