@@ -422,10 +422,13 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
             r = _seasonal_residual(x, r, now_bin, season_low[i], season_high[i], season_bin[i], seasonal_days,
                                    seasonal_reach, bins_per_day)
         z = abs(r - mean[i]) / std if warmed else 0.0
-        # What is reported (an incident's severity, the engine's "channel moving"): the forecast residual's z.
-        z_forecast = z
-        if seasonal_days and warmed:
-            z_forecast = abs(residual[j] - forecast_mean[i]) / math.sqrt(max(forecast_var[i], min_std * min_std))
+        # What is reported (an incident's severity, the engine's "channel moving", the intervals' scale): the
+        # forecast residual's z and spread, which are the view's own unless the seasonal memory is on.
+        z_forecast, forecast_std = z, std
+        if seasonal_days:
+            forecast_std = math.sqrt(max(forecast_var[i], min_std * min_std))
+            if warmed:
+                z_forecast = abs(residual[j] - forecast_mean[i]) / forecast_std
         size = abs(r)
         # The views: forecast residual, pattern, level, silence.
         view = 0
@@ -505,7 +508,6 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         closed = was_open and c >= quiet
         z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z_forecast, score, anomalous, opened, \
             closed
-        forecast_std = math.sqrt(max(forecast_var[i], min_std * min_std)) if seasonal_days else std
         start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], forecast_std, peak_score[i]
         view_out[j], since_out[j], pattern_out[j], level_out[j] = view, since, v_pattern, v_level
         now_open = (was_open or opened) and not closed
@@ -528,7 +530,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
             if seasonal_days:  # the forecast residual's own statistics, learned alike
                 delta = residual[j] - forecast_mean[i]
                 if warmed:
-                    limit = threshold * math.sqrt(max(forecast_var[i], min_std * min_std))
+                    limit = threshold * forecast_std
                     delta = min(max(delta, -limit), limit)
                 forecast_mean[i] += weight * delta
                 forecast_var[i] = (1.0 - weight) * (forecast_var[i] + weight * delta * delta)
