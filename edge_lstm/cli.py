@@ -84,16 +84,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from edge_lstm.config import ConfigError, detector_config
+    from edge_lstm.config import ConfigError, detector_config, forecast_settings
     from edge_lstm.engine import EngineConfig
     from edge_lstm.evaluate import evaluate
 
     model = edge_lstm.load(args.bundle, backend=args.backend)
+    items = args.set or []
     try:
-        detector = detector_config(args.set or [])
+        detector = detector_config([item for item in items if not item.startswith("forecast.")])
+        forecast = forecast_settings([item for item in items if item.startswith("forecast.")])
     except ConfigError as exc:
         raise EdgeLSTMError(str(exc)) from None
-    config = EngineConfig(gap_s=args.gap if args.gap else float("inf"), detector=detector)
+    config = EngineConfig(gap_s=args.gap if args.gap else float("inf"), detector=detector,
+                          interval_z=forecast["interval_z"], fallback=forecast["fallback"],
+                          fallback_alpha=forecast["fallback_alpha"])
     summary = evaluate(model, Path(args.data), Path(args.windows) if args.windows else None, Path(args.out),
                        config=config, standardise=args.standardise, detector_name=args.detector_name,
                        plots=not args.no_plots, progress=not args.quiet)
@@ -358,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gap", type=float, metavar="SECONDS",
                    help="reset a stream after a silence this long (default never)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="a detector setting, as in the config's [anomaly] table (repeatable)")
+                   help="a detector setting, as in the config's [anomaly] table, or forecast.KEY=VALUE of its "
+                        "[forecast] table (interval_z, fallback, fallback_alpha) (repeatable)")
     p.add_argument("--detector-name", default="edgelstm", help="name in NAB's results layout (default edgelstm)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

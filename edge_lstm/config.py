@@ -156,6 +156,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "interval_z": Key((int, float), 1.96, _positive, "forecast bounds cover what ± this covers of a normal "
                                                           "(1.96: 95%), learned as empirical error quantiles"),
         "target_feature": Key(int, 0, _non_negative),
+        "fallback": Key((int, float), 1.0, _non_negative, "the last value is forecast instead while the model's "
+                        "recent squared errors exceed this times the last value's (0: always the model)"),
+        "fallback_alpha": Key((int, float), 0.02, lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+                              "weight of a new error in those averages"),
     },
     "state": {
         "checkpoint": Key(str, "", help="checkpoint file (empty: no checkpoints)"),
@@ -217,6 +221,23 @@ def detector_config(items: list[str] | dict[str, Any]) -> DetectorConfig:
         raise ConfigError(f"anomaly.{exc}") from None
 
 
+def forecast_settings(items: list[str]) -> dict[str, Any]:
+    """The ``[forecast]`` table, defaults and ``forecast.KEY=VALUE`` items, validated.
+
+    >>> forecast_settings(["forecast.fallback=0"])["fallback"]
+    0
+    """
+    table = {k: key.default for k, key in SCHEMA["forecast"].items()}
+    for item in items:
+        k, value = _split(item)
+        k = k.removeprefix("forecast.")
+        if k not in table:
+            raise ConfigError(f"forecast.{k}: unknown key (known: {', '.join(table)})")
+        table[k] = _coerce(value, SCHEMA["forecast"][k], f"forecast.{k}")
+    _validate("forecast", table)
+    return table
+
+
 def _split(item: str) -> tuple[str, str]:
     k, sep, value = item.partition("=")
     if not sep:
@@ -228,6 +249,7 @@ def engine_config(config: dict[str, dict[str, Any]], bundle_standardise: int = 0
     """The engine settings of a validated configuration (``input.standardise = -1``: the bundle's)."""
     fc, standardise = config["forecast"], config["input"]["standardise"]
     return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
+                        fallback=fc["fallback"], fallback_alpha=fc["fallback_alpha"],
                         gap_s=config["input"]["gap_s"], settle=config["input"]["settle"],
                         standardise=bundle_standardise if standardise == -1 else standardise,
                         detector=detector_config(config["anomaly"]))

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.detector import VIEWS, Detector, DetectorConfig, Update
+from edge_lstm.fallback import Fallback
 from edge_lstm.intervals import Bounds, Intervals
 from edge_lstm.model import Model
 from edge_lstm.operating import OperatingChanges, device_and_channel, device_clocks
@@ -49,6 +50,10 @@ class EngineConfig:
     target_feature: int = 0  # which input feature the forecast predicts
     forecast_every: int = 10  # publish a forecast every N samples of a stream (0: never)
     interval_z: float = 1.96  # forecast bounds cover what ± interval_z covers of a normal (learned: intervals.py)
+    # The last value is forecast instead while the model's recent squared errors exceed this times the last
+    # value's (edge_lstm.fallback: a model that lost track of a stream outside its training range); 0: off
+    fallback: float = 1.0
+    fallback_alpha: float = 0.02  # weight of a new error in those averages
     gap_s: float = 3600.0  # a longer silence resets the stream (state and detector warm up again)
     standardise: int = 0  # scale each stream by the mean and std of its first N samples (0: off)
     settle: int = -1  # samples after a (re)start not scored (the LSTM state settling); -1: the model's window
@@ -107,6 +112,8 @@ class Engine:
         self.warming: dict[int, list[Sample]] = {}  # samples held until a stream's scaling is known
         self.intervals = Intervals(self.horizon, z=self.config.interval_z, warmup=self.config.detector.warmup,
                                    capacity=capacity)
+        self.fallback = Fallback(self.config.fallback, self.config.fallback_alpha, self.config.detector.warmup,
+                                 capacity)
         self._bank = model.streams(capacity)
         self._alloc(capacity)
         detector = self.config.detector
@@ -176,6 +183,7 @@ class Engine:
         self._bank = bank
         self.detector.grow(capacity)
         self.intervals.grow(capacity)
+        self.fallback.grow(capacity)
         self._alloc(capacity, old)
 
     def _series(self, y: np.ndarray) -> np.ndarray:
@@ -279,6 +287,7 @@ class Engine:
         series = self._unscaled(self._series(y).astype(np.float64), idx)
         value = x[:, cfg.target_feature].astype(np.float64)
         scored = self.has_forecast[idx] & (self.seen[idx] - self.restarted_at[idx] >= self.settle)
+        naive = self._fall_back(idx, value, series, scored)
         scale = self._in_units(self.detector.std(idx), idx)
         learn = np.ones(idx.size, bool)
         events: list[Event] = []
@@ -297,14 +306,24 @@ class Engine:
         self.has_forecast[idx] = True
         self.last_ts[idx] = ts
         self.seen[idx] += 1
-        events.extend(self._forecasts(idx, ts, series, self.seen[idx], bounds))
+        events.extend(self._forecasts(idx, ts, series, self.seen[idx], bounds, naive))
         return events
+
+    def _fall_back(self, idx: np.ndarray, value: np.ndarray, series: np.ndarray, judged: np.ndarray) -> np.ndarray:
+        """Where the model has lately forecast worse than the last value would have (edge_lstm.fallback), put the
+        last value in its forecasts ``series`` (in place); return where it did."""
+        naive = self.fallback.update(idx, value, series[:, 0], judged)
+        if naive.any():
+            series[naive] = value[naive, None]
+            self.counters["fallback_forecasts"] += int(naive.sum())
+        return naive
 
     def _restart(self, idx: np.ndarray) -> None:
         """Streams ``idx`` fell silent for longer than gap_s: zero state, warm the detector up again."""
         self._bank.reset(idx)
         self.detector.reset(idx)
         self.intervals.reset(idx)
+        self.fallback.reset(idx)
         self.has_forecast[idx] = False
         self.last_ts[idx] = -np.inf
         self.restarted_at[idx] = self.seen[idx]
@@ -335,10 +354,11 @@ class Engine:
         self.counters["samples"] += len(samples)
         series = self._unscaled(self._series(y).astype(np.float64), rows)
         value = x[:, cfg.target_feature].astype(np.float64)
-        expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
         first = 0 if self.has_forecast[index] else 1
         first = max(first, min(len(samples), self.settle - int(self.seen[index] - self.restarted_at[index])))
         idx = np.full(len(samples), index, np.int64)
+        naive = self._fall_back(idx, value, series, np.arange(len(samples)) >= first)
+        expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
         scale = np.repeat(self._in_units(self.detector.std(idx[:1]), idx[:1]), len(samples))
         learn = np.ones(len(samples), bool)
         events: list[Event] = []
@@ -353,7 +373,7 @@ class Engine:
             self.observer(Scored(idx[first:], ts[first:], value[first:], e, result, e + bounds.before_lo[first:],
                                  e + bounds.before_hi[first:]))
         seen = self.seen[index] + np.arange(1, len(samples) + 1)
-        events.extend(self._forecasts(idx, ts, series, seen, bounds))
+        events.extend(self._forecasts(idx, ts, series, seen, bounds, naive))
         events.sort(key=lambda e: e.body["ts"])  # stable: at one sample, the anomaly precedes the forecast
         self.forecast[index] = series[-1]
         self.has_forecast[index] = True
@@ -389,7 +409,7 @@ class Engine:
         return series * self.scale[idx, t, None] + self.offset[idx, t, None]
 
     def _forecasts(self, idx: np.ndarray, ts: np.ndarray, series: np.ndarray, seen: np.ndarray,
-                   bounds: Bounds) -> list[Event]:
+                   bounds: Bounds, naive: np.ndarray) -> list[Event]:
         cfg = self.config
         if cfg.forecast_every <= 0:
             return []
@@ -403,6 +423,7 @@ class Engine:
                 "stream": self.names[idx[k]], "ts": float(ts[k]), "horizon": self.horizon,
                 "values": values.tolist(), "lower": (values + bounds.after_lo[k]).tolist(),
                 "upper": (values + bounds.after_hi[k]).tolist(), "interval": round(self.intervals.coverage, 4),
+                "forecaster": "last_value" if naive[k] else "model",
             }))
         self.counters["forecasts"] += int(due.size)
         return events
@@ -445,6 +466,7 @@ class Engine:
         arrays = {f"bank/{k}": v[:n] for k, v in self._bank.state.items()}
         arrays.update({f"detector/{k}": v[:n] for k, v in self.detector.state().items()})
         arrays.update({f"intervals/{k}": v[:n] for k, v in self.intervals.state().items()})
+        arrays.update({f"fallback/{k}": v[:n] for k, v in self.fallback.state().items()})
         for name in ENGINE_ARRAYS:
             arrays[f"engine/{name}"] = getattr(self, name)[:n]
         warming = {self.names[i]: [[s.ts, *s.values] for s in held] for i, held in self.warming.items()}
@@ -487,6 +509,11 @@ class Engine:
         saved = {k: arrays[f"intervals/{k}"] for k in Intervals.FIELDS if f"intervals/{k}" in arrays}
         if len(saved) == len(Intervals.FIELDS):
             self.intervals.load_state(saved)
+        fallback = self.fallback.state()
+        if all(f"fallback/{k}" in arrays for k in fallback):  # (an older checkpoint: the model is trusted anew)
+            for key in fallback:
+                fallback[key][:n] = arrays[f"fallback/{key}"]
+            self.fallback.load_state(fallback)
         for name in ENGINE_ARRAYS:
             if f"engine/{name}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
                 getattr(self, name)[:n] = arrays[f"engine/{name}"]

@@ -198,8 +198,11 @@ def test_engine_gives_the_same_events_however_samples_are_batched(batch):
         for key in ("values", "z", "expected"):
             if key in a.body:
                 assert a.body[key] == pytest.approx(b.body[key], rel=1e-5, abs=1e-6)
+        assert a.body.get("forecaster") == b.body.get("forecaster")
     assert engine.counters["gap_resets"] == reference.counters["gap_resets"] == 1
     assert any(e.kind == "anomaly" for e in got)
+    # (This random model forecasts a sine worse than its last value: both forecasters take turns.)
+    assert {e.body.get("forecaster") for e in got if e.kind == "forecast"} == {"model", "last_value"}
 
 
 def test_bank_advance_equals_steps():
@@ -217,7 +220,7 @@ def test_standardise_holds_the_first_samples_then_streams_them_scaled(batch):
     """standardise=N: the model sees (x - mean) / std of the stream's first N samples, from its first sample;
     forecasts come back in the stream's units; a checkpoint taken while warming keeps the held samples."""
     model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
-    config = EngineConfig(forecast_every=1, standardise=40)
+    config = EngineConfig(forecast_every=1, standardise=40, fallback=0)  # the model's own forecasts
     x = 50.0 + 3.0 * np.sin(np.arange(300) / 5.0)
     engine = Engine(model, config)
     events = []

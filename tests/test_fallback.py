@@ -1,0 +1,112 @@
+"""The forecast fallback: the last value replaces a model that lost track of a stream."""
+
+import numpy as np
+import pytest
+
+import edge_lstm
+from edge_lstm.config import ConfigError, forecast_settings, load_config
+from edge_lstm.engine import Engine, EngineConfig
+from edge_lstm.fallback import Fallback
+from edge_lstm.payloads import Sample
+from tests.bundles import lstm_model, random_bundle
+
+
+def reference_choices(idx, value, model_next, judged, ratio, alpha, warmup):
+    """The fallback's rule written out plainly, one sample at a time."""
+    state: dict[int, dict[str, float]] = {}
+    out = []
+    for i, x, m, j in zip(idx, value, model_next, judged, strict=True):
+        s = state.setdefault(int(i), {"me": 0.0, "le": 0.0, "n": 0, "m": None, "last": None})
+        if j and s["m"] is not None:
+            s["n"] += 1
+            w = max(alpha, 1.0 / s["n"])
+            s["me"] += w * ((x - s["m"]) ** 2 - s["me"])
+            s["le"] += w * ((x - s["last"]) ** 2 - s["le"])
+        out.append(s["n"] >= warmup and s["me"] > ratio * s["le"])
+        s["m"], s["last"] = m, x
+    return out
+
+
+def test_fallback_follows_the_rule_per_stream_in_order():
+    rng = np.random.default_rng(1)
+    n = 600
+    idx = rng.integers(0, 3, n)
+    value = np.cumsum(rng.normal(size=n))
+    model_next = value + rng.normal(scale=np.where(np.arange(n) < 300, 0.5, 3.0))  # the model degrades
+    judged = rng.random(n) > 0.1
+    fb = Fallback(ratio=1.5, alpha=0.05, warmup=10, capacity=2)
+    fb.grow(3)
+    got = np.concatenate([fb.update(idx[a:a + 50], value[a:a + 50], model_next[a:a + 50], judged[a:a + 50])
+                          for a in range(0, n, 50)])
+    want = reference_choices(idx, value, model_next, judged, 1.5, 0.05, 10)
+    assert got.tolist() == want
+    assert 0 < sum(want) < n  # both forecasters were chosen
+    off = Fallback(ratio=0.0, alpha=0.05, warmup=10, capacity=3)
+    assert not off.update(idx, value, model_next, judged).any()
+
+
+def level_shift(n: int = 400, at: int = 200) -> np.ndarray:
+    """A small oscillation, then the same far above anything a model scaled for it has seen."""
+    x = np.sin(np.arange(n) / 4.0)
+    x[at:] += 500.0
+    return x
+
+
+def replay(engine: Engine, x: np.ndarray, start: int = 0) -> list:
+    return [e for t in range(start, x.size) for e in engine.process([("s", Sample(float(t), (x[t],)))])]
+
+
+def test_engine_forecasts_the_last_value_where_the_model_lost_track():
+    model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
+    x = level_shift()
+    on = replay(Engine(model, EngineConfig(forecast_every=1)), x)
+    off = replay(Engine(model, EngineConfig(forecast_every=1, fallback=0)), x)
+    own = model.run(x[:, None].astype(np.float32))[:, 0]
+    f_on = [e.body for e in on if e.kind == "forecast"]
+    f_off = [e.body for e in off if e.kind == "forecast"]
+    assert all(b["forecaster"] == "model" for b in f_off)
+    np.testing.assert_allclose([b["values"][0] for b in f_off], own, rtol=1e-5)
+    after = f_on[260:]  # the shift is far behind: the model's saturated forecast is not used
+    assert all(b["forecaster"] == "last_value" for b in after)
+    np.testing.assert_allclose([b["values"][0] for b in after], x[260:])
+    for b in f_on:  # either forecaster's values are what it says
+        t = int(b["ts"])
+        assert b["values"][0] == pytest.approx(x[t] if b["forecaster"] == "last_value" else own[t], rel=1e-5)
+    error_on = np.array([b["values"][0] for b in f_on[260:-1]]) - x[261:]
+    error_off = np.array([b["values"][0] for b in f_off[260:-1]]) - x[261:]
+    assert np.sqrt(np.mean(error_on**2)) < 0.1 * np.sqrt(np.mean(error_off**2))
+    # Anomaly scoring judged the forecast published.
+    published = {b["ts"]: b["values"][0] for b in f_on}
+    for e in on:
+        if e.kind == "anomaly" and e.body["ts"] - 1 in published:
+            assert e.body["expected"] == pytest.approx(published[e.body["ts"] - 1])
+
+
+def test_the_fallback_is_forgotten_after_a_gap_and_kept_in_checkpoints():
+    model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
+    x = level_shift()
+    config = EngineConfig(forecast_every=1, gap_s=30)
+    a = Engine(model, config)
+    replay(a, x[:300])
+    assert a.fallback.count[0] > 0 and a.counters["fallback_forecasts"] > 0
+    b = Engine(model, config)
+    b.restore(*a.snapshot())
+    np.testing.assert_array_equal(b.fallback.model_error[:1], a.fallback.model_error[:1])
+    rest_a, rest_b = replay(a, x, 300), replay(b, x, 300)
+    assert [(e.body["ts"], e.body.get("forecaster"), e.body.get("values")) for e in rest_a] == [
+        (e.body["ts"], e.body.get("forecaster"), e.body.get("values")) for e in rest_b]
+    a.process([("s", Sample(1000.0, (x[-1],)))])  # after a silence longer than gap_s: the model is trusted anew
+    assert a.counters["gap_resets"] == 1 and a.fallback.count[0] == 0
+
+
+def test_fallback_settings_are_validated(tmp_path):
+    assert forecast_settings(["forecast.fallback=1.5", "forecast.fallback_alpha=0.1"])["fallback"] == 1.5
+    with pytest.raises(ConfigError, match=r"forecast\.fallback: must be zero or positive, got -1"):
+        forecast_settings(["forecast.fallback=-1"])
+    with pytest.raises(ConfigError, match=r"forecast\.fallback_alpha: must be in \(0, 1\), got 1"):
+        forecast_settings(["forecast.fallback_alpha=1"])
+    with pytest.raises(ConfigError, match=r"forecast\.fallbak: unknown key"):
+        forecast_settings(["forecast.fallbak=1"])
+    (tmp_path / "b").mkdir()
+    config = load_config(None, {"model.bundle": str(tmp_path / "b"), "forecast.fallback": "0"})
+    assert config["forecast"]["fallback"] == 0
