@@ -69,6 +69,11 @@ class Fallback:
                 self.last_value, self.primed, out)
         return out
 
+    def active(self, idx: np.ndarray) -> np.ndarray:
+        """Which of streams ``idx`` forecast the last value now."""
+        return ((self.ratio > 0) & (self.count[idx] >= self.warmup)
+                & (self.model_error[idx] > self.ratio * self.last_error[idx]))
+
     def state(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name).copy() for name in self.FIELDS}
 

@@ -40,6 +40,8 @@ def test_fallback_follows_the_rule_per_stream_in_order():
                           for a in range(0, n, 50)])
     want = reference_choices(idx, value, model_next, judged, 1.5, 0.05, 10)
     assert got.tolist() == want
+    for stream in range(3):  # what each stream forecasts now is its last choice
+        assert fb.active(np.array([stream]))[0] == got[np.flatnonzero(idx == stream)[-1]]
     assert 0 < sum(want) < n  # both forecasters were chosen
     off = Fallback(ratio=0.0, alpha=0.05, warmup=10, capacity=3)
     assert not off.update(idx, value, model_next, judged).any()
