@@ -42,7 +42,8 @@ SEQUENCE_MAX_STREAMS = 32
 DETECTOR_UNITS = "model"
 
 #: Per-stream engine arrays saved in checkpoints.
-ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated", "restarted_at")
+ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated", "restarted_at",
+                 "forecast_naive")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Scored:
     result: Update
     lower: np.ndarray  # its interval
     upper: np.ndarray
+    naive: np.ndarray  # the forecast was the last value (edge_lstm.fallback), not the model's
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class Engine:
         self.calibrated = grown("calibrated", bool)
         self.forecast = grown("forecast", np.float64)
         self.has_forecast = grown("has_forecast", bool)
+        self.forecast_naive = grown("forecast_naive", bool)  # ``forecast`` is the last value (the fallback's)
         self.last_ts = grown("last_ts", np.float64)
         self.seen = grown("seen", np.int64)
         self.restarted_at = grown("restarted_at", np.int64)  # ``seen`` when the stream last (re)started
@@ -301,8 +304,10 @@ class Engine:
         bounds = self.intervals.update(idx, value, series, scale, learn)
         if scored.any() and self.observer is not None:
             self.observer(Scored(idx[scored], ts[scored], value[scored], expected, result,
-                                 expected + bounds.before_lo[scored], expected + bounds.before_hi[scored]))
+                                 expected + bounds.before_lo[scored], expected + bounds.before_hi[scored],
+                                 self.forecast_naive[idx[scored]]))
         self.forecast[idx] = series
+        self.forecast_naive[idx] = naive
         self.has_forecast[idx] = True
         self.last_ts[idx] = ts
         self.seen[idx] += 1
@@ -325,6 +330,7 @@ class Engine:
         self.intervals.reset(idx)
         self.fallback.reset(idx)
         self.has_forecast[idx] = False
+        self.forecast_naive[idx] = False
         self.last_ts[idx] = -np.inf
         self.restarted_at[idx] = self.seen[idx]
         self.counters["gap_resets"] += int(idx.size)
@@ -370,12 +376,14 @@ class Engine:
         bounds = self.intervals.update(idx, value, series, scale, learn)
         if first < len(samples) and self.observer is not None:
             e = expected[first:]
+            judged_naive = np.concatenate([[self.forecast_naive[index]], naive[:-1]])[first:]
             self.observer(Scored(idx[first:], ts[first:], value[first:], e, result, e + bounds.before_lo[first:],
-                                 e + bounds.before_hi[first:]))
+                                 e + bounds.before_hi[first:], judged_naive))
         seen = self.seen[index] + np.arange(1, len(samples) + 1)
         events.extend(self._forecasts(idx, ts, series, seen, bounds, naive))
         events.sort(key=lambda e: e.body["ts"])  # stable: at one sample, the anomaly precedes the forecast
         self.forecast[index] = series[-1]
+        self.forecast_naive[index] = naive[-1]
         self.has_forecast[index] = True
         self.last_ts[index] = ts[-1]
         self.seen[index] = seen[-1]

@@ -59,6 +59,7 @@ class FileResult:
     naive_rmse: float  # the last value as the forecast
     naive_mae: float
     coverage: float  # share of samples inside the forecast interval
+    fallback: float  # share of those forecasts that were the last value (the engine's fallback)
     seconds: float  # replay time
 
 
@@ -91,12 +92,12 @@ def forecast_metrics(trace: Trace, start: int) -> dict[str, float]:
     ok = np.isfinite(expected) & np.isfinite(naive)
     if not ok.any():
         return {"rmse": float("nan"), "mae": float("nan"), "naive_rmse": float("nan"), "naive_mae": float("nan"),
-                "coverage": float("nan")}
+                "coverage": float("nan"), "fallback": float("nan")}
     err, naive_err = (value - expected)[ok], (value - naive)[ok]
     inside = (value >= trace.lower[start:]) & (value <= trace.upper[start:])
     return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
             "naive_rmse": float(np.sqrt(np.mean(naive_err**2))), "naive_mae": float(np.mean(np.abs(naive_err))),
-            "coverage": float(inside[ok].mean())}
+            "coverage": float(inside[ok].mean()), "fallback": float(trace.naive[start:][ok].mean())}
 
 
 def write_results(path: Path, series: LabelledSeries, trace: Trace, scores: np.ndarray) -> None:
@@ -199,6 +200,7 @@ def summarise(model: Model, results: list[FileResult], scored: dict, total: Matc
         "rmse_vs_naive_median": float(np.median([r.rmse / r.naive_rmse for r in finite])),
         "mae_vs_naive_median": float(np.median([r.mae / r.naive_mae for r in finite])),
         "coverage_mean": float(np.mean([r.coverage for r in finite])),
+        "fallback_mean": float(np.mean([r.fallback for r in finite])),
         "files": len(finite),
     } if finite else {}
     return {
@@ -240,12 +242,14 @@ def markdown(summary: dict[str, Any]) -> str:
         lines += [f"One-step forecast after probation, median over {fc['files']} files: RMSE / last-value RMSE "
                   f"{fc['rmse_vs_naive_median']:.2f}, MAE / last-value MAE {fc['mae_vs_naive_median']:.2f}; "
                   f"nominal {summary['interval_coverage']:.0%} interval (calibrated online): measured coverage "
-                  f"{fc['coverage_mean']:.1%} (mean over files).", ""]
-    lines += ["| file | samples | windows | detected | false incidents | delay (min) | RMSE/naive | coverage |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  f"{fc['coverage_mean']:.1%} (mean over files); the last value forecast instead of the model "
+                  f"(the fallback) {fc['fallback_mean']:.1%} of the time (mean over files).", ""]
+    lines += ["| file | samples | windows | detected | false incidents | delay (min) | RMSE/naive | coverage | "
+              "fallback |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary["files"]:
         delay = f"{r['mean_delay_s'] / 60:.0f}" if r["mean_delay_s"] is not None else ""
         ratio = r["rmse"] / r["naive_rmse"] if r["naive_rmse"] else float("nan")
         lines.append(f"| {r['name']} | {r['samples']} | {r['windows']} | {r['detected_windows']} | "
-                     f"{r['false_incidents']} | {delay} | {ratio:.2f} | {r['coverage']:.1%} |")
+                     f"{r['false_incidents']} | {delay} | {ratio:.2f} | {r['coverage']:.1%} | {r['fallback']:.0%} |")
     return "\n".join(lines) + "\n"

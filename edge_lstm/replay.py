@@ -29,6 +29,7 @@ class Trace:
     expected: np.ndarray  # one-step-ahead forecast
     lower: np.ndarray  # forecast interval (calibrated: edge_lstm.intervals)
     upper: np.ndarray
+    naive: np.ndarray  # the forecast was the last value (the engine's fallback), not the model's
     z: np.ndarray
     score: np.ndarray  # the detector's anomaly score in [0, 1]
     anomalous: np.ndarray
@@ -58,6 +59,7 @@ def replay_streams(model: Model, series: dict[str, tuple[np.ndarray, np.ndarray]
         n = len(t)
         traces[name] = Trace(ts=np.asarray(t, np.float64), value=values[name][:, target],
                              expected=np.full(n, np.nan), lower=np.full(n, np.nan), upper=np.full(n, np.nan),
+                             naive=np.zeros(n, bool),
                              z=np.full(n, np.nan), score=np.full(n, np.nan), anomalous=np.zeros(n, bool),
                              incidents=[], threshold_score=0.5)
     position = {name: {float(x): i for i, x in enumerate(series[name][0])} for name in names}
@@ -70,6 +72,7 @@ def replay_streams(model: Model, series: dict[str, tuple[np.ndarray, np.ndarray]
             trace.expected[rows], trace.z[rows] = scored.expected[mine], scored.result.z[mine]
             trace.score[rows], trace.anomalous[rows] = scored.result.score[mine], scored.result.anomalous[mine]
             trace.lower[rows], trace.upper[rows] = scored.lower[mine], scored.upper[mine]
+            trace.naive[rows] = scored.naive[mine]
 
     engine = Engine(model, config, capacity=max(1, len(names)), observer=observe)
     for name in names:

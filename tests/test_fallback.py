@@ -6,8 +6,10 @@ import pytest
 import edge_lstm
 from edge_lstm.config import ConfigError, forecast_settings, load_config
 from edge_lstm.engine import Engine, EngineConfig
+from edge_lstm.evaluate import forecast_metrics
 from edge_lstm.fallback import Fallback
 from edge_lstm.payloads import Sample
+from edge_lstm.replay import replay
 from tests.bundles import lstm_model, random_bundle
 
 
@@ -54,15 +56,15 @@ def level_shift(n: int = 400, at: int = 200) -> np.ndarray:
     return x
 
 
-def replay(engine: Engine, x: np.ndarray, start: int = 0) -> list:
+def feed(engine: Engine, x: np.ndarray, start: int = 0) -> list:
     return [e for t in range(start, x.size) for e in engine.process([("s", Sample(float(t), (x[t],)))])]
 
 
 def test_engine_forecasts_the_last_value_where_the_model_lost_track():
     model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
     x = level_shift()
-    on = replay(Engine(model, EngineConfig(forecast_every=1)), x)
-    off = replay(Engine(model, EngineConfig(forecast_every=1, fallback=0)), x)
+    on = feed(Engine(model, EngineConfig(forecast_every=1)), x)
+    off = feed(Engine(model, EngineConfig(forecast_every=1, fallback=0)), x)
     own = model.run(x[:, None].astype(np.float32))[:, 0]
     f_on = [e.body for e in on if e.kind == "forecast"]
     f_off = [e.body for e in off if e.kind == "forecast"]
@@ -89,12 +91,12 @@ def test_the_fallback_is_forgotten_after_a_gap_and_kept_in_checkpoints():
     x = level_shift()
     config = EngineConfig(forecast_every=1, gap_s=30)
     a = Engine(model, config)
-    replay(a, x[:300])
+    feed(a, x[:300])
     assert a.fallback.count[0] > 0 and a.counters["fallback_forecasts"] > 0
     b = Engine(model, config)
     b.restore(*a.snapshot())
     np.testing.assert_array_equal(b.fallback.model_error[:1], a.fallback.model_error[:1])
-    rest_a, rest_b = replay(a, x, 300), replay(b, x, 300)
+    rest_a, rest_b = feed(a, x, 300), feed(b, x, 300)
     assert [(e.body["ts"], e.body.get("forecaster"), e.body.get("values")) for e in rest_a] == [
         (e.body["ts"], e.body.get("forecaster"), e.body.get("values")) for e in rest_b]
     a.process([("s", Sample(1000.0, (x[-1],)))])  # after a silence longer than gap_s: the model is trusted anew
@@ -112,3 +114,22 @@ def test_fallback_settings_are_validated(tmp_path):
     (tmp_path / "b").mkdir()
     config = load_config(None, {"model.bundle": str(tmp_path / "b"), "forecast.fallback": "0"})
     assert config["forecast"]["fallback"] == 0
+
+
+def test_a_replay_marks_the_samples_judged_against_the_last_value():
+    """What evaluate reports as the fallback's share: per sample, whether the forecast it was judged against
+    (and its interval) was the last value — the forecaster the forecast event made one sample earlier named."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
+    x = level_shift()
+    config = EngineConfig(forecast_every=1)
+    named = {e.body["ts"]: e.body["forecaster"] for e in feed(Engine(model, config), x) if e.kind == "forecast"}
+    trace = replay(model, np.arange(x.size, dtype=np.float64), x[:, None], config)
+    judged = np.isfinite(trace.expected)
+    assert judged[60:].all()
+    for t in np.flatnonzero(judged):
+        assert trace.naive[t] == (named[t - 1] == "last_value")
+        if trace.naive[t]:
+            assert trace.expected[t] == pytest.approx(x[t - 1])
+    metrics = forecast_metrics(trace, 100)
+    assert metrics["fallback"] == pytest.approx(trace.naive[100:].mean())
+    assert 0.5 < metrics["fallback"] < 1.0  # after the shift: the last value; before it, some of each
