@@ -74,7 +74,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     report = train(args.data, args.out, window=args.window, units=tuple(int(u) for u in args.units.split(",")),
                    dense=args.dense, cell=args.cell, horizon=args.horizon, epochs=args.epochs, patience=args.patience,
                    columns=args.columns.split(",") if args.columns else None, seed=args.seed, head=args.head,
-                   standardise=args.standardise, progress=not args.quiet)
+                   standardise=args.standardise, max_windows=args.max_windows, progress=not args.quiet)
     print(f"wrote {args.out} ({report.epochs_run} epochs on {report.train_windows:,} windows of {report.window})")
     print(f"validation ({report.validation_windows:,} windows, the last 20% of each series in time):")
     print(f"  model        RMSE {report.val_rmse:.4g}  MAE {report.val_mae:.4g}")
@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs")
     p.add_argument("--columns", metavar="A,B", help="feature columns (default: every numeric column)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-windows", type=int, default=20_000, metavar="N",
+                   help="train on at most N windows, drawn at random (default 20000); early stopping watches at "
+                        "most N evenly spaced validation windows")
     p.add_argument("--head", type=float, metavar="FRACTION",
                    help="learn only from the first FRACTION of each series (NAB's probationary 0.15)")
     p.add_argument("--standardise", type=int, nargs="?", const=0, metavar="N",
