@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("keras")
 
 import edge_lstm
-from converter.train import load_series, windows
+from converter.calibration import CalibrationDataError
+from converter.train import load_series, train, windows
 from tests.keras_models import sine_series
 
 
@@ -49,6 +50,16 @@ def test_train_convert_stream(tmp_path):
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["samples"] == 3000 and summary["forecast"]["rmse_vs_naive_median"] < 1.0
     assert (tmp_path / "eval" / "edgelstm" / "edgelstm_series.csv").exists()
+
+
+def test_max_windows_bounds_training_but_the_report_judges_every_validation_window(tmp_path):
+    values = sine_series(2000, seed=5)
+    (tmp_path / "s.csv").write_text("timestamp,value\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(values)))
+    report = train(tmp_path / "s.csv", tmp_path / "m.keras", window=20, units=(4,), dense=4, epochs=1,
+                   validation=0.5, max_windows=300, progress=False)
+    assert report.train_windows == 300 and report.validation_windows == 1000  # (early stopping watched 300)
+    with pytest.raises(CalibrationDataError, match="max_windows must be positive"):
+        train(tmp_path / "s.csv", tmp_path / "m.keras", max_windows=0, progress=False)
 
 
 def test_load_series_reads_a_firmware_sim_export(tmp_path):
