@@ -133,3 +133,14 @@ def test_a_replay_marks_the_samples_judged_against_the_last_value():
     metrics = forecast_metrics(trace, 100)
     assert metrics["fallback"] == pytest.approx(trace.naive[100:].mean())
     assert 0.5 < metrics["fallback"] < 1.0  # after the shift: the last value; before it, some of each
+
+
+def test_a_multi_step_forecast_holds_the_last_value_over_its_horizon():
+    model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 3), seed=3), "numba-f32")
+    x = level_shift()
+    events = feed(Engine(model, EngineConfig(forecast_every=1)), x)
+    after = [e.body for e in events if e.kind == "forecast"][260:]
+    assert after and all(b["forecaster"] == "last_value" and b["horizon"] == 3 for b in after)
+    for b in after:
+        assert b["values"] == pytest.approx([x[int(b["ts"])]] * 3, rel=1e-6)  # (the value as a float32)
+        assert all(lo <= v <= hi for lo, v, hi in zip(b["lower"], b["values"], b["upper"], strict=True))
