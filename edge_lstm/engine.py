@@ -295,8 +295,8 @@ class Engine:
         learn = np.ones(idx.size, bool)
         events: list[Event] = []
         if scored.any():
-            expected = self.forecast[idx[scored], 0]
-            found, result = self._score(idx[scored], ts[scored], value[scored], expected,
+            expected, judged_naive = self.forecast[idx[scored], 0], self.forecast_naive[idx[scored]]
+            found, result = self._score(idx[scored], ts[scored], value[scored], expected, judged_naive,
                                         None if relation is None else relation[scored])
             events.extend(found)
             scale[scored] = self._in_units(result.expected_std, idx[scored])
@@ -305,7 +305,7 @@ class Engine:
         if scored.any() and self.observer is not None:
             self.observer(Scored(idx[scored], ts[scored], value[scored], expected, result,
                                  expected + bounds.before_lo[scored], expected + bounds.before_hi[scored],
-                                 self.forecast_naive[idx[scored]]))
+                                 judged_naive))
         self.forecast[idx] = series
         self.forecast_naive[idx] = naive
         self.has_forecast[idx] = True
@@ -365,20 +365,20 @@ class Engine:
         idx = np.full(len(samples), index, np.int64)
         naive = self._fall_back(idx, value, series, np.arange(len(samples)) >= first)
         expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
+        judged_naive = np.concatenate([[self.forecast_naive[index]], naive[:-1]])  # what ``expected`` came from
         scale = np.repeat(self._in_units(self.detector.std(idx[:1]), idx[:1]), len(samples))
         learn = np.ones(len(samples), bool)
         events: list[Event] = []
         if first < len(samples):
             events, result = self._score(idx[first:], ts[first:], value[first:], expected[first:],
-                                         None if relation is None else relation[first:])
+                                         judged_naive[first:], None if relation is None else relation[first:])
             scale[first:] = self._in_units(result.expected_std, idx[first:])
             learn[first:] = ~result.anomalous
         bounds = self.intervals.update(idx, value, series, scale, learn)
         if first < len(samples) and self.observer is not None:
             e = expected[first:]
-            judged_naive = np.concatenate([[self.forecast_naive[index]], naive[:-1]])[first:]
             self.observer(Scored(idx[first:], ts[first:], value[first:], e, result, e + bounds.before_lo[first:],
-                                 e + bounds.before_hi[first:], judged_naive))
+                                 e + bounds.before_hi[first:], judged_naive[first:]))
         seen = self.seen[index] + np.arange(1, len(samples) + 1)
         events.extend(self._forecasts(idx, ts, series, seen, bounds, naive))
         events.sort(key=lambda e: e.body["ts"])  # stable: at one sample, the anomaly precedes the forecast
@@ -436,9 +436,10 @@ class Engine:
         self.counters["forecasts"] += int(due.size)
         return events
 
-    def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray,
+    def _score(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, expected: np.ndarray, naive: np.ndarray,
                relation: np.ndarray | None = None) -> tuple[list[Event], Update]:
-        """Detector update for samples (``idx`` may repeat a stream: they are taken in order)."""
+        """Detector update for samples (``idx`` may repeat a stream: they are taken in order; ``naive``: their
+        forecast ``expected`` was the last value)."""
         result = self.detector.update(idx, self._model_units(value, idx), self._model_units(expected, idx), ts,
                                       relation)
         z_threshold = self.config.detector.threshold
@@ -452,6 +453,7 @@ class Engine:
                 "ts": float(ts[k]), "start": float(result.incident_start[k]),
                 "end": float(ts[k]) if closing else None,
                 "value": float(value[k]), "expected": float(expected[k]), "residual": float(value[k] - expected[k]),
+                "forecaster": "last_value" if naive[k] else "model",
                 "score": float(result.score[k]), "peak_score": float(result.incident_peak_score[k]),
                 "z": float(result.z[k]), "threshold": self.detector.threshold_score,
                 "view": VIEWS[result.view[k]], "since": float(result.since[k]),

@@ -80,10 +80,12 @@ def test_engine_forecasts_the_last_value_where_the_model_lost_track():
     error_off = np.array([b["values"][0] for b in f_off[260:-1]]) - x[261:]
     assert np.sqrt(np.mean(error_on**2)) < 0.1 * np.sqrt(np.mean(error_off**2))
     # Anomaly scoring judged the forecast published.
-    published = {b["ts"]: b["values"][0] for b in f_on}
-    for e in on:
-        if e.kind == "anomaly" and e.body["ts"] - 1 in published:
-            assert e.body["expected"] == pytest.approx(published[e.body["ts"] - 1])
+    published = {b["ts"]: (b["values"][0], b["forecaster"]) for b in f_on}
+    anomalies = [e.body for e in on if e.kind == "anomaly"]
+    assert anomalies
+    for body in anomalies:
+        value, forecaster = published[body["ts"] - 1]
+        assert body["expected"] == pytest.approx(value) and body["forecaster"] == forecaster
 
 
 def test_the_fallback_is_forgotten_after_a_gap_and_kept_in_checkpoints():
