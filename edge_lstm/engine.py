@@ -279,6 +279,14 @@ class Engine:
         ts = np.fromiter((s.ts for _, s in items), np.float64, len(items))
         x = np.array([s.values for _, s in items], dtype=np.float32)
         seen_x = self._scaled(x, idx)
+        finite = np.isfinite(seen_x).all(axis=1)
+        if not finite.all():  # what the model cannot take (a value overflowing once scaled) is dropped, counted
+            self.counters["non_finite"] += int(np.count_nonzero(~finite))
+            items = [item for item, keep in zip(items, finite.tolist(), strict=True) if keep]
+            idx, ts, x, seen_x = idx[finite], ts[finite], x[finite], seen_x[finite]
+            relation = None if relation is None else relation[finite]
+            if not items:
+                return []
         gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.gap_s)
         if gap.any():
             self._restart(idx[gap])
@@ -351,8 +359,16 @@ class Engine:
             self._restart(np.array([index]))
             return events + self._sequence(index, samples[cut:], after)
         x = np.array([s.values for s in samples], dtype=np.float32)
+        seen_x = self._scaled(x, np.full(len(samples), index))
+        finite = np.isfinite(seen_x).all(axis=1)
+        if not finite.all():  # dropped and counted, as in _round
+            self.counters["non_finite"] += int(np.count_nonzero(~finite))
+            samples = [s for s, keep in zip(samples, finite.tolist(), strict=True) if keep]
+            ts, x, seen_x = ts[finite], x[finite], seen_x[finite]
+            relation = None if relation is None else relation[finite]
+            if not samples:
+                return []
         rows = np.full(len(samples), index)
-        seen_x = self._scaled(x, rows)
         started = time.perf_counter()
         y = self._bank.advance(index, seen_x)
         self.step_seconds.append((time.perf_counter() - started) / len(samples))
@@ -393,7 +409,8 @@ class Engine:
         """What the model sees of samples ``x`` of streams ``idx``."""
         if not self.config.standardise:
             return x
-        return np.ascontiguousarray((x - self.offset[idx]) / self.scale[idx], dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # (overflows are found and dropped by the caller)
+            return np.ascontiguousarray((x - self.offset[idx]) / self.scale[idx], dtype=np.float32)
 
     def _model_units(self, values: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Target-feature values of streams ``idx`` as the model sees them (standardised), for the detector:

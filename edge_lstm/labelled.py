@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_lstm.errors import EdgeLSTMError
-from edge_lstm.payloads import PayloadError, is_number, parse_ts
+from edge_lstm.payloads import FLOAT32_MAX, PayloadError, is_number, parse_ts
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,10 @@ def read_series(path: Path, name: str, windows: list[tuple[float, float]] | None
     bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
     if bad.size:
         raise EdgeLSTMError(f"{path} row {bad[0] + 2}: NaN or infinite value")
+    bad = np.flatnonzero((np.abs(values) > FLOAT32_MAX).any(axis=1))
+    if bad.size:
+        raise EdgeLSTMError(f"{path} row {bad[0] + 2}: a value beyond the float32 range the model computes in "
+                            f"(±{FLOAT32_MAX:.2g})")
     back = np.flatnonzero(np.diff(ts) < 0)
     if back.size:
         raise EdgeLSTMError(f"{path} row {back[0] + 3}: timestamps must not go back in time")

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 DEFAULT_MAX_BYTES = 64 * 1024
+FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: a larger magnitude would become infinity
 MAX_BATCH = 10_000
 
 
@@ -38,13 +39,19 @@ class PayloadError(ValueError):
 
 
 def _number(value: Any, what: str) -> float:
-    if type(value) is float and math.isfinite(value):  # the common case, first
+    if type(value) is float and -FLOAT32_MAX <= value <= FLOAT32_MAX:  # the common case, first
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PayloadError(f"{what} must be a number, got {type(value).__name__} {str(value)[:40]!r}")
-    x = float(value)
+    too_large = f"beyond the float32 range the model computes in (±{FLOAT32_MAX:.2g})"
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise PayloadError(f"{what} is {str(value)[:12]}... ({len(str(value))} digits): {too_large}") from None
     if not math.isfinite(x):
         raise PayloadError(f"{what} is {value!r}: NaN and infinity are not measurements")
+    if abs(x) > FLOAT32_MAX:
+        raise PayloadError(f"{what} is {x:g}: {too_large}")
     return x
 
 

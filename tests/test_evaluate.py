@@ -9,6 +9,7 @@ import pytest
 
 import edge_lstm
 from edge_lstm.engine import EngineConfig
+from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.labelled import nab_time, read_series
 from edge_lstm.nab import probation_length
 from edge_lstm.replay import replay
@@ -104,3 +105,11 @@ def test_read_series_spreads_repeated_timestamps(tmp_path):
     (tmp_path / "s.csv").write_text("timestamp,value\n0,1\n60,2\n60,3\n120,4\n")
     s = read_series(tmp_path / "s.csv", "s.csv")
     assert s.ts.tolist() == pytest.approx([0, 60, 60.001, 120]) and s.values[:, 0].tolist() == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("cell", "reason"), [("nan", "row 3: NaN or infinite value"),
+                                              ("-4e38", "row 3: a value beyond the float32 range")])
+def test_read_series_refuses_what_the_model_cannot_take(tmp_path, cell, reason):
+    (tmp_path / "s.csv").write_text(f"timestamp,value\n0,1\n60,{cell}\n120,4\n")
+    with pytest.raises(EdgeLSTMError, match=reason):
+        read_series(tmp_path / "s.csv", "s.csv")

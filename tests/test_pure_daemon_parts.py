@@ -35,6 +35,10 @@ def test_values_payload_for_multi_feature_models():
     (b'{"ts": 1, "value": NaN}', "NaN"),
     (b'{"ts": 1, "value": Infinity}', "NaN and infinity"),
     (b"inf", "NaN and infinity"),
+    # Finite, but infinity in the float32 the model computes in:
+    (b'{"ts": 1, "value": 1e39}', "value is 1e+39: beyond the float32 range"),
+    (b"-3.5e38", "beyond the float32 range"),
+    (b'{"ts": 1, "value": 1' + b"0" * 400 + b"}", "(401 digits): beyond the float32 range"),
     (b'{"ts": 1, "value": "high"}', "must be a number, got str"),
     (b'{"ts": 1, "value": true}', "must be a number, got bool"),
     (b'{"ts": 1}', "neither 'value' nor 'values'"),
@@ -269,3 +273,29 @@ def test_a_checkpoint_from_another_seasonal_or_pattern_memory_size_restores_the_
     assert b.detector.seen[0] == a.detector.seen[0]  # same shape: kept
     b.process([("x", Sample(60.0 * 80, (0.5,)))])
     assert b.detector.count[0] == a.detector.count[0] + 1
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_a_value_that_overflows_once_scaled_is_dropped_not_fatal(batch):
+    """A stream scaled by a tiny spread turns a large (float32-finite) value into infinity for the model: the
+    kernel would refuse the whole batch. The engine drops that sample, counts it, and goes on with the rest
+    (``batch`` 1: rounds shared with another stream; 8: one kernel call per stream)."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
+    config = EngineConfig(forecast_every=1, standardise=5)
+    values = [1.0, 1.0, 1.0, 1.0, 1.000001] + [1.0 + 1e-6 * np.sin(t) for t in range(40)]  # a spread of 4e-7
+    clean = [Sample(float(t), (v,)) for t, v in enumerate(values)]
+    spoiled = [*clean[:20], Sample(19.5, (1e33,)), *clean[20:]]
+    engines = []
+    for stream in (clean, spoiled):
+        engine = Engine(model, config)
+        for i in range(0, len(stream), batch):
+            chunk = stream[i:i + batch]
+            engine.process([("s", s) for s in chunk] + [("other", s) for s in chunk if s.values[0] < 1e30])
+        engines.append(engine)
+    reference, engine = engines
+    assert engine.counters["non_finite"] == 1 and reference.counters["non_finite"] == 0
+    for name in ("s", "other"):  # as if the sample had never come
+        a, b = reference.streams[name], engine.streams[name]
+        np.testing.assert_allclose(engine.forecast[b], reference.forecast[a], rtol=1e-6)
+        for key, state in reference._bank.state.items():
+            np.testing.assert_allclose(engine._bank.state[key][b], state[a], rtol=1e-5, atol=1e-6)
