@@ -113,7 +113,7 @@ def test_malformed_barrage_is_counted_and_survived(tmp_path, bundle, broker):
         pub = publisher(broker.port)
         bad = [b'{"ts": 1, "val', b'{"ts": 1, "value": NaN}', b'{"ts": 1, "value": "high"}',
                b'{"value": 1, "pad": "' + b"x" * 10_000 + b'"}', b"\xff\xfe", b"", b"[]", b"1,2,3",
-               b'{"ts": 1, "values": [1, 2]}', b"inf"]
+               b'{"ts": 1, "values": [1, 2]}', b"inf", b'{"ts": 1, "value": 1e39}', b"-3.5e38"]
         for i in range(200):
             pub.publish("sensors/pump/vib", bad[i % len(bad)], qos=1)
         _publish(pub, series(30))
@@ -122,6 +122,7 @@ def test_malformed_barrage_is_counted_and_survived(tmp_path, bundle, broker):
         assert collector.latest("stats")["errors"] == 200
         reasons = [e["reason"] for e in collector.matching("errors")]
         assert len(reasons) == 200 and any("NaN" in r for r in reasons) and any("exceeds" in r for r in reasons)
+        assert any("beyond the float32 range" in r for r in reasons)  # (infinity for the model: it used to stop it)
         assert daemon.process.poll() is None, "the daemon must stay up"
         assert _validate_all(collector)["errors"] == 200
     finally:
