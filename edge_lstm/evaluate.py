@@ -73,7 +73,7 @@ def anomaly_scores(trace: Trace) -> np.ndarray:
 
     >>> from edge_lstm.replay import Trace
     >>> nan, t = np.nan, np.arange(5.0)
-    >>> trace = Trace(t, t, t, t, t, t, np.array([nan, 0.2, 0.9, 0.8, 0.3]),
+    >>> trace = Trace(t, t, t, t, t, t < 0, t, np.array([nan, 0.2, 0.9, 0.8, 0.3]),
     ...               np.array([False, False, True, True, False]), [(2.0, 4.0)], 0.5)
     >>> anomaly_scores(trace).round(4).tolist()
     [0.0, 0.2, 0.9, 0.4995, 0.3]
