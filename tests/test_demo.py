@@ -52,3 +52,23 @@ def test_demo_stops_cleanly_on_ctrl_c_and_still_reports(tmp_path):
     assert "stopping (Ctrl-C)" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stopped_early"] and summary["samples"] > 0
+
+
+def test_the_live_view_marks_forecasts_made_by_the_last_value():
+    from rich.console import Console
+
+    from edge_lstm.demo.view import render
+
+    header = {"simulated": "2024-06-03 06:00:00", "wall_s": 1.0, "duration_s": 60.0, "rate": 10.0, "anomaly_events": 0,
+              "forecast_events": 2, "errors": 0, "broker": "mosquitto"}
+    row = {"samples": 5, "value": 1.0, "expected": 1.1, "score": 0.1, "open": 0, "incidents": 0}
+    streams = {"m/a": {**row, "forecast": 1.25, "forecaster": "last_value"},
+               "m/b": {**row, "forecast": 1.75, "forecaster": "model"}}
+    console = Console(width=140, record=True)
+    console.print(render(header, streams, set(), 0.5))
+    text = console.export_text()
+    assert "1.25*" in text and "1.75*" not in text and "* the last value" in text
+    streams["m/a"]["forecaster"] = "model"
+    console = Console(width=140, record=True)
+    console.print(render(header, streams, set(), 0.5))
+    assert "*" not in console.export_text()

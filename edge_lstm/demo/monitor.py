@@ -87,6 +87,7 @@ class Monitor:
                            "expected": s.expected[-1] if s.expected else None,
                            "score": s.score[-1] if s.score else None,
                            "forecast": (s.forecast or {}).get("values", [None])[0],
+                           "forecaster": (s.forecast or {}).get("forecaster"),
                            "open": sum(i["state"] == "open" for i in s.incidents), "incidents": len(s.incidents)}
                     for name, s in sorted(self.streams.items())}
 

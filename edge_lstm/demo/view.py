@@ -32,10 +32,14 @@ def render(header: dict[str, Any], streams: dict[str, dict[str, Any]], active_fa
         score = s["score"]
         style = "bold red" if score is not None and score > threshold else ""
         incidents = f"{s['incidents']}" + (" (open)" if s["open"] else "")
-        table.add_row(name, f"{s['samples']:,}", _num(s["value"]), _num(s["expected"]), _num(s["forecast"]),
+        forecast = _num(s["forecast"]) + ("*" if s.get("forecaster") == "last_value" else "")
+        table.add_row(name, f"{s['samples']:,}", _num(s["value"]), _num(s["expected"]), forecast,
                       Text("" if score is None else f"{score:.2f}", style=style),
                       Text(incidents, style="red" if s["open"] else ""),
                       Text("fault" if name in active_faults else "", style="yellow"))
+    if any(s.get("forecaster") == "last_value" for s in streams.values()):
+        note = Text("* the last value: the model has lately forecast this stream worse (forecast.fallback)", "dim")
+        return Group(title, table, note)
     return Group(title, table)
 
 
