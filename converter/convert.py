@@ -73,6 +73,7 @@ def convert(
     window: int | None = None,
     backends: tuple[str, ...] = BACKENDS,
     standardise: int = 0,
+    difference: bool = False,
     overwrite: bool = False,
     progress: bool = True,
 ) -> ConversionResult:
@@ -80,6 +81,8 @@ def convert(
 
     ``standardise`` = N records that the model expects each stream scaled by the mean and std of its
     first N samples (``edge-lstm train --standardise N``); the daemon then applies it by default.
+    ``difference`` records that it sees each sample's change over the spread of the changes in those N
+    samples and forecasts the change (``edge-lstm train --difference``).
     """
     keras_model = load_keras(model_path)
     import keras
@@ -130,8 +133,8 @@ def convert(
         "backends": list(backends),
         "parity_report": "parity.json",
     }
-    if standardise:
-        manifest["preprocessing"] = {"standardise": int(standardise)}
+    if standardise or difference:
+        manifest["preprocessing"] = {"standardise": int(standardise), **({"difference": True} if difference else {})}
     parity_doc = {"windows": int(windows.shape[0]), "steps": int(windows.shape[1]), "backends": report}
     parity_file = json.dumps(parity_doc, indent=2).encode()
     if notes:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from converter.calibration import CalibrationDataError, read_csv_series
 from converter.quiet import tensorflow_quiet
-from edge_lstm.scaling import standard_scaling
+from edge_lstm.scaling import changes, difference_scaling, standard_scaling
 
 
 @dataclass
@@ -36,6 +36,7 @@ class TrainReport:
     window: int
     standardise: int | None  # N: each series scaled by its first N samples (0: all); None: raw units
     horizon: int
+    difference: bool = False  # the model sees changes and forecasts the change ahead (over their head's spread)
 
     @property
     def skill(self) -> float:
@@ -64,12 +65,16 @@ def load_series(data: str | Path, columns: list[str] | None = None) -> tuple[lis
     return series, names or []
 
 
-def standardised(series: np.ndarray, first: int, whole: np.ndarray | None = None) -> np.ndarray:
+def standardised(series: np.ndarray, first: int, whole: np.ndarray | None = None,
+                 difference: bool = False) -> np.ndarray:
     """``whole`` (default ``series``) minus the mean of the ``first`` samples of ``series`` over their
     standard deviation, per column (a constant column: minus its mean), as the engine's
-    ``standardise`` does."""
-    mean, scale = standard_scaling(series[:first])
+    ``standardise`` does; with ``difference``, its sample-to-sample changes over the spread of those in the
+    ``first`` samples (the engine's ``difference``)."""
+    mean, scale = (difference_scaling if difference else standard_scaling)(series[:first])
     series = series if whole is None else whole
+    if difference:
+        series = changes(series)
     return ((series - mean) / scale).astype(np.float32)
 
 
@@ -77,29 +82,39 @@ def standardised(series: np.ndarray, first: int, whole: np.ndarray | None = None
 AUGMENT_DRAWS = 3
 
 
-def windows(series: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs (N, window, F) and targets (N, horizon): the next values of the first feature."""
+def windows(series: np.ndarray, window: int, horizon: int, cumulative: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (N, window, F) and targets (N, horizon): the next values of the first feature (``cumulative``: their
+    running sums, for a series of changes: the change from the window's last sample to each step ahead)."""
     n = len(series) - window - horizon + 1
     if n <= 0:
         return np.zeros((0, window, series.shape[1]), np.float32), np.zeros((0, horizon), np.float32)
     idx = np.arange(n)[:, None]
     x = series[idx + np.arange(window)]
     y = series[idx + window + np.arange(horizon), 0]
+    if cumulative:
+        y = np.cumsum(y, axis=1)
     return x.astype(np.float32), y.astype(np.float32)
 
 
 def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[int, ...] = (64, 32), dense: int = 16,
           cell: str = "lstm", horizon: int = 1, epochs: int = 50, batch: int = 64, patience: int = 5,
           validation: float = 0.2, columns: list[str] | None = None, seed: int = 0, max_windows: int = 20_000,
-          head: float | None = None, standardise: int | None = None, progress: bool = True) -> TrainReport:
+          head: float | None = None, standardise: int | None = None, difference: bool = False,
+          progress: bool = True) -> TrainReport:
     """Train, save ``out`` (.keras), ``.report.json`` and ``.calibration.npy`` beside it; return the report.
 
     ``head`` keeps only the first fraction of each series (NAB's protocol: learn from the first 15%
     of a file, never from the part it is scored on). ``standardise`` scales each series by the mean
     and standard deviation of its first ``standardise`` samples (0: of all that is kept), for one
     model shared by series of any units: serve it with ``input.standardise`` set to the same N
-    (``edge-lstm evaluate --standardise probation`` for 0 with ``head=0.15``).
+    (``edge-lstm evaluate --standardise probation`` for 0 with ``head=0.15``). ``difference`` (with
+    ``standardise``) trains on each series' sample-to-sample changes, scaled by the spread of those in the
+    same N samples, to forecast the change ahead: for signals whose noise is small against the range their
+    operating points span, the noise then stays near unit size for the network.
     """
+    if difference and standardise is None:
+        raise CalibrationDataError("difference needs standardise: the changes are scaled by each series' first "
+                                   "N samples")
     if max_windows < 1:
         raise CalibrationDataError(f"max_windows must be positive, not {max_windows}")
     series, names = load_series(data, columns)
@@ -108,7 +123,7 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
             raise CalibrationDataError(f"head must be in (0, 1], not {head}")
         series = [s[: max(1, int(len(s) * head))] for s in series]
     if standardise is not None:
-        scaled = [standardised(s, standardise or len(s)) for s in series]
+        scaled = [standardised(s, standardise or len(s), difference=difference) for s in series]
         if standardise:
             # At serve time the levels wander away from a stream's first N samples: also learn from each
             # series scaled by the statistics of N samples elsewhere in it (the first N are only one draw).
@@ -116,13 +131,13 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
             for s in series:
                 for _ in range(AUGMENT_DRAWS if len(s) > 2 * standardise else 0):
                     start = int(draws.integers(0, len(s) - standardise))
-                    scaled.append(standardised(s[start:], standardise, s))
+                    scaled.append(standardised(s[start:], standardise, s, difference))
         series = scaled
     parts = {"train": ([], []), "val": ([], [])}
     for s in series:
         cut = int(len(s) * (1 - validation))
         for name, piece in (("train", s[:cut]), ("val", s[cut - window :])):
-            x, y = windows(piece, window, horizon)
+            x, y = windows(piece, window, horizon, cumulative=difference)
             parts[name][0].append(x)
             parts[name][1].append(y)
     x_train, y_train = (np.concatenate(a) for a in parts["train"])
@@ -171,13 +186,14 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     predicted = np.asarray(model.predict(x_val, verbose=0, batch_size=1024))
-    naive = np.repeat(x_val[:, -1:, 0], horizon, axis=1)
+    # The last value: no change, for a model of changes.
+    naive = np.zeros_like(y_val) if difference else np.repeat(x_val[:, -1:, 0], horizon, axis=1)
     report = TrainReport(
         model=str(out), series=len(series), train_windows=len(x_train), validation_windows=len(x_val),
         epochs_run=len(history.history["loss"]),
         val_rmse=float(np.sqrt(np.mean((predicted - y_val) ** 2))), val_mae=float(np.mean(np.abs(predicted - y_val))),
         naive_rmse=float(np.sqrt(np.mean((naive - y_val) ** 2))), naive_mae=float(np.mean(np.abs(naive - y_val))),
-        features=names, window=window, horizon=horizon, standardise=standardise,
+        features=names, window=window, horizon=horizon, standardise=standardise, difference=difference,
     )
     # Input windows for `edge-lstm convert` (its default --calibration): in the space the model sees.
     sample = np.sort(rng.choice(len(x_train), min(512, len(x_train)), replace=False))

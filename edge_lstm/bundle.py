@@ -69,6 +69,12 @@ class Bundle:
         return int((self.manifest.get("preprocessing") or {}).get("standardise") or 0)
 
     @property
+    def difference(self) -> bool:
+        """True when the model sees each sample's change from the one before and forecasts the change ahead
+        (``edge-lstm train --difference``), over the spread of the changes in a stream's first N samples."""
+        return bool((self.manifest.get("preprocessing") or {}).get("difference"))
+
+    @property
     def sha256(self) -> str:
         """Hash of the manifest, which pins every file of the bundle."""
         return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()

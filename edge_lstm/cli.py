@@ -32,12 +32,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     calibration = args.calibration or model.with_suffix(".calibration.npy")
     if not Path(calibration).exists():
         raise EdgeLSTMError(f"no --calibration given and no {calibration} (edge-lstm train writes one)")
-    standardise = _trained_standardise(model)
+    standardise, difference = _trained_preprocessing(model)
     if standardise:
-        print(f"{model.with_suffix('.report.json')}: trained on streams scaled by their first {standardise} "
+        what = "the changes of streams, scaled by those of" if difference else "streams scaled by"
+        print(f"{model.with_suffix('.report.json')}: trained on {what} their first {standardise} "
               "samples; recorded in the bundle (edge-lstm serve applies it)")
     result = convert(model, calibration, args.out, feature_names=names, window=args.window, standardise=standardise,
-                     overwrite=args.force, progress=not args.quiet)
+                     difference=difference, overwrite=args.force, progress=not args.quiet)
     spec = edge_lstm.read_bundle(result.path).spec
     print(f"wrote {result.path}: {len(spec.layers)} layers, {spec.features} feature(s) in, {spec.outputs} out")
     print("parity against Keras on the calibration windows:")
@@ -56,11 +57,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _trained_standardise(model: Path) -> int:
-    """N from the ``.report.json`` that ``edge-lstm train --standardise N`` left beside the model, else 0."""
+def _trained_preprocessing(model: Path) -> tuple[int, bool]:
+    """N and whether the model forecasts changes, from the ``.report.json`` that ``edge-lstm train --standardise N
+    [--difference]`` left beside the model; else (0, False)."""
     report = model.with_suffix(".report.json")
     try:
-        return int(json.loads(report.read_text()).get("standardise") or 0) if report.exists() else 0
+        trained = json.loads(report.read_text()) if report.exists() else {}
+        return int(trained.get("standardise") or 0), bool(trained.get("difference"))
     except (ValueError, OSError) as exc:
         raise EdgeLSTMError(f"{report}: unreadable ({exc})") from None
 
@@ -74,7 +77,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     report = train(args.data, args.out, window=args.window, units=tuple(int(u) for u in args.units.split(",")),
                    dense=args.dense, cell=args.cell, horizon=args.horizon, epochs=args.epochs, patience=args.patience,
                    columns=args.columns.split(",") if args.columns else None, seed=args.seed, head=args.head,
-                   standardise=args.standardise, max_windows=args.max_windows, progress=not args.quiet)
+                   standardise=args.standardise, difference=args.difference, max_windows=args.max_windows,
+                   progress=not args.quiet)
     print(f"wrote {args.out} ({report.epochs_run} epochs on {report.train_windows:,} windows of {report.window})")
     print(f"validation ({report.validation_windows:,} windows, the last 20% of each series in time):")
     print(f"  model        RMSE {report.val_rmse:.4g}  MAE {report.val_mae:.4g}")
@@ -322,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--standardise", type=int, nargs="?", const=0, metavar="N",
                    help="scale each series by the mean and std of its first N samples (no N: all of it): one "
                         "model for series of any units; serve with input.standardise = N")
+    p.add_argument("--difference", action="store_true",
+                   help="with --standardise: learn from each sample's change over the spread of the changes in "
+                        "those N samples, and forecast the change (for noise small against the operating range)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 

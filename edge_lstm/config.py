@@ -245,13 +245,19 @@ def _split(item: str) -> tuple[str, str]:
     return k.strip(), value.strip()
 
 
-def engine_config(config: dict[str, dict[str, Any]], bundle_standardise: int = 0) -> EngineConfig:
-    """The engine settings of a validated configuration (``input.standardise = -1``: the bundle's)."""
+def engine_config(config: dict[str, dict[str, Any]], bundle_standardise: int = 0,
+                  bundle_difference: bool = False) -> EngineConfig:
+    """The engine settings of a validated configuration (``input.standardise = -1``: the bundle's; a bundle
+    whose model forecasts changes, ``bundle_difference``, needs a scaling)."""
     fc, standardise = config["forecast"], config["input"]["standardise"]
+    standardise = bundle_standardise if standardise == -1 else standardise
+    if bundle_difference and not standardise:
+        raise ConfigError("input.standardise: the bundle's model sees changes over the spread of a stream's first "
+                          "N samples (edge-lstm train --difference): it must not be 0")
     return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
                         fallback=fc["fallback"], fallback_alpha=fc["fallback_alpha"],
                         gap_s=config["input"]["gap_s"], settle=config["input"]["settle"],
-                        standardise=bundle_standardise if standardise == -1 else standardise,
+                        standardise=standardise, difference=bundle_difference,
                         detector=detector_config(config["anomaly"]))
 
 

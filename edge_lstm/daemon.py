@@ -75,7 +75,7 @@ class Daemon:
         self.prefix = f"edge-lstm/{self.node}"
         self.qos = mc["qos"]
         self.model = edge_lstm.load(config["model"]["bundle"], config["model"]["backend"])
-        settings = engine_config(config, self.model.bundle.standardise)
+        settings = engine_config(config, self.model.bundle.standardise, self.model.bundle.difference)
         warm_up(self.model, settings)  # compile now, not while the first messages wait
         self.engine = Engine(self.model, settings)
         self.bundle_hash = self.model.bundle.sha256

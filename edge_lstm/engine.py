@@ -29,7 +29,7 @@ from edge_lstm.model import Model
 from edge_lstm.operating import OperatingChanges, device_and_channel, device_clocks
 from edge_lstm.payloads import Sample
 from edge_lstm.relations import RelationConfig, Relations
-from edge_lstm.scaling import standard_scaling
+from edge_lstm.scaling import changes, difference_scaling, standard_scaling
 
 #: A stream with at least this many new samples in one batch advances through them in one kernel call.
 SEQUENCE_MIN = 4
@@ -43,7 +43,7 @@ DETECTOR_UNITS = "model"
 
 #: Per-stream engine arrays saved in checkpoints.
 ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated", "restarted_at",
-                 "forecast_naive")
+                 "forecast_naive", "previous", "has_previous")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ class EngineConfig:
     fallback_alpha: float = 0.02  # weight of a new error in those averages
     gap_s: float = 3600.0  # a longer silence resets the stream (state and detector warm up again)
     standardise: int = 0  # scale each stream by the mean and std of its first N samples (0: off)
+    # The model sees each sample's change from the one before, over the spread of the changes in the first
+    # ``standardise`` samples, and forecasts the change ahead (edge-lstm train --difference; the bundle says)
+    difference: bool = False
     settle: int = -1  # samples after a (re)start not scored (the LSTM state settling); -1: the model's window
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
@@ -104,6 +107,9 @@ class Engine:
         if not 0 <= self.config.target_feature < model.features:
             raise ValueError(f"target_feature {self.config.target_feature} is not one of the model's "
                              f"{model.features} input features")
+        if self.config.difference and not self.config.standardise:
+            raise ValueError("difference: the model sees changes over the spread of a stream's first N samples, "
+                             "so standardise must be N > 0")
         self.horizon = self._horizon(model)
         self.settle = self.config.settle if self.config.settle >= 0 else (model.spec.window or 0)
         self.streams: dict[str, int] = {}
@@ -136,7 +142,8 @@ class Engine:
 
     def _alloc(self, capacity: int, old: int = 0) -> None:
         def grown(name: str, dtype: Any) -> np.ndarray:
-            width = {"forecast": self.horizon, "offset": self.model.features, "scale": self.model.features}
+            width = {"forecast": self.horizon, "offset": self.model.features, "scale": self.model.features,
+                     "previous": self.model.features}
             shape = (capacity, width[name]) if name in width else capacity
             fill = {"last_ts": -np.inf, "scale": 1.0}.get(name, 0)
             new = np.full(shape, fill, dtype)
@@ -153,6 +160,8 @@ class Engine:
         self.last_ts = grown("last_ts", np.float64)
         self.seen = grown("seen", np.int64)
         self.restarted_at = grown("restarted_at", np.int64)  # ``seen`` when the stream last (re)started
+        self.previous = grown("previous", np.float64)  # the last sample stepped (``difference``: changes from it)
+        self.has_previous = grown("has_previous", bool)
 
     @property
     def capacity(self) -> int:
@@ -268,7 +277,8 @@ class Engine:
             held.extend(fresh)
             if len(held) >= n:
                 values = np.array([s.values for s in held[:n]], np.float64)
-                self.offset[index], self.scale[index] = standard_scaling(values)
+                scaling = difference_scaling if self.config.difference else standard_scaling
+                self.offset[index], self.scale[index] = scaling(values)
                 self.calibrated[index] = True
                 ready.append((index, self.warming.pop(index)))
         return ready
@@ -278,6 +288,9 @@ class Engine:
         idx = np.fromiter((i for i, _ in items), np.int64, len(items))
         ts = np.fromiter((s.ts for _, s in items), np.float64, len(items))
         x = np.array([s.values for _, s in items], dtype=np.float32)
+        gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.gap_s)
+        if gap.any():
+            self._restart(idx[gap])
         seen_x = self._scaled(x, idx)
         finite = np.isfinite(seen_x).all(axis=1)
         if not finite.all():  # what the model cannot take (a value overflowing once scaled) is dropped, counted
@@ -287,16 +300,14 @@ class Engine:
             relation = None if relation is None else relation[finite]
             if not items:
                 return []
-        gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.gap_s)
-        if gap.any():
-            self._restart(idx[gap])
+        self.previous[idx], self.has_previous[idx] = x, True
         started = time.perf_counter()
         y = self._bank.step(seen_x, streams=idx)
         self.step_seconds.append(time.perf_counter() - started)
         self.counters["steps"] += 1
         self.counters["samples"] += len(items)
-        series = self._unscaled(self._series(y).astype(np.float64), idx)
         value = x[:, cfg.target_feature].astype(np.float64)
+        series = self._unscaled(self._series(y).astype(np.float64), idx, value)
         scored = self.has_forecast[idx] & (self.seen[idx] - self.restarted_at[idx] >= self.settle)
         naive = self._fall_back(idx, value, series, scored)
         scale = self._in_units(self.detector.std(idx), idx)
@@ -339,6 +350,7 @@ class Engine:
         self.fallback.reset(idx)
         self.has_forecast[idx] = False
         self.forecast_naive[idx] = False
+        self.has_previous[idx] = False
         self.last_ts[idx] = -np.inf
         self.restarted_at[idx] = self.seen[idx]
         self.counters["gap_resets"] += int(idx.size)
@@ -359,23 +371,25 @@ class Engine:
             self._restart(np.array([index]))
             return events + self._sequence(index, samples[cut:], after)
         x = np.array([s.values for s in samples], dtype=np.float32)
-        seen_x = self._scaled(x, np.full(len(samples), index))
+        seen_x = self._scaled(x, np.full(len(samples), index), sequence=True)
         finite = np.isfinite(seen_x).all(axis=1)
         if not finite.all():  # dropped and counted, as in _round
             self.counters["non_finite"] += int(np.count_nonzero(~finite))
             samples = [s for s, keep in zip(samples, finite.tolist(), strict=True) if keep]
-            ts, x, seen_x = ts[finite], x[finite], seen_x[finite]
+            ts, x = ts[finite], x[finite]
             relation = None if relation is None else relation[finite]
             if not samples:
                 return []
+            seen_x = self._scaled(x, np.full(len(samples), index), sequence=True)  # (changes without the dropped)
+        self.previous[index], self.has_previous[index] = x[-1], True
         rows = np.full(len(samples), index)
         started = time.perf_counter()
         y = self._bank.advance(index, seen_x)
         self.step_seconds.append((time.perf_counter() - started) / len(samples))
         self.counters["steps"] += 1
         self.counters["samples"] += len(samples)
-        series = self._unscaled(self._series(y).astype(np.float64), rows)
         value = x[:, cfg.target_feature].astype(np.float64)
+        series = self._unscaled(self._series(y).astype(np.float64), rows, value)
         first = 0 if self.has_forecast[index] else 1
         first = max(first, min(len(samples), self.settle - int(self.seen[index] - self.restarted_at[index])))
         idx = np.full(len(samples), index, np.int64)
@@ -405,10 +419,17 @@ class Engine:
         self.seen[index] = seen[-1]
         return events
 
-    def _scaled(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """What the model sees of samples ``x`` of streams ``idx``."""
+    def _scaled(self, x: np.ndarray, idx: np.ndarray, sequence: bool = False) -> np.ndarray:
+        """What the model sees of samples ``x`` of streams ``idx`` (``sequence``: consecutive samples of one
+        stream, else one sample each of distinct streams)."""
         if not self.config.standardise:
             return x
+        if self.config.difference:  # the change from the sample before (0 for a stream's first)
+            if sequence:
+                row = idx[0]
+                x = changes(x.astype(np.float64), self.previous[row] if self.has_previous[row] else None)
+            else:
+                x = np.where(self.has_previous[idx, None], x - self.previous[idx], 0.0)
         with np.errstate(over="ignore", invalid="ignore"):  # (overflows are found and dropped by the caller)
             return np.ascontiguousarray((x - self.offset[idx]) / self.scale[idx], dtype=np.float32)
 
@@ -426,12 +447,14 @@ class Engine:
             return spread
         return spread * self.scale[idx, self.config.target_feature]
 
-    def _unscaled(self, series: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Forecasts of the target feature back in the stream's units."""
+    def _unscaled(self, series: np.ndarray, idx: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Forecasts of the target feature back in the stream's units (``value``: the sample each was made at;
+        with ``difference`` the model forecasts the change from it)."""
         if not self.config.standardise:
             return series
         t = self.config.target_feature
-        return series * self.scale[idx, t, None] + self.offset[idx, t, None]
+        base = value[:, None] if self.config.difference else self.offset[idx, t, None]
+        return series * self.scale[idx, t, None] + base
 
     def _forecasts(self, idx: np.ndarray, ts: np.ndarray, series: np.ndarray, seen: np.ndarray,
                    bounds: Bounds, naive: np.ndarray) -> list[Event]:

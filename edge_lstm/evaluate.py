@@ -119,6 +119,9 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
     if standardise not in STANDARDISE:
         raise EdgeLSTMError(f"standardise must be one of {STANDARDISE}, not {standardise!r}")
     config = config or EngineConfig(gap_s=float("inf"))
+    if model.bundle.difference and standardise == "none":
+        raise EdgeLSTMError("the bundle's model sees changes over the spread of a stream's first samples (edge-lstm "
+                            "train --difference): --standardise bundle or probation, not none")
     files = discover(data, windows_file)
     out.mkdir(parents=True, exist_ok=True)
     results: list[FileResult] = []
@@ -132,9 +135,10 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
                 raise EdgeLSTMError(f"{path}: {series.values.shape[1]} value column(s), "
                                     f"the model takes {model.features}")
         length = len(loaded[0][2].ts)
-        group_config = replace(config, standardise=model.bundle.standardise if standardise == "bundle" else 0)
+        group_config = replace(config, standardise=model.bundle.standardise if standardise == "bundle" else 0,
+                               difference=model.bundle.difference)
         if standardise == "probation":  # the engine holds the probationary samples back to learn the scaling
-            group_config = replace(config, standardise=max(2, nab.probation_length(length)))
+            group_config = replace(group_config, standardise=max(2, nab.probation_length(length)))
         started = time.perf_counter()
         streams = {_stream(path, len(group)): (series.ts, series.values) for path, _, series in loaded}
         traces = replay_streams(model, streams, group_config)

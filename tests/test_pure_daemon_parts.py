@@ -299,3 +299,44 @@ def test_a_value_that_overflows_once_scaled_is_dropped_not_fatal(batch):
         np.testing.assert_allclose(engine.forecast[b], reference.forecast[a], rtol=1e-6)
         for key, state in reference._bank.state.items():
             np.testing.assert_allclose(engine._bank.state[key][b], state[a], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 500])
+def test_difference_feeds_the_changes_and_forecasts_from_the_last_value(batch):
+    """difference: the model sees each sample's change over the spread of the changes in the first N samples,
+    and its output is the change ahead: forecast = the sample + output x that spread. The same however the
+    samples are batched; a silence (gap_s) starts the changes over."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
+    config = EngineConfig(forecast_every=1, standardise=40, difference=True, fallback=0, gap_s=30)
+    rng = np.random.default_rng(2)
+    x = 100.0 + np.repeat([0.0, 8.0, -5.0], 100) + rng.normal(0, 0.5, 300)
+    ts = np.arange(300.0)
+    ts[200:] += 100  # a silence: the stream starts over at sample 200
+    engine = Engine(model, config)
+    events = []
+    for i in range(0, 300, batch):
+        events += engine.process([("s", Sample(ts[t], (x[t],))) for t in range(i, min(i + batch, 300))])
+    forecasts = {e.body["ts"]: e.body["values"][0] for e in events if e.kind == "forecast"}
+    assert len(forecasts) == 300
+    head = x[:40]
+    scale = np.float32(np.sqrt(np.mean(np.diff(head) ** 2)))
+    for part in (slice(0, 200), slice(200, 300)):
+        seen = np.diff(x[part], prepend=x[part][0]) / scale  # the first of each part: no change
+        out = model.run(seen.astype(np.float32)[:, None])[:, 0]
+        want = x[part].astype(np.float32) + out * scale
+        got = [forecasts[t] for t in ts[part]]
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert engine.offset[0, 0] == 0.0 and engine.scale[0, 0] == pytest.approx(scale)
+
+
+def test_difference_needs_a_scaling(tmp_path):
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    with pytest.raises(ValueError, match="standardise must be N > 0"):
+        Engine(model, EngineConfig(difference=True))
+    from edge_lstm.config import engine_config
+
+    (tmp_path / "b").mkdir()
+    config = load_config(None, {"model.bundle": str(tmp_path / "b"), "input.standardise": "0"})
+    with pytest.raises(ConfigError, match=r"input\.standardise: .*must not be 0"):
+        engine_config(config, 120, bundle_difference=True)
+    assert engine_config(config, 120).standardise == 0
