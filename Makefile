@@ -80,7 +80,7 @@ demo: $(DEMO_STAMP)
 DEMO_BUILD ?= build/demo
 demo-bundle: $(STAMP)
 	$(VENV)/bin/edge-lstm sim export demo-train --out $(DEMO_BUILD)/train
-	$(VENV)/bin/edge-lstm train $(DEMO_BUILD)/train --out $(DEMO_BUILD)/model.keras --standardise 120 --quiet
+	$(VENV)/bin/edge-lstm train $(DEMO_BUILD)/train --out $(DEMO_BUILD)/model.keras --standardise 120 --difference --quiet
 	$(VENV)/bin/edge-lstm convert $(DEMO_BUILD)/model.keras --out edge_lstm/demo/bundle --force --quiet \
 		--check numpy,numba-f32,numba-int8
 

@@ -88,7 +88,7 @@ class Event:
 def warm_up(model: Model, config: EngineConfig | None = None) -> None:
     """Compile every kernel the engine uses (a throwaway engine through both of its paths), so that
     the first real samples are not delayed by JIT compilation (seconds on a Pi; cached on disk after)."""
-    config = replace(config or EngineConfig(), standardise=0, settle=0,
+    config = replace(config or EngineConfig(), standardise=0, difference=False, settle=0,
                      detector=replace((config or EngineConfig()).detector, warmup=1))
     engine = Engine(model, config, capacity=2)
     x = (0.0,) * model.features
