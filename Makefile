@@ -45,7 +45,7 @@ NAB_OUT ?= build/nab
 NAB_DETECTOR ?= --set z_gate=4 --set level_margin=0.05 --set pattern_gate=2 --set novelty_window=1600 \
 	--set seasonal_days=3 --set silence_gate=0
 evaluate-nab: $(STAMP)
-	$(VENV)/bin/edge-lstm train $(NAB) --out $(NAB_OUT)/nab.keras --head 0.15 --standardise --quiet
+	$(VENV)/bin/edge-lstm train $(NAB) --out $(NAB_OUT)/nab.keras --head 0.15 --standardise --difference --quiet
 	$(VENV)/bin/edge-lstm convert $(NAB_OUT)/nab.keras --out $(NAB_OUT)/bundle --force --quiet \
 		--check numpy,numba-f32,numba-int8
 	$(VENV)/bin/edge-lstm evaluate $(NAB) --windows $(NAB)/combined_windows.json --bundle $(NAB_OUT)/bundle \
