@@ -72,6 +72,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from edge_lstm.stream_arrays import StreamArrays
+
 MODES = ("novelty", "z")
 BLOCKS = 8  # blocks of the trailing-maximum window
 DAY_S = 86400.0
@@ -183,7 +185,7 @@ class Update:
     level: np.ndarray  # the level view's (0 while it has none)
 
 
-class Detector:
+class Detector(StreamArrays):
     """Residual statistics and incident state for a growable set of streams."""
 
     FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
@@ -303,12 +305,6 @@ class Detector:
         self.open[idx] = False
         return was
 
-    def state(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name).copy() for name in self.FIELDS}
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        for name in self.FIELDS:
-            setattr(self, name, np.array(state[name], dtype=getattr(self, name).dtype))
 
 
 @njit(cache=True)

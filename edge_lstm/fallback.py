@@ -25,8 +25,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from edge_lstm.stream_arrays import StreamArrays
 
-class Fallback:
+
+class Fallback(StreamArrays):
     """Per-stream squared-error averages of the model's and the last value's one-step forecasts."""
 
     FIELDS = ("model_error", "last_error", "count", "model_forecast", "last_value", "primed")
@@ -74,12 +76,6 @@ class Fallback:
         return ((self.ratio > 0) & (self.count[idx] >= self.warmup)
                 & (self.model_error[idx] > self.ratio * self.last_error[idx]))
 
-    def state(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name).copy() for name in self.FIELDS}
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        for name in self.FIELDS:
-            setattr(self, name, np.array(state[name], dtype=getattr(self, name).dtype))
 
 
 @njit(cache=True)
