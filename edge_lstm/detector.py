@@ -306,7 +306,6 @@ class Detector(StreamArrays):
         return was
 
 
-
 @njit(cache=True)
 def _pattern_distance(recent, segments, seen, length, seg, query):
     """RMS distance from the last ``length`` values (as segment means) to the nearest window of ``d = length / seg``

@@ -77,7 +77,6 @@ class Fallback(StreamArrays):
                 & (self.model_error[idx] > self.ratio * self.last_error[idx]))
 
 
-
 @njit(cache=True)
 def _update(idx, value, model_next, judged, ratio, alpha, warmup, model_error, last_error, count, model_forecast,
             last_value, primed, out):
