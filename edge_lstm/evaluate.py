@@ -86,18 +86,35 @@ def anomaly_scores(trace: Trace) -> np.ndarray:
 
 
 def forecast_metrics(trace: Trace, start: int) -> dict[str, float]:
-    """One-step forecast error against the last-value forecast, and interval coverage, from ``start``."""
-    value, expected = trace.value[start:], trace.expected[start:]
-    naive = trace.value[start - 1 : -1] if start > 0 else np.concatenate([[np.nan], trace.value[:-1]])
-    ok = np.isfinite(expected) & np.isfinite(naive)
+    """One-step forecast error against the last-value forecast, interval coverage and the share of forecasts the
+    last value stood in for (the fallback), from sample ``start``."""
+    metrics = forecast_quality(trace.value, trace.expected, trace.lower, trace.upper, start)
+    ok = np.isfinite(trace.expected[start:]) & (np.arange(start, len(trace)) > 0)
+    metrics["fallback"] = float(trace.naive[start:][ok].mean()) if ok.any() else float("nan")
+    return metrics
+
+
+def forecast_quality(value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                     start: int = 1) -> dict[str, float]:
+    """RMSE and MAE of the one-step forecasts ``expected`` of ``value`` (NaN: none) and of the last value, and the
+    share of values inside [``lower``, ``upper``], over samples ``start`` on (each judged against the one before).
+
+    >>> q = forecast_quality(np.array([1.0, 2.0, 3.0, 4.0]), np.array([np.nan, 2.5, 3.5, 4.5]),
+    ...                      np.array([0.0, 2.0, 2.0, 4.0]), np.array([0.0, 3.0, 4.0, 5.0]))
+    >>> q["rmse"], q["naive_rmse"], q["coverage"]
+    (0.5, 1.0, 1.0)
+    """
+    prior = np.concatenate([[np.nan], value[:-1]])  # the last-value forecast: each sample's predecessor
+    value, expected, prior = value[start:], expected[start:], prior[start:]
+    ok = np.isfinite(expected) & np.isfinite(prior)
     if not ok.any():
         return {"rmse": float("nan"), "mae": float("nan"), "naive_rmse": float("nan"), "naive_mae": float("nan"),
-                "coverage": float("nan"), "fallback": float("nan")}
-    err, naive_err = (value - expected)[ok], (value - naive)[ok]
-    inside = (value >= trace.lower[start:]) & (value <= trace.upper[start:])
+                "coverage": float("nan")}
+    err, naive_err = (value - expected)[ok], (value - prior)[ok]
+    inside = (value >= lower[start:]) & (value <= upper[start:])
     return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
             "naive_rmse": float(np.sqrt(np.mean(naive_err**2))), "naive_mae": float(np.mean(np.abs(naive_err))),
-            "coverage": float(inside[ok].mean()), "fallback": float(trace.naive[start:][ok].mean())}
+            "coverage": float(inside[ok].mean())}
 
 
 def write_results(path: Path, series: LabelledSeries, trace: Trace, scores: np.ndarray) -> None:

@@ -29,6 +29,9 @@ def test_demo_runs_end_to_end_and_detects_a_fault(broker, tmp_path):
     assert summary["faults"] == 4 and summary["false_alarms"] <= 3
     assert summary["errors"] == 5, "every malformed payload is rejected and reported"
     assert summary["forecast_events"] > 0 and summary["event_latency_ms"] is not None
+    # The forecasts, judged against the last value: the demo's model forecasts its simulated sensors better.
+    assert summary["forecast"]["rmse_vs_naive_median"] < 1.0 and summary["forecast"]["coverage_mean"] > 0.6
+    assert "RMSE/naive" in (out / "summary.md").read_text()
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) == 11 and all((out / p).stat().st_size > 10_000 for p in pngs)
     assert "Faults: 4, detected" in (out / "summary.md").read_text()

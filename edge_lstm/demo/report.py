@@ -1,15 +1,18 @@
 """The demo's report: one PNG per stream (signal, forecast band, score, threshold, incidents,
-ground truth) and a summary of detections, misses, false alarms and latency against the truth."""
+ground truth) and a summary of detections, misses, false alarms and latency against the truth, and of
+the one-step forecasts against the last value."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge_lstm.demo.monitor import Monitor
+from edge_lstm.evaluate import forecast_quality
 from edge_lstm.incidents import Match, match
 from edge_lstm.plots import plot_stream
 
@@ -24,9 +27,14 @@ def summarise(monitor: Monitor, truth: dict[str, list[tuple[float, float]]], int
         windows = [(start, end) for start, end in truth.get(name, []) if start <= last]
         found = match(monitor.incidents(name, last), windows)
         total = total + found
+        quality = forecast_quality(a["value"], a["expected"], a["lower"], a["upper"])
         rows.append({"stream": name, "samples": int(a["ts"].size), "faults": len(windows), "detected": found.detected,
                      "missed": len(windows) - found.detected, "false_alarms": found.false_incidents,
-                     "delay_s": found.mean_delay})
+                     "delay_s": found.mean_delay,
+                     "rmse_vs_naive": quality["rmse"] / quality["naive_rmse"] if quality["naive_rmse"] > 0 else None,
+                     "coverage": quality["coverage"]})
+    ratios = [r["rmse_vs_naive"] for r in rows if r["rmse_vs_naive"] is not None]
+    covered = [r["coverage"] for r in rows if np.isfinite(r["coverage"])]
     latency = np.array(monitor.event_latency_s)
     return {
         "streams": rows,
@@ -37,6 +45,8 @@ def summarise(monitor: Monitor, truth: dict[str, list[tuple[float, float]]], int
                                                                                           * 1e3)}
         if latency.size else None,
         "interval_z": interval_z, "threshold": threshold,
+        "forecast": {"rmse_vs_naive_median": float(np.median(ratios)) if ratios else None,
+                     "coverage_mean": float(np.mean(covered)) if covered else None},
     }
 
 
@@ -71,12 +81,19 @@ def markdown(s: dict[str, Any]) -> str:
         f"Mean detection delay {delay} (simulated); sample→anomaly-event latency {latency} (wall clock).", "",
         f"Events received: {s['anomaly_events']} anomaly, {s['forecast_events']} forecast; malformed payloads "
         f"rejected and reported: {s['errors']}.", "",
-        "| stream | samples | faults | detected | missed | false alarms | delay (s) | plot |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
+    fc = s.get("forecast") or {}
+    if fc.get("rmse_vs_naive_median") is not None:
+        lines += [f"One-step forecasts: median RMSE {fc['rmse_vs_naive_median']:.2f} of the last value's; the "
+                  f"{math.erf(s['interval_z'] / math.sqrt(2)):.0%} band covered {fc['coverage_mean']:.1%} "
+                  "(mean over streams).", ""]
+    lines += ["| stream | samples | faults | detected | missed | false alarms | delay (s) | RMSE/naive | coverage "
+              "| plot |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in s["streams"]:
         d = f"{r['delay_s']:.0f}" if r["delay_s"] is not None else ""
         png = f"{r['stream'].replace('/', '_')}.png"
+        ratio = f"{r['rmse_vs_naive']:.2f}" if r.get("rmse_vs_naive") is not None else ""
+        coverage = f"{r['coverage']:.1%}" if np.isfinite(r.get("coverage", np.nan)) else ""
         lines.append(f"| {r['stream']} | {r['samples']} | {r['faults']} | {r['detected']} | {r['missed']} | "
-                     f"{r['false_alarms']} | {d} | [{png}]({png}) |")
+                     f"{r['false_alarms']} | {d} | {ratio} | {coverage} | [{png}]({png}) |")
     return "\n".join(lines) + "\n"
