@@ -243,15 +243,6 @@ class Detector(StreamArrays):
     def capacity(self) -> int:
         return self.count.shape[0]
 
-    def grow(self, capacity: int) -> None:
-        if capacity <= self.capacity:
-            return
-        for name in self.FIELDS:
-            old = getattr(self, name)
-            new = np.full((capacity, *old.shape[1:]), self._empty(name), old.dtype)
-            new[: old.shape[0]] = old
-            setattr(self, name, new)
-
     @staticmethod
     def _empty(name: str) -> float:
         return {"level_high": -np.inf, "level_low": np.inf, "season_high": -np.inf, "season_low": np.inf,

@@ -46,16 +46,6 @@ class Fallback(StreamArrays):
         self.last_value = np.zeros(capacity)
         self.primed = np.zeros(capacity, bool)  # the two above hold a forecast of the next sample
 
-    def grow(self, capacity: int) -> None:
-        old = self.count.shape[0]
-        if capacity <= old:
-            return
-        for name in self.FIELDS:
-            array = getattr(self, name)
-            new = np.zeros(capacity, array.dtype)
-            new[:old] = array
-            setattr(self, name, new)
-
     def reset(self, idx: np.ndarray) -> None:
         """Forget streams ``idx`` (after a gap): the model is trusted again until it proves worse."""
         for name in self.FIELDS:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from edge_lstm.stream_arrays import StreamArrays
+
 
 @dataclass
 class Bounds:
@@ -42,7 +44,7 @@ class Bounds:
     after_hi: np.ndarray
 
 
-class Intervals:
+class Intervals(StreamArrays):
     """Lower and upper error quantiles per stream and horizon step, for a growable set of streams."""
 
     FIELDS = ("past", "lo", "hi", "count")
@@ -61,15 +63,9 @@ class Intervals:
     def coverage(self) -> float:
         return self.tau_hi - self.tau_lo
 
-    def grow(self, capacity: int) -> None:
-        old = self.past.shape[0]
-        if capacity <= old:
-            return
-        for name in self.FIELDS:
-            array = getattr(self, name)
-            new = np.full((capacity, *array.shape[1:]), np.nan if name == "past" else 0, array.dtype)
-            new[:old] = array
-            setattr(self, name, new)
+    @staticmethod
+    def _empty(name: str) -> float:
+        return np.nan if name == "past" else 0
 
     def reset(self, idx: np.ndarray) -> None:
         """Forget streams ``idx`` (after a gap): their intervals are learned again."""
@@ -95,10 +91,8 @@ class Intervals:
                 out.before_lo, out.before_hi, out.after_lo, out.after_hi)
         return out
 
-    def state(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name).copy() for name in self.FIELDS}
-
     def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Take back :meth:`state`'s rows into the arrays as they are (a checkpoint may hold fewer streams)."""
         for name in self.FIELDS:
             getattr(self, name)[: len(state[name])] = state[name]
 
