@@ -12,8 +12,9 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
   - **forecast**: how far ``|residual|`` exceeds the largest one of the trailing ``novelty_window``
     samples, damped while z is below ``z_gate``: ``|r| / max|r|(trailing) * min(1, z / z_gate)``.
     An error the model makes every day is no news; a larger one is. The trailing maximum is kept
-    per block of ``novelty_window / 8`` samples; an anomalous residual enters it at most at twice
-    the maximum before it, so one huge spike does not hide the next fault for a whole window.
+    per block of ``novelty_window / 8`` samples; a residual of an incident enters it at most at twice
+    the maximum from before the incident began, so one huge spike, or a burst, does not hide the next
+    fault for a whole window.
     A sample arriving more than ``late_gap`` mean gaps after the previous one is neither judged nor
     learned here: the forecast it is compared with was made for a sample due long before.
     With ``seasonal_days`` > 0 (a **seasonal memory**), the residual is taken against whichever is
@@ -192,7 +193,7 @@ class Detector(StreamArrays):
               "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
               "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
               "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin",
-              "forecast_mean", "forecast_var")
+              "forecast_mean", "forecast_var", "bar")
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
         self.config = config
@@ -238,6 +239,8 @@ class Detector(StreamArrays):
         # (the spread reported as expected_std, which the forecast intervals scale with)
         self.forecast_mean = np.zeros(capacity)
         self.forecast_var = np.zeros(capacity)
+        # the forecast view's trailing maximum when the open incident began (what the incident may raise twice)
+        self.bar = np.zeros(capacity)
 
     @property
     def capacity(self) -> int:
@@ -285,7 +288,7 @@ class Detector(StreamArrays):
                 self.distance_blocks, self.level_high, self.level_low, self.level_fill, self.last_ts, self.gap_mean,
                 self.gap_blocks, self.last_value, self.run, self.run_since,
                 self.run_blocks, self.season_low, self.season_high, self.season_bin, self.forecast_mean,
-                self.forecast_var, out.z, out.score,
+                self.forecast_var, self.bar, out.z, out.score,
                 out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
                 out.incident_peak_score, out.view, out.since, out.pattern, out.level)
         return out
@@ -381,10 +384,9 @@ def _roll(blocks, empty):
 def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score,
             blocks, block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean,
             distance_blocks, level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run,
-            run_since, run_blocks, season_low, season_high, season_bin, forecast_mean, forecast_var, z_out, score_out,
-            anomalous_out,
-            opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, since_out, pattern_out,
-            level_out):
+            run_since, run_blocks, season_low, season_high, season_bin, forecast_mean, forecast_var, bar, z_out,
+            score_out, anomalous_out, opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out,
+            since_out, pattern_out, level_out):
     """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
         ints[6] != 0
@@ -521,9 +523,12 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
                 forecast_mean[i] += weight * delta
                 forecast_var[i] = (1.0 - weight) * (forecast_var[i] + weight * delta * delta)
             count[i] = n
-        # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice.
+        # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice: the
+        # residual's, twice what it was when the incident began (not twice per sample, which compounds in a burst).
+        if opened:
+            bar[i] = history
         if anomalous and novelty and history > 0.0:
-            size = min(size, 2.0 * history)
+            size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
         if not late:
             blocks[i, nblocks] = max(blocks[i, nblocks], size)
         if distance >= 0.0:

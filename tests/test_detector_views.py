@@ -242,6 +242,27 @@ def test_a_sample_after_a_long_gap_is_neither_judged_nor_learned_by_the_forecast
 FORECAST_ONLY = dict(pattern_length=0, level_window=0, silence_gate=0, stuck_run=0, z_gate=4.0)
 
 
+def test_a_burst_raises_the_forecast_views_bar_at_most_twice_its_level_before_the_burst():
+    """Each residual of an incident enters the trailing maximum at most at twice what it was when the incident
+    began, not twice the maximum of the sample before (which compounds: a 10-sample burst could raise it 1,000x
+    and hide every later fault for a whole window)."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    residual = rng.normal(0.0, 1.0, n)
+    residual[1000:1010] = 1000.0  # a burst: one incident
+    residual[1500] = 20.0  # a later fault: far beyond the noise (trailing maximum ~3.5), far under the burst
+    detector = Detector(DetectorConfig(**FORECAST_ONLY))
+    before = detector.update(np.zeros(1000, np.int64), residual[:1000], np.zeros(1000), np.arange(1000.0))
+    assert not before.opened[100:].any()
+    bar = detector.blocks[0].max()
+    burst = detector.update(np.zeros(10, np.int64), residual[1000:1010], np.zeros(10), np.arange(1000.0, 1010.0))
+    assert burst.opened[0] and burst.anomalous.all()
+    assert detector.blocks[0].max() == pytest.approx(2.0 * bar)
+    rest = detector.update(np.zeros(n - 1010, np.int64), residual[1010:], np.zeros(n - 1010),
+                           np.arange(1010.0, n))
+    assert (np.flatnonzero(rest.opened) + 1010).tolist() == [1500]
+
+
 def daily_spikes(days: int, spike_at: list[int], every_s: float = 300.0) -> tuple[np.ndarray, np.ndarray]:
     """(times, values): 5-minute noise around 1 with a spike of 10 at sample ``spike_at`` of every day
     (``PER_DAY`` samples a day), from midnight."""
