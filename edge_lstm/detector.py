@@ -524,7 +524,8 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
                 forecast_var[i] = (1.0 - weight) * (forecast_var[i] + weight * delta * delta)
             count[i] = n
         # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice: the
-        # residual's, twice what it was when the incident began (not twice per sample, which compounds in a burst).
+        # residual's, twice what it was when the incident began (not twice per sample, which compounds in a burst);
+        # the pattern distance's, twice what it was before the sample (held at the onset too, NAB read 0.3 lower).
         if opened:
             bar[i] = history
         if anomalous and novelty and history > 0.0:
