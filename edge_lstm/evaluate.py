@@ -42,6 +42,9 @@ PROTOCOL = {
               "the bundle says; " + _REPLAY,
     "none": "the model learned from other data; raw units; " + _REPLAY,
 }
+#: Added to the protocol when the bundle's model forecasts changes (edge-lstm train --difference).
+DIFFERENCED = ("; the model sees each sample's change from the one before over the spread of the changes where "
+               "the stream is scaled, and forecasts the change (edge-lstm train --difference)")
 
 
 @dataclass
@@ -228,7 +231,7 @@ def summarise(model: Model, results: list[FileResult], scored: dict, total: Matc
         "data": str(data), "windows": str(windows_file) if windows_file else None,
         "bundle": str(model.bundle.path),
         "backend": model.backend, "standardise": standardise,
-        "protocol": PROTOCOL[standardise],
+        "protocol": PROTOCOL[standardise] + (DIFFERENCED if model.bundle.difference else ""),
         "detector": asdict(config.detector),
         "nab": {p: {k: v for k, v in s.items()} for p, s in profiles.items()},
         "incidents": {"true": total.true_incidents, "false": total.false_incidents, "windows": total.windows,

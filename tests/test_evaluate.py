@@ -92,6 +92,7 @@ def test_evaluate_writes_nab_layout_scores_and_plots(forecaster, tmp_path):
     assert summary["forecast"]["rmse_vs_naive_median"] < 1.0
     assert (out / "plots" / "machines" / "spiky.png").stat().st_size > 10_000
     assert "| standard |" in (out / "summary.md").read_text()
+    assert "--difference" not in summary["protocol"]  # (a model of the values)
 
 
 def test_evaluate_names_a_bad_file(forecaster, tmp_path):

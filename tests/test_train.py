@@ -105,4 +105,5 @@ def test_a_differencing_model_learns_the_level_under_the_noise(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     forecast = summary["forecast"]  # (through the engine, steps included: the last value scores 1.0)
+    assert "train --difference" in summary["protocol"]  # the summary says how the model was fed
     assert forecast["rmse_vs_naive_median"] < 0.9 and forecast["mae_vs_naive_median"] < 0.85, forecast
