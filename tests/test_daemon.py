@@ -406,7 +406,9 @@ def test_load_changes_are_not_published_as_anomalies(tmp_path, bundle, broker):
         assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "offline")
         anomalies = collector.matching("anomaly")
         assert {e["stream"] for e in anomalies} == {"m/pressure"}, anomalies
-        assert all(abs(e["start"] - (T0 + 900)) <= 3 for e in anomalies), anomalies
+        # The fault's onset; perhaps its end as well (pressure stepping back alone), never a load step.
+        assert any(abs(e["start"] - (T0 + 900)) <= 3 for e in anomalies), anomalies
+        assert all(min(abs(e["start"] - (T0 + t)) for t in (900, 1000)) <= 3 for e in anomalies), anomalies
         assert collector.latest("stats")["operating_changes"] >= 4
         _validate_all(collector)
         pub.loop_stop()

@@ -73,8 +73,10 @@ def test_engine_drops_load_steps_and_keeps_the_fault(forecaster, context):
     starts = {name: [round(a) for a, _ in trace.incidents] for name, trace in traces.items()}
     near = {name: {t for t in (500, 700, 900, 1000, 1200) if any(abs(s - t) <= 3 for s in found)}
             for name, found in starts.items()}
-    if context:
-        assert near == {"m/current": set(), "m/vibration": set(), "m/pressure": {900}}, starts
+    if context:  # the fault's onset; its end (pressure stepping back alone) may be news too, the fault having
+        # raised the forecast view's bar only twice (docs/evaluation.md, "An incident's bar")
+        assert near["m/current"] == near["m/vibration"] == set(), starts
+        assert {900} <= near["m/pressure"] <= {900, 1000}, starts
     else:  # without the context every load step is an incident on every channel
         assert {500, 1200} <= near["m/vibration"] and {500, 900, 1200} <= near["m/pressure"], starts
 
