@@ -194,6 +194,9 @@ class Detector(StreamArrays):
               "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
               "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin",
               "forecast_mean", "forecast_var", "bar")
+    # A restarted stream (after a gap or a state reset) warms up again but keeps its seasonal memory: what it does
+    # at each time of day does not change while it is silent (the bins are keyed by time).
+    KEPT_ON_RESET = SEASONAL_MEMORY
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
         self.config = config
@@ -250,13 +253,6 @@ class Detector(StreamArrays):
     def _empty(name: str) -> float:
         return {"level_high": -np.inf, "level_low": np.inf, "season_high": -np.inf, "season_low": np.inf,
                 "season_bin": -1}.get(name, 0)
-
-    def reset(self, idx: np.ndarray) -> None:
-        """Forget streams ``idx`` (after a gap or a state reset): they warm up again. The seasonal memory is kept:
-        what a stream does at each time of day does not change while it is silent (its bins are keyed by time)."""
-        for name in self.FIELDS:
-            if name not in SEASONAL_MEMORY:
-                getattr(self, name)[idx] = self._empty(name)
 
     def std(self, idx: np.ndarray) -> np.ndarray:
         """The spread of streams ``idx``'s one-step forecast residuals."""

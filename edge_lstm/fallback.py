@@ -46,11 +46,6 @@ class Fallback(StreamArrays):
         self.last_value = np.zeros(capacity)
         self.primed = np.zeros(capacity, bool)  # the two above hold a forecast of the next sample
 
-    def reset(self, idx: np.ndarray) -> None:
-        """Forget streams ``idx`` (after a gap): the model is trusted again until it proves worse."""
-        for name in self.FIELDS:
-            getattr(self, name)[idx] = 0
-
     def update(self, idx: np.ndarray, value: np.ndarray, model_next: np.ndarray, judged: np.ndarray) -> np.ndarray:
         """Learn each sample's errors (where ``judged``: the engine scores it), in order (a stream may repeat);
         return where the forecast made at the sample should be the last value rather than ``model_next``."""

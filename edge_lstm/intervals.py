@@ -67,12 +67,6 @@ class Intervals(StreamArrays):
     def _empty(name: str) -> float:
         return np.nan if name == "past" else 0
 
-    def reset(self, idx: np.ndarray) -> None:
-        """Forget streams ``idx`` (after a gap): their intervals are learned again."""
-        self.past[idx] = np.nan
-        self.lo[idx] = self.hi[idx] = 0.0
-        self.count[idx] = 0
-
     def bounds(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) offsets to add to the current forecasts of streams ``idx``, shape (k, horizon)."""
         return self.lo[idx].copy(), self.hi[idx].copy()

@@ -1,5 +1,5 @@
 """Per-stream state kept as NumPy arrays named in ``FIELDS`` (one row per stream): grown for new streams,
-copied out for checkpoints. Pure."""
+emptied for restarted ones, copied out for checkpoints. Pure."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ class StreamArrays:
     """A base for objects whose per-stream state is the arrays named in ``FIELDS`` (one row per stream)."""
 
     FIELDS: tuple[str, ...] = ()
+    KEPT_ON_RESET: tuple[str, ...] = ()  # fields a restarted stream keeps
 
     @staticmethod
     def _empty(name: str) -> float:
@@ -26,6 +27,12 @@ class StreamArrays:
             new = np.full((capacity, *old.shape[1:]), self._empty(name), old.dtype)
             new[:rows] = old
             setattr(self, name, new)
+
+    def reset(self, idx: np.ndarray) -> None:
+        """Forget streams ``idx`` (after a gap): their rows empty again, but for ``KEPT_ON_RESET``."""
+        for name in self.FIELDS:
+            if name not in self.KEPT_ON_RESET:
+                getattr(self, name)[idx] = self._empty(name)
 
     def state(self) -> dict[str, np.ndarray]:
         """A copy of every array in ``FIELDS``."""
