@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     cached = forecasts(args.bundle, Path(args.data), args.backend, Path(args.bundle) / "nab_forecasts.npz")
     files = {}
     for name, (ts, windows, x, expected) in cached.items():
-        lstm = x - expected
+        lstm = np.where(np.isfinite(expected), x - np.nan_to_num(expected), 0.0)  # (none during the settle)
         naive = x - np.concatenate([[x[0]], x[:-1]])
         files[name] = (ts, windows, lstm, naive)
 

@@ -174,8 +174,13 @@ def squash(v: np.ndarray) -> np.ndarray:
     return v / (1.0 + v)
 
 
+def residual(x, e):
+    """x - e, 0 where the engine made no forecast (its settle; e is NaN there)."""
+    return np.where(np.isfinite(e), x - np.nan_to_num(e), 0.0)
+
+
 def novelty(x, e, window=1200, gate=4.0, cap=2.0):
-    r = x - e
+    r = residual(x, e)
     z = ewm_z(r, 0.01, 50, 5.0)
     v = trailing_novelty(np.abs(r), window, cap, SETTLE) * np.minimum(1.0, z / gate)
     return v
@@ -208,14 +213,16 @@ def diagnose(files: dict, make) -> None:
 
 def detector_scores(x: np.ndarray, e: np.ndarray, onsets: bool = False, ts: np.ndarray | None = None,
                     **settings) -> np.ndarray:
-    """The product's detector (edge_lstm.detector) over one series, as v = s / (1 - s), from sample SETTLE / 2
-    (the engine's settle; its warm-up is the detector's own). ``onsets``: inside an open incident, v is
-    capped just below the line, as ``edge-lstm evaluate`` writes NAB's files (one detection per incident).
+    """The product's detector (edge_lstm.detector) over one series, as v = s / (1 - s), from the first forecast
+    (``e`` is NaN before it: the engine's settle; the detector's warm-up is its own). ``onsets``: inside an open
+    incident, v is capped just below the line, as ``edge-lstm evaluate`` writes NAB's files (one detection per
+    incident).
     ``ts``: the samples' times (the silence view needs them); else their indices."""
     from edge_lstm.detector import Detector, DetectorConfig
 
     d = Detector(DetectorConfig(**settings), capacity=1)
-    start = SETTLE // 2
+    known = np.flatnonzero(np.isfinite(e))  # the engine's forecasts begin after its settle (NaN before)
+    start = int(known[0]) if known.size else x.size
     n = x.size - start
     times = np.arange(n, dtype=np.float64) if ts is None else np.asarray(ts, np.float64)[start:]
     out = d.update(np.zeros(n, np.int64), x[start:], e[start:], times)
@@ -289,9 +296,9 @@ def ideas() -> dict:
                 lambda x, e, ts, w=w, m=m: np.maximum(novelty(x, e), range_excursion(x, w, SETTLE) / m))
     for k in (3, 6, 12, 24):
         out[f"novelty of mean|r| over {k}"] = (
-            lambda x, e, ts, k=k: trailing_novelty(rolling_mean(np.abs(x - e), k), 1200, 2.0, SETTLE))
+            lambda x, e, ts, k=k: trailing_novelty(rolling_mean(np.abs(residual(x, e)), k), 1200, 2.0, SETTLE))
         out[f"novelty of |mean r| over {k}"] = (
-            lambda x, e, ts, k=k: trailing_novelty(np.abs(rolling_mean(x - e, k)), 1200, 2.0, SETTLE))
+            lambda x, e, ts, k=k: trailing_novelty(np.abs(rolling_mean(residual(x, e), k)), 1200, 2.0, SETTLE))
     for w, seg in ((8, 1), (16, 2), (32, 4), (64, 8), (288, 24)):
         for mem in (1200, 4000):
             out[f"nn {w}/{seg} mem {mem}"] = (
