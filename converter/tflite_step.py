@@ -127,16 +127,32 @@ def _step_module(bundle: Bundle, means: dict[str, np.ndarray]) -> tuple[Any, Any
     return module, module.step.get_concrete_function()
 
 
-def representative_samples(bundle: Bundle, windows: np.ndarray, count: int = 8000) -> list[dict[str, np.ndarray]]:
-    """(x, state) pairs the model really meets: the float reference streamed over the windows. Enough of
-    them that rare large inputs set the calibrated ranges (400 clipped them: docs/benchmarks.md)."""
+def representative_samples(bundle: Bundle, windows: np.ndarray, count: int = 8000,
+                           extremes: int = 8) -> list[dict[str, np.ndarray]]:
+    """(x, state) pairs the model really meets: the float reference streamed over the windows. At each step,
+    the ``extremes`` windows that reach the largest |input|, |output| and |state| (per state slot) over the
+    whole stream, and enough others drawn at random to make about ``count`` samples. A random draw alone, even
+    of thousands, can miss a rare spike, whose input (and the states after it) are then clipped to ranges
+    calibrated without it (docs/benchmarks.md)."""
     kernel, spec, names = ReferenceKernel(bundle), bundle.spec, tensor_names(bundle)
-    state = kernel.new_state(windows.shape[0])
+    n, steps = windows.shape[0], windows.shape[1]
+    # A first pass over the stream finds the windows that set each range.
+    state = kernel.new_state(n)
+    peaks = [np.abs(windows).max(axis=(1, 2)), np.zeros(n)] + [np.zeros(n) for _ in spec.state_slots]
+    for t in range(steps):
+        for k, s in enumerate(spec.state_slots):  # the state this step starts from: a sample's input
+            peaks[2 + k] = np.maximum(peaks[2 + k], np.abs(state[:, s.offset : s.offset + s.size]).max(axis=1))
+        y = kernel.step(state, np.ascontiguousarray(windows[:, t], dtype=np.float32))
+        peaks[1] = np.maximum(peaks[1], np.abs(y).max(axis=1))
+    always = np.unique(np.concatenate([np.argsort(peak)[::-1][:extremes] for peak in peaks]))
+    others = np.setdiff1d(np.arange(n), always)
+    keep = max(1, count // steps - always.size)
+    state = kernel.new_state(n)
     seen: list[dict[str, np.ndarray]] = []
     rng = np.random.default_rng(0)
-    keep = max(1, count // windows.shape[1])
-    for t in range(windows.shape[1]):
-        for i in rng.choice(windows.shape[0], size=min(keep, windows.shape[0]), replace=False):
+    for t in range(steps):
+        drawn = rng.choice(others, size=min(keep, others.size), replace=False)
+        for i in np.concatenate([always, drawn]):
             sample = {"x": windows[i : i + 1, t].astype(np.float32)}
             for s in spec.state_slots:
                 sample[names[s.key]] = state[i : i + 1, s.offset : s.offset + s.size].copy()
