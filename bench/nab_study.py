@@ -1,7 +1,9 @@
 """NAB study: which views of a series, scored as novelty, find the labelled windows.
 
-The LSTM's one-step forecasts are computed once per file (cached); each idea turns (value,
-forecast) into per-sample scores offline, and NAB's scorer (corpus-optimised threshold) rates them.
+The engine's one-step forecasts are computed once per file (cached: ``bench/nab_forecasts.py`` replays
+each file as ``edge-lstm evaluate`` does); each idea turns (value, forecast) into per-sample scores
+offline, and NAB's scorer (corpus-optimised threshold) rates them; the product's detector so read
+scores exactly what ``evaluate`` does.
 With ``--diagnose IDEA``: per file, the windows found and the false detections at the threshold.
 Several bundles (comma-separated; e.g. the same training with other ``--seed``s): each idea is scored on
 each model's forecasts, and the mean is printed with the per-model scores (a seed alone moves the
