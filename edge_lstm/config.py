@@ -85,6 +85,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "feature": Key(str, "{2}", help="channel name from topic levels, with input.features"),
         "max_payload_bytes": Key(int, 65536, _positive),
         "gap_s": Key((int, float), 3600, _positive, "a longer silence resets a stream's state"),
+        "clock_reset": Key(int, 5, _non_negative, "samples in a row stamped more than gap_s before a stream's last "
+                           "that restart it from them (its clock was reset); 0: dropped as stale"),
         "settle": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the model's window) or a count",
                       "samples after a stream (re)starts that are not scored while its LSTM state settles"),
         "standardise": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the bundle's), 0 (off) or N",
@@ -256,7 +258,8 @@ def engine_config(config: dict[str, dict[str, Any]], bundle_standardise: int = 0
                           "N samples (edge-lstm train --difference): it must not be 0")
     return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
                         fallback=fc["fallback"], fallback_alpha=fc["fallback_alpha"],
-                        gap_s=config["input"]["gap_s"], settle=config["input"]["settle"],
+                        gap_s=config["input"]["gap_s"], clock_reset=config["input"]["clock_reset"],
+                        settle=config["input"]["settle"],
                         standardise=standardise, difference=bundle_difference,
                         detector=detector_config(config["anomaly"]))
 

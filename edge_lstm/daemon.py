@@ -264,6 +264,7 @@ class Daemon:
             "streams": len(self.engine.names), "samples": self.engine.counters["samples"],
             "messages": self.counters["messages"], "errors": self.counters["errors"],
             "stale": self.counters["stale"], "gap_resets": self.engine.counters["gap_resets"],
+            "clock_resets": self.engine.counters["clock_resets"],
             "non_finite": self.engine.counters["non_finite"],
             "fallback_streams": int(self.engine.fallback.active(np.arange(len(self.engine.names))).sum()),
             "operating_changes": self.engine.operating.counters["suppressed"] if self.engine.operating else 0,

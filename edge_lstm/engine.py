@@ -56,6 +56,10 @@ class EngineConfig:
     fallback: float = 1.0
     fallback_alpha: float = 0.02  # weight of a new error in those averages
     gap_s: float = 3600.0  # a longer silence resets the stream (state and detector warm up again)
+    # This many samples in a row stamped more than gap_s before a stream's last one mean its clock was reset (a
+    # device rebooting to 1970, or one bogus future stamp before): the stream restarts from them. 0: they are
+    # dropped as stale, which silences the stream until its clock passes the old time again.
+    clock_reset: int = 5
     standardise: int = 0  # scale each stream by the mean and std of its first N samples (0: off)
     # The model sees each sample's change from the one before, over the spread of the changes in the first
     # ``standardise`` samples, and forecasts the change ahead (edge-lstm train --difference; the bundle says)
@@ -118,6 +122,7 @@ class Engine:
         self.step_seconds: deque[float] = deque(maxlen=10_000)  # recent step latencies, for stats
         self.detector = Detector(self.config.detector, capacity)
         self.warming: dict[int, list[Sample]] = {}  # samples held until a stream's scaling is known
+        self.behind: dict[int, list[Sample]] = {}  # samples far behind a stream's clock, held (``clock_reset``)
         self.intervals = Intervals(self.horizon, z=self.config.interval_z, warmup=self.config.detector.warmup,
                                    capacity=capacity)
         self.fallback = Fallback(self.config.fallback, self.config.fallback_alpha, self.config.detector.warmup,
@@ -213,6 +218,7 @@ class Engine:
         queues = []
         for index, samples in pending.items():
             samples.sort(key=lambda s: s.ts)
+            samples = self._clock(index, samples)
             fresh = [s for s in samples if s.ts > self.last_ts[index]]
             # Keep strictly increasing times: drop duplicates of a timestamp within the batch too.
             ordered = [s for i, s in enumerate(fresh) if i == 0 or s.ts > fresh[i - 1].ts]
@@ -263,6 +269,27 @@ class Engine:
             out[index][k] = self.relations.observe(*self.channels[index], ts, value)
         self.counters["relation_late"] = self.relations.late
         return out
+
+    def _clock(self, index: int, samples: list[Sample]) -> list[Sample]:
+        """A stream's new samples (in time order), minus those held as possibly from a reset clock: samples
+        stamped more than ``gap_s`` before the stream's last are held; ``clock_reset`` of them in a row restart
+        the stream, which then takes them; a sample after its last (the clock is fine) drops the held ones as
+        stale. (Within ``gap_s`` behind, a sample is a late or repeated one: stale.)"""
+        n = self.config.clock_reset
+        if not n or not np.isfinite(self.last_ts[index]):
+            return samples
+        far = self.last_ts[index] - self.config.gap_s
+        if any(s.ts > self.last_ts[index] for s in samples):  # the clock is fine
+            held = self.behind.pop(index, [])
+            self.counters["stale"] += len(held)
+            return samples
+        held = self.behind.setdefault(index, [])
+        held.extend(s for s in samples if s.ts < far)
+        if len(held) < n:
+            return [s for s in samples if s.ts >= far]  # (stale: dropped by the caller)
+        self.behind.pop(index)
+        self._restart(np.array([index]), "clock_resets")
+        return sorted(held, key=lambda s: s.ts)
 
     def _calibrate(self, queues: list[tuple[int, list[Sample]]]) -> list[tuple[int, list[Sample]]]:
         """Hold new streams' samples until ``standardise`` of them set the stream's scaling; then release them."""
@@ -342,8 +369,9 @@ class Engine:
             self.counters["fallback_forecasts"] += int(naive.sum())
         return naive
 
-    def _restart(self, idx: np.ndarray) -> None:
-        """Streams ``idx`` fell silent for longer than gap_s: zero state, warm the detector up again."""
+    def _restart(self, idx: np.ndarray, why: str = "gap_resets") -> None:
+        """Streams ``idx`` fell silent for longer than gap_s (or their clock was reset: ``why`` counts which):
+        zero state, warm the detector up again."""
         self._bank.reset(idx)
         self.detector.reset(idx)
         self.intervals.reset(idx)
@@ -353,7 +381,7 @@ class Engine:
         self.has_previous[idx] = False
         self.last_ts[idx] = -np.inf
         self.restarted_at[idx] = self.seen[idx]
-        self.counters["gap_resets"] += int(idx.size)
+        self.counters[why] += int(idx.size)
 
     def _sequence(self, index: int, samples: list[Sample], relation: np.ndarray | None = None) -> list[Event]:
         """Advance one stream through its samples in one kernel call, then score them in order

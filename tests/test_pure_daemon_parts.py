@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.config import ConfigError, load_config
+from edge_lstm.config import ConfigError, engine_config, load_config
 from edge_lstm.detector import Detector, DetectorConfig
 from edge_lstm.engine import Engine, EngineConfig
 from edge_lstm.payloads import PayloadError, Sample, parse
@@ -124,6 +124,44 @@ def test_engine_resets_a_stream_after_a_gap():
     assert engine.forecast[0, 0] == pytest.approx(model.run(np.array([2.0], np.float32))[-1, 0], abs=1e-6)
 
 
+def _fed(engine: Engine, stamps: list[float]) -> None:
+    for k, t in enumerate(stamps):
+        engine.process([("a", Sample(t, (np.sin(k),)))])
+
+
+def test_one_bogus_future_stamp_does_not_silence_a_stream():
+    """A sample stamped in year 9999 once: every later, correctly stamped sample is far behind it. They restart
+    the stream (clock_reset in a row) and none is lost; without the rule, all of them were dropped as stale."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    t0 = 1.7e9
+    stamps = [t0 + t for t in range(100)] + [253402214400.0] + [t0 + t for t in range(100, 400)]
+    engine = Engine(model, EngineConfig(forecast_every=0, gap_s=60, clock_reset=5))
+    _fed(engine, stamps)
+    assert engine.counters["clock_resets"] == 1 and engine.counters["stale"] == 0
+    assert engine.counters["samples"] == len(stamps)
+    assert engine.last_ts[0] == t0 + 399
+    # The state after it is the state of a stream started at the first sample after the bogus one.
+    fresh = Engine(model, EngineConfig(forecast_every=0, gap_s=60))
+    for k, t in enumerate(stamps[101:], start=101):
+        fresh.process([("a", Sample(t, (np.sin(k),)))])
+    assert engine.forecast[0, 0] == pytest.approx(fresh.forecast[0, 0], abs=1e-6)
+    off = Engine(model, EngineConfig(forecast_every=0, gap_s=60, clock_reset=0))
+    _fed(off, stamps)
+    assert off.counters["stale"] == 300 and off.counters["samples"] == 101
+
+
+def test_a_device_clock_reset_to_zero_restarts_the_stream_and_late_samples_stay_stale():
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    engine = Engine(model, EngineConfig(forecast_every=0, gap_s=60, clock_reset=3))
+    # A late sample (within gap_s) and one far-past stamp among good ones are dropped: no restart.
+    _fed(engine, [1000.0, 1001.0, 999.5, 1002.0, 5.0, 1003.0])
+    assert engine.counters["stale"] == 2 and engine.counters["clock_resets"] == 0
+    # The device reboots with its clock at 0: after 3 such samples the stream restarts from them.
+    _fed(engine, [0.0, 1.0, 2.0, 3.0])
+    assert engine.counters["clock_resets"] == 1 and engine.counters["stale"] == 2
+    assert engine.last_ts[0] == 3.0 and engine.counters["samples"] == 4 + 4
+
+
 def test_engine_snapshot_restores_exactly():
     model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
     a = Engine(model, EngineConfig(forecast_every=0))
@@ -181,6 +219,10 @@ def test_config_defaults_and_overrides(tmp_path):
         load_config(None, {"model.bundle": str(tmp_path / "b"), "anomaly.pattern_length": "60"})
     with pytest.raises(ConfigError, match=r"anomaly\.level_window: must be zero or positive, got -1"):
         load_config(None, {"model.bundle": str(tmp_path / "b"), "anomaly.level_window": "-1"})
+    with pytest.raises(ConfigError, match=r"input\.clock_reset: must be zero or positive, got -2"):
+        load_config(None, {"model.bundle": str(tmp_path / "b"), "input.clock_reset": "-2"})
+    assert engine_config(load_config(None, {"model.bundle": str(tmp_path / "b"), "input.clock_reset": "3"}),
+                         0).clock_reset == 3
 
 
 @pytest.mark.parametrize("batch", [1, 3, 50, 400])
