@@ -226,9 +226,11 @@ class Daemon:
         features = self.model.features
         template, max_bytes = self.config["input"]["stream"], self.config["input"]["max_payload_bytes"]
         samples: list[tuple[str, Sample]] = []
+        new: set[str] = set()  # streams this pass adds
         for topic, payload, arrival, _, _ in items:
             try:
                 name = stream_name(template, topic)
+                self._admit(name, new)
                 if self.assembler is None:
                     samples.extend((name, s) for s in parse(payload, arrival, features, max_bytes))
                     continue
@@ -244,6 +246,17 @@ class Daemon:
         for event in events:
             self._publish_event(event)
         self._ack(items)
+
+    def _admit(self, name: str, new: set[str]) -> None:
+        """Refuse a stream beyond ``input.max_streams`` (each holds state: a publisher minting a new id per
+        message would otherwise grow the daemon until the device runs out of memory)."""
+        limit = self.config["input"]["max_streams"]
+        if not limit or name in self.engine.streams or name in new:
+            return
+        if len(self.engine.streams) + len(new) >= limit:
+            raise PayloadError(f"stream {name[:60]!r} refused: the daemon keeps {limit:,} streams already "
+                               "(input.max_streams)")
+        new.add(name)
 
     def _error(self, topic: str, payload: bytes, reason: str) -> None:
         self.counters["errors"] += 1
