@@ -14,6 +14,7 @@ stream's own units.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
@@ -123,6 +124,7 @@ class Engine:
         self.detector = Detector(self.config.detector, capacity)
         self.warming: dict[int, list[Sample]] = {}  # samples held until a stream's scaling is known
         self.behind: dict[int, list[Sample]] = {}  # samples far behind a stream's clock, held (``clock_reset``)
+        self.released: list[Event] = []  # incidents decided at a clock reset, returned by the next process()
         self.intervals = Intervals(self.horizon, z=self.config.interval_z, warmup=self.config.detector.warmup,
                                    capacity=capacity)
         self.fallback = Fallback(self.config.fallback, self.config.fallback_alpha, self.config.detector.warmup,
@@ -249,7 +251,8 @@ class Engine:
         if self.operating is None:
             return events
         touched = {self.channels[index][0] for index, _ in [*queues, *long]}
-        return self.operating.offer(events) + self.operating.advance(
+        released, self.released = self.released, []
+        return released + self.operating.offer(events) + self.operating.advance(
             device_clocks(self.device_rows, self.last_ts, touched))
 
     def flush(self) -> list[Event]:
@@ -289,6 +292,8 @@ class Engine:
             return [s for s in samples if s.ts >= far]  # (stale: dropped by the caller)
         self.behind.pop(index)
         self._restart(np.array([index]), "clock_resets")
+        if self.operating is not None:  # incidents held for the device's clock to pass them: decided now
+            self.released.extend(self.operating.advance({self.channels[index][0]: math.inf}))
         return sorted(held, key=lambda s: s.ts)
 
     def _calibrate(self, queues: list[tuple[int, list[Sample]]]) -> list[tuple[int, list[Sample]]]:

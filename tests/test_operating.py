@@ -96,6 +96,26 @@ def test_engine_holds_anomaly_events_within_s_and_flush_releases_them(forecaster
     assert any(e.stream == "m/pressure" and abs(e.body["start"] - 900) <= 3 for e in flushed)
 
 
+def test_a_device_clock_reset_decides_its_held_incidents_at_once(forecaster):
+    """An incident held for the device's clock to pass its start + within_s would wait for the old time to come
+    round again once the device's clock is reset; the reset decides it instead."""
+    model = edge_lstm.load(forecaster, "numba-f32")
+    config = EngineConfig(forecast_every=0, gap_s=600.0, clock_reset=5,
+                          detector=replace(DetectorConfig(), context="current", context_within_s=30.0))
+    engine = Engine(model, config)
+    channels = steps_and_a_fault()
+    events = []
+    for i in range(905):  # through the pressure fault's onset at 900 only: held
+        items = [(name, Sample(float(t[i]), (float(v[i, 0]),))) for name, (t, v) in channels.items()]
+        events += [e for e in engine.process(items) if e.kind == "anomaly"]
+    assert not any(abs(e.body["start"] - 900) <= 3 for e in events)
+    for i in range(5):  # the device reboots with its clock at 0
+        items = [(name, Sample(float(i), (float(v[i, 0]),))) for name, (_, v) in channels.items()]
+        events += [e for e in engine.process(items) if e.kind == "anomaly"]
+    assert engine.counters["clock_resets"] == 3
+    assert any(e.stream == "m/pressure" and abs(e.body["start"] - 900) <= 3 for e in events)
+
+
 def test_an_engine_restored_from_a_checkpoint_knows_its_devices(forecaster):
     """The context rule needs each stream's device and channel: a restored engine must rebuild them."""
     model = edge_lstm.load(forecaster, "numba-f32")
