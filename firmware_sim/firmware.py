@@ -1,5 +1,6 @@
-"""What sensor nodes actually send: timestamps with jitter and skew, reboots, lost and duplicated
-messages, offline buffering with a backlog burst, and (on request) malformed payloads.
+"""What sensor nodes actually send: timestamps with jitter and skew, reboots (with ``clock_sync``, the
+clock starting from the epoch until it syncs), lost and duplicated messages, offline buffering with a
+backlog burst, and (on request) malformed payloads.
 
 Turns the sample blocks of :mod:`firmware_sim.generate` into MQTT messages (topic, payload, the
 simulated time at which it is sent), in send order. Pure: no network here.
@@ -94,6 +95,16 @@ class Firmware:
         skew = self.fw.clock_skew_ppm * 1e-6 * (s.t - self.scenario.start)
         return s.t + jitter + skew
 
+    def _stamped(self, s: StreamBlock, clock: np.ndarray) -> np.ndarray:
+        """The time stamps a node writes (``clock``: its synced reading): after a reboot, with ``clock_sync``,
+        the seconds since the boot (its clock starts at the epoch) until it syncs."""
+        if not (self.fw.reboot_every_s > 0 and self.fw.clock_sync_s > 0):
+            return clock
+        rel = s.t - self.scenario.start
+        since_boot = np.mod(rel, self.fw.reboot_every_s)
+        unsynced = (np.floor(rel / self.fw.reboot_every_s) >= 1) & (since_boot < self.fw.clock_sync_s)
+        return np.where(unsynced, since_boot + (clock - s.t), clock)
+
     def _alive(self, s: StreamBlock) -> tuple[np.ndarray, np.ndarray]:
         """Which samples the node produced (not rebooting, not a dropout) and their sequence numbers."""
         rel = s.t - self.scenario.start
@@ -135,11 +146,11 @@ class Firmware:
         """(kept, seq, reported ts, send time, backlog, duplicate) for one stream's block."""
         fw = self.fw
         produced, seq = self._alive(s)
-        reported = self._reported_time(s)
+        send = self._reported_time(s)  # sent when its (synced) clock reads this
+        reported = self._stamped(s, send)
         seed = s.device.seed * 7 + self._stream_index[s.stream_id]
         lost = _hash_uniform(seed, s.index) < fw.loss
         dup = _hash_uniform(seed + 1, s.index) < fw.duplicates
-        send = reported.copy()
         backlog = np.zeros(s.index.size, dtype=bool)
         for start, length in fw.offline:
             a, b = self.scenario.start + start, self.scenario.start + start + length

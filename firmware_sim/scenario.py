@@ -50,6 +50,9 @@ class Firmware:
     reboot_every_s: float = 0.0
     reboot_gap_s: float = 5.0
     clock_skew_ppm: float = 0.0
+    # After a reboot the node's clock starts at the epoch and counts up until it syncs (NTP) this long after the
+    # boot; 0: it keeps time across reboots (a real-time clock)
+    clock_sync_s: float = 0.0
     offline: tuple[tuple[float, float], ...] = ()
     malformed_count: int = 0
     malformed_mix: dict[str, float] = field(default_factory=dict)
@@ -214,6 +217,7 @@ def _firmware(table: dict[str, Any]) -> Firmware:
         reboot_every_s=parse_duration(table.get("reboot_every", 0), f"{where}.reboot_every"),
         reboot_gap_s=parse_duration(table.get("reboot_gap", 5), f"{where}.reboot_gap"),
         clock_skew_ppm=float(_get(table, "clock_skew_ppm", where, (int, float), 0.0)),
+        clock_sync_s=parse_duration(table.get("clock_sync", 0), f"{where}.clock_sync"),
         offline=tuple(offline),
         malformed_count=count,
         malformed_mix={k: float(v) for k, v in mix.items()},

@@ -179,3 +179,32 @@ def test_payload_formats(fmt, batch):
     else:
         body = json.loads(first)
         assert messages[0].topic == "sensors/p/all" and len(body["values"]) == 5 and len(messages) == 20
+
+
+def test_a_node_whose_clock_restarts_at_the_epoch_after_reboots_is_followed_by_the_engine():
+    """With ``clock_sync``, a rebooted node stamps seconds since boot until its clock syncs; the engine restarts
+    the stream from those samples (input.clock_reset) instead of dropping them as stale."""
+    import edge_lstm
+    from edge_lstm.engine import Engine, EngineConfig
+    from edge_lstm.payloads import parse
+    from tests.bundles import lstm_model, random_bundle
+
+    scenario = from_dict({"seed": 3, "duration": "3h", "devices": [{"name": "m", "kind": "motor", "rate_hz": 1}],
+                          "firmware": {"reboot_every": "1h", "reboot_gap": "5s", "clock_sync": "2m"}})
+    messages = [m for m in all_messages(scenario) if m.kind == "sample"]
+    stamps = [json.loads(m.payload)["ts"] for m in messages]
+    unsynced = sum(1 for t in stamps if t < 1e6)
+    streams = len({m.topic for m in messages})
+    assert unsynced == streams * 2 * 115  # two reboots, each 2 min of clock from 5 s after boot until the sync
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+
+    def replayed(clock_reset: int) -> Engine:
+        engine = Engine(model, EngineConfig(forecast_every=0, clock_reset=clock_reset))
+        for m in messages:
+            engine.process([(m.topic, s) for s in parse(m.payload, m.send_time, 1)])
+        return engine
+
+    following, dropping = replayed(5), replayed(0)
+    assert following.counters["clock_resets"] == streams * 2 and following.counters["stale"] == 0
+    assert following.counters["samples"] == len(messages)
+    assert dropping.counters["stale"] == unsynced and dropping.counters["samples"] == len(messages) - unsynced
