@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint install system-deps demo demo-bundle evaluate-nab evaluate-machines clean
+.PHONY: test lint install system-deps demo demo-bundle evaluate-nab evaluate-nab-seeds evaluate-machines clean
 
 # Mosquitto (Debian's package) for the tests that talk to a real broker.
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || ls /usr/sbin/mosquitto 2>/dev/null)
@@ -44,14 +44,23 @@ NAB_OUT ?= build/nab
 # view's seasonal memory (3 days) and no silence view, chosen on these same files (docs/evaluation.md).
 NAB_DETECTOR ?= --set z_gate=4 --set level_margin=0.05 --set pattern_gate=2 --set novelty_window=1600 \
 	--set seasonal_days=3 --set silence_gate=0
+NAB_SEED ?= 0
 evaluate-nab: $(STAMP)
-	$(VENV)/bin/edge-lstm train $(NAB) --out $(NAB_OUT)/nab.keras --head 0.15 --standardise --difference --quiet
+	$(VENV)/bin/edge-lstm train $(NAB) --out $(NAB_OUT)/nab.keras --head 0.15 --standardise --difference --quiet \
+		--seed $(NAB_SEED)
 	$(VENV)/bin/edge-lstm convert $(NAB_OUT)/nab.keras --out $(NAB_OUT)/bundle --force --quiet \
 		--check numpy,numba-f32,numba-int8
 	$(VENV)/bin/edge-lstm evaluate $(NAB) --windows $(NAB)/combined_windows.json --bundle $(NAB_OUT)/bundle \
 		--out $(NAB_OUT)/numba-int8 --backend numba-int8 --standardise probation $(NAB_DETECTOR)
 	$(VENV)/bin/edge-lstm evaluate $(NAB) --windows $(NAB)/combined_windows.json --bundle $(NAB_OUT)/bundle \
 		--out $(NAB_OUT)/numba-f32 --backend numba-f32 --standardise probation $(NAB_DETECTOR) --no-plots
+
+# The same with several training seeds (the seed alone moves the score by about +-2: docs/evaluation.md), each into
+# build/nab-seed<N>/, then the scores side by side with their mean.
+NAB_SEEDS ?= 0 1 2 3 4
+evaluate-nab-seeds: $(STAMP)
+	for s in $(NAB_SEEDS); do $(MAKE) --no-print-directory evaluate-nab NAB_SEED=$$s NAB_OUT=build/nab-seed$$s || exit 1; done
+	$(PY) bench/nab_seeds_summary.py $(foreach s,$(NAB_SEEDS),build/nab-seed$(s)/numba-int8/summary.json)
 
 # The simulated machines (docs/evaluation.md, "Simulated machines"): each scenario exported with its exact
 # labels, replayed through the demo's bundle with the load channel named; summaries in $(MACHINES_OUT)/*/results.
