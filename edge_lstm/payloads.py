@@ -56,7 +56,8 @@ def _number(value: Any, what: str) -> float:
 
 
 def parse_ts(value: Any, arrival: float) -> float:
-    """Epoch seconds from a number (seconds, or milliseconds when > 1e11) or an ISO-8601 string."""
+    """Epoch seconds from a number (seconds; milliseconds above 1e11, microseconds above 1e14, nanoseconds above
+    1e17: each is after 1973 in its unit, and seconds that large are after the year 5000) or an ISO-8601 string."""
     if type(value) is float and 0 <= value <= 1e11:  # epoch seconds, the common case
         return value
     if value is None:
@@ -70,8 +71,10 @@ def parse_ts(value: Any, arrival: float) -> float:
             moment = moment.replace(tzinfo=timezone.utc)
         return moment.timestamp()
     ts = _number(value, "ts")
-    if ts > 1e11:  # milliseconds since the epoch
-        ts /= 1000.0
+    for unit in (1e3, 1e3, 1e3):  # milliseconds, microseconds, nanoseconds since the epoch
+        if ts <= 1e11:
+            break
+        ts /= unit
     if ts < 0:
         raise PayloadError(f"ts {value!r} is negative")
     return ts

@@ -26,6 +26,15 @@ def test_accepted_payloads(payload, expected):
     assert parse(payload, arrival=9.0, features=1) == expected
 
 
+def test_epoch_stamps_in_milli_micro_and_nanoseconds():
+    """Firmware stamps in whatever unit its SDK uses; each unit's values since 1973 are told apart by size."""
+    for stamp in (b"1700000000.25", b"1700000000250", b"1700000000250000", b"1700000000250000000"):
+        [sample] = parse(b'{"ts": ' + stamp + b', "value": 1}', arrival=0.0, features=1)
+        assert sample.ts == pytest.approx(1700000000.25, abs=1e-6)
+        [sample] = parse(stamp + b",1", arrival=0.0, features=1)  # CSV
+        assert sample.ts == pytest.approx(1700000000.25, abs=1e-6)
+
+
 def test_values_payload_for_multi_feature_models():
     assert parse(b'{"ts": 1, "values": [1, 2, 3]}', 0.0, features=3) == [Sample(1.0, (1.0, 2.0, 3.0))]
 
