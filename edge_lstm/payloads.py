@@ -41,6 +41,8 @@ class PayloadError(ValueError):
 def _number(value: Any, what: str) -> float:
     if type(value) is float and -FLOAT32_MAX <= value <= FLOAT32_MAX:  # the common case, first
         return value
+    if isinstance(value, str) and is_number(value):  # a number sent as a string ("23.5"), as some firmware does
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PayloadError(f"{what} must be a number, got {type(value).__name__} {str(value)[:40]!r}")
     too_large = f"beyond the float32 range the model computes in (±{FLOAT32_MAX:.2g})"
@@ -62,6 +64,8 @@ def parse_ts(value: Any, arrival: float) -> float:
         return value
     if value is None:
         return arrival
+    if isinstance(value, str) and is_number(value):  # epoch time sent as a string
+        value = float(value)
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))

@@ -17,6 +17,7 @@ from tests.bundles import lstm_model, random_bundle
     (b'{"ts": 1700000000123, "value": 2}', [Sample(1700000000.123, (2.0,))]),
     (b'{"ts": "2024-01-01T00:00:01Z", "value": 2}', [Sample(1704067201.0, (2.0,))]),
     (b'{"value": 2, "seq": 4}', [Sample(9.0, (2.0,))]),
+    (b'{"ts": "100", "value": "2.5"}', [Sample(100.0, (2.5,))]),  # numbers sent as strings
     (b'[{"ts": 1, "value": 1}, {"ts": 2, "value": 2}]', [Sample(1.0, (1.0,)), Sample(2.0, (2.0,))]),
     (b"5,1.25", [Sample(5.0, (1.25,))]),
     (b"2024-01-01 00:00:00,1.5\n2024-01-01 00:00:01,1.75", [Sample(1704067200.0, (1.5,)),
@@ -49,6 +50,7 @@ def test_values_payload_for_multi_feature_models():
     (b"-3.5e38", "beyond the float32 range"),
     (b'{"ts": 1, "value": 1' + b"0" * 400 + b"}", "(401 digits): beyond the float32 range"),
     (b'{"ts": 1, "value": "high"}', "must be a number, got str"),
+    (b'{"ts": 1, "value": "NaN"}', "NaN and infinity"),
     (b'{"ts": 1, "value": true}', "must be a number, got bool"),
     (b'{"ts": 1}', "neither 'value' nor 'values'"),
     (b'{"ts": 1, "values": [1, 2]}', "2 value(s) per sample, the model expects 1"),
