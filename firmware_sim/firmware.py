@@ -100,18 +100,19 @@ class Firmware:
         the seconds since the boot (its clock starts at the epoch) until it syncs."""
         if not (self.fw.reboot_every_s > 0 and self.fw.clock_sync_s > 0):
             return clock
+        since_boot, rebooted = self._since_boot(s)
+        return np.where(rebooted & (since_boot < self.fw.clock_sync_s), since_boot + (clock - s.t), clock)
+
+    def _since_boot(self, s: StreamBlock) -> tuple[np.ndarray, np.ndarray]:
+        """Seconds since the node's last (re)boot at each sample, and whether it has rebooted by then."""
         rel = s.t - self.scenario.start
-        since_boot = np.mod(rel, self.fw.reboot_every_s)
-        unsynced = (np.floor(rel / self.fw.reboot_every_s) >= 1) & (since_boot < self.fw.clock_sync_s)
-        return np.where(unsynced, since_boot + (clock - s.t), clock)
+        return np.mod(rel, self.fw.reboot_every_s), np.floor(rel / self.fw.reboot_every_s) >= 1
 
     def _alive(self, s: StreamBlock) -> tuple[np.ndarray, np.ndarray]:
         """Which samples the node produced (not rebooting, not a dropout) and their sequence numbers."""
-        rel = s.t - self.scenario.start
         produced = ~s.dropped
         if self.fw.reboot_every_s > 0:
-            since_boot = np.mod(rel, self.fw.reboot_every_s)
-            booted = np.floor(rel / self.fw.reboot_every_s) >= 1
+            since_boot, booted = self._since_boot(s)
             produced &= ~(booted & (since_boot < self.fw.reboot_gap_s))
             seq = np.floor(since_boot * s.device.rate_hz).astype(np.int64)
         else:
