@@ -277,12 +277,15 @@ class Engine:
         """A stream's new samples (in time order), minus those held as possibly from a reset clock: samples
         stamped more than ``gap_s`` before the stream's last are held; ``clock_reset`` of them in a row restart
         the stream, which then takes them; a sample after its last (the clock is fine) drops the held ones as
-        stale. (Within ``gap_s`` behind, a sample is a late or repeated one: stale.)"""
+        stale. (Within ``gap_s`` behind, a sample is a late or repeated one: stale.) A stream still gathering
+        its scaling (``standardise``) is judged by the last sample it holds for that, and starts gathering anew."""
         n = self.config.clock_reset
-        if not n or not np.isfinite(self.last_ts[index]):
+        warming = self.warming.get(index)
+        last = warming[-1].ts if warming else self.last_ts[index]
+        if not n or not np.isfinite(last):
             return samples
-        far = self.last_ts[index] - self.config.gap_s
-        if samples[-1].ts > self.last_ts[index]:  # the clock is fine
+        far = last - self.config.gap_s
+        if samples[-1].ts > last:  # the clock is fine
             held = self.behind.pop(index, [])
             self.counters["stale"] += len(held)
             return samples
@@ -292,6 +295,7 @@ class Engine:
             return [s for s in samples if s.ts >= far]  # (stale: dropped by the caller)
         self.behind.pop(index)
         self._restart(np.array([index]), "clock_resets")
+        self.counters["stale"] += len(self.warming.pop(index, []))  # (their times run past the new clock's)
         if self.operating is not None:  # incidents held for the device's clock to pass them: decided now
             self.released.extend(self.operating.advance({self.channels[index][0]: math.inf}))
         return sorted(held, key=lambda s: s.ts)

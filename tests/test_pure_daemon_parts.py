@@ -173,6 +173,15 @@ def test_a_device_clock_reset_to_zero_restarts_the_stream_and_late_samples_stay_
     assert engine.last_ts[0] == 3.0 and engine.counters["samples"] == 4 + 4
 
 
+def test_a_clock_reset_while_a_stream_gathers_its_scaling_starts_the_gathering_anew():
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    engine = Engine(model, EngineConfig(forecast_every=0, gap_s=60, clock_reset=3, standardise=20))
+    _fed(engine, [1000.0 + t for t in range(10)])  # held: the scaling needs 20
+    _fed(engine, [float(t) for t in range(30)])  # the device rebooted with its clock at 0
+    assert engine.counters["clock_resets"] == 1
+    assert engine.counters["stale"] == 10 and engine.counters["samples"] == 30
+
+
 def test_engine_snapshot_restores_exactly():
     model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
     a = Engine(model, EngineConfig(forecast_every=0))
