@@ -144,7 +144,11 @@ def parse(payload: bytes, arrival: float, features: int, max_bytes: int = DEFAUL
                 raise PayloadError("empty JSON array")
             if len(doc) > MAX_BATCH:
                 raise PayloadError(f"batch of {len(doc)} samples exceeds {MAX_BATCH}")
-            return [_from_object(o, arrival, features) for o in doc]
+            samples = [_from_object(o, arrival, features) for o in doc]
+            if len(doc) > 1 and any(o.get("ts") is None for o in doc):  # (each is an object by now)
+                raise PayloadError("a batch needs each sample's ts: stamped with the arrival time, all but the "
+                                   "first would be dropped as repeats")
+            return samples
         return [_from_object(doc, arrival, features)]
     if "," in text:
         return _from_csv(text, arrival, features)

@@ -58,6 +58,7 @@ def test_values_payload_for_multi_feature_models():
     (b"\xff\xfe", "not UTF-8"),
     (b"", "empty payload"),
     (b"[]", "empty JSON array"),
+    (b'[{"ts": 1, "value": 1}, {"value": 2}]', "a batch needs each sample's ts"),
     (b"hello", "not a number, JSON or CSV"),
     (b"x" * 70_000, "exceeds the 65536-byte limit"),
     (b"1,2,3", "expected ts and 1 value"),
