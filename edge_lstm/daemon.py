@@ -226,26 +226,49 @@ class Daemon:
         features = self.model.features
         template, max_bytes = self.config["input"]["stream"], self.config["input"]["max_payload_bytes"]
         samples: list[tuple[str, Sample]] = []
+        origins: list[tuple[str, bytes]] = []  # each sample's message (topic, payload)
         new: set[str] = set()  # streams this pass adds
         for topic, payload, arrival, _, _ in items:
             try:
                 name = stream_name(template, topic)
                 self._admit(name, new)
                 if self.assembler is None:
-                    samples.extend((name, s) for s in parse(payload, arrival, features, max_bytes))
-                    continue
-                channel = stream_name(self.config["input"]["feature"], topic)
-                for s in parse(payload, arrival, 1, max_bytes):
-                    samples.extend((name, full) for full in self.assembler.add(name, channel, s))
+                    parsed = [(name, s) for s in parse(payload, arrival, features, max_bytes)]
+                else:
+                    channel = stream_name(self.config["input"]["feature"], topic)
+                    parsed = [(name, full) for s in parse(payload, arrival, 1, max_bytes)
+                              for full in self.assembler.add(name, channel, s)]
             except PayloadError as exc:
                 self._error(topic, payload, str(exc))
+                continue
+            samples.extend(parsed)
+            origins.extend([(topic, payload)] * len(parsed))
         self.counters["messages"] += len(items)
         stale_before = self.engine.counters["stale"]
-        events = self.engine.process(samples) if samples else []
+        events = self._advance(samples, origins) if samples else []
         self.counters["stale"] += self.engine.counters["stale"] - stale_before
         for event in events:
             self._publish_event(event)
         self._ack(items)
+
+    def _advance(self, samples: list[tuple[str, Sample]], origins: list[tuple[str, bytes]]) -> list:
+        """The engine's events for ``samples``. Should it fail (a bug some input triggers), each sample is tried
+        alone and the one that fails is reported on .../errors and left: with QoS 1 its message would otherwise
+        come back after the restart, and fail again, for ever. (A sample the failed pass did take is stale the
+        second time, so none is taken twice.)"""
+        try:
+            return self.engine.process(samples)
+        except Exception:  # whatever it is, the daemon must go on
+            log.exception("processing %d samples failed; trying them one by one", len(samples))
+        events = []
+        for sample, (topic, payload) in zip(samples, origins, strict=True):
+            try:
+                events.extend(self.engine.process([sample]))
+            except Exception as exc:
+                self.counters["internal_errors"] += 1
+                self._error(topic, payload, f"internal error on a sample of {sample[0]!r} at {sample[1].ts}: "
+                                            f"{type(exc).__name__}: {exc} (please report it)")
+        return events
 
     def _admit(self, name: str, new: set[str]) -> None:
         """Refuse a stream beyond ``input.max_streams`` (each holds state: a publisher minting a new id per
@@ -277,7 +300,7 @@ class Daemon:
             "streams": len(self.engine.names), "samples": self.engine.counters["samples"],
             "messages": self.counters["messages"], "errors": self.counters["errors"],
             "stale": self.counters["stale"], "gap_resets": self.engine.counters["gap_resets"],
-            "clock_resets": self.engine.counters["clock_resets"],
+            "clock_resets": self.engine.counters["clock_resets"], "internal_errors": self.counters["internal_errors"],
             "non_finite": self.engine.counters["non_finite"],
             "fallback_streams": int(self.engine.fallback.active(np.arange(len(self.engine.names))).sum()),
             "operating_changes": self.engine.operating.counters["suppressed"] if self.engine.operating else 0,

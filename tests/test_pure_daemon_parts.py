@@ -321,6 +321,38 @@ def test_worker_drains_at_most_batch_bytes_but_always_one_message(tmp_path):
     assert not daemon.queue
 
 
+def test_a_sample_that_makes_the_engine_fail_is_reported_and_left_and_the_rest_go_on(tmp_path, monkeypatch):
+    """A bug some input triggers must not stop the daemon (with QoS 1 the message would come back after the
+    restart and stop it again): the batch is retried sample by sample, the failing one reported and left."""
+    import json
+
+    from edge_lstm.daemon import Daemon
+    from tests.bundles import write_random_bundle
+
+    daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
+    published = []
+    monkeypatch.setattr(daemon.client, "publish", lambda topic, body, **_: published.append((topic, body)))
+    process = daemon.engine.process
+
+    def failing(samples):
+        if any(s.values[0] == 666.0 for _, s in samples):
+            if samples[0][1].values[0] != 666.0:
+                process(samples[:1])  # part of the batch done before the failure: stale when retried
+            raise ZeroDivisionError("a bug")
+        return process(samples)
+
+    monkeypatch.setattr(daemon.engine, "process", failing)
+    items = [(f"sensors/d{k % 3}/v", json.dumps({"ts": 100 + k, "value": 666 if k == 7 else k}).encode(), 0.0, k, 0)
+             for k in range(12)]
+    daemon.process(items)
+    assert daemon.counters["internal_errors"] == 1 and daemon.counters["errors"] == 1
+    assert daemon.engine.counters["samples"] == 11  # all but the failing one, none twice
+    [body] = [json.loads(b) for t, b in published if t.endswith("/errors")]
+    assert body["topic"] == "sensors/d1/v" and "internal error" in body["reason"]
+    assert "ZeroDivisionError: a bug" in body["reason"]
+    assert daemon.stats()["internal_errors"] == 1
+
+
 def test_a_checkpoint_from_another_seasonal_or_pattern_memory_size_restores_the_rest():
     """A view's memory sized by the configuration (pattern, seasonal) that changed between runs warms up again;
     the other statistics are kept and the engine does not fail on the shapes."""
