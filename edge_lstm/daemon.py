@@ -255,7 +255,7 @@ class Daemon:
         """The engine's events for ``samples``. Should it fail (a bug some input triggers), each sample is tried
         alone and the one that fails is reported on .../errors and left: with QoS 1 its message would otherwise
         come back after the restart, and fail again, for ever. (A sample the failed pass did take is stale the
-        second time, so none is taken twice.)"""
+        second time, so none is taken twice; the events that pass made are lost with it.)"""
         try:
             return self.engine.process(samples)
         except Exception:  # whatever it is, the daemon must go on
