@@ -114,7 +114,13 @@ class Daemon:
         if meta.get("bundle_sha256") != self.bundle_hash:
             log.warning("checkpoint was made with another bundle; warming up fresh")
             return "checkpoint from another bundle: warming up fresh"
-        note = self.engine.restore(arrays, meta)
+        try:
+            note = self.engine.restore(arrays, meta)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:  # a file that reads but does not fit
+            log.warning("checkpoint %s does not fit (%s: %s); starting fresh", self.checkpoint_path,
+                        type(exc).__name__, exc)
+            self.engine = Engine(self.model, self.engine.config)
+            return f"checkpoint did not fit ({type(exc).__name__}: {exc}): starting fresh"
         log.info("restored %d streams from %s", len(self.engine.names), self.checkpoint_path)
         if note:
             log.warning("%s", note)

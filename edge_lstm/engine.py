@@ -579,7 +579,11 @@ class Engine:
         n = len(names)
         state = self._bank.state
         for key in state:
-            state[key][:n] = arrays[f"bank/{key}"]
+            saved = np.asarray(arrays[f"bank/{key}"])
+            if saved.shape != state[key][:n].shape:
+                raise ValueError(f"bank/{key} holds {saved.shape}, this model's state for {n} streams is "
+                                 f"{state[key][:n].shape}")
+            state[key][:n] = saved
         self._bank.state = state
         note = None
         if self.config.standardise and meta.get("detector_units") != DETECTOR_UNITS:

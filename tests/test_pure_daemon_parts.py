@@ -353,6 +353,32 @@ def test_a_sample_that_makes_the_engine_fail_is_reported_and_left_and_the_rest_g
     assert daemon.stats()["internal_errors"] == 1
 
 
+def test_a_checkpoint_that_reads_but_does_not_fit_starts_the_daemon_fresh(tmp_path):
+    """A checkpoint file that unzips but lacks an array, or holds one of another shape, must not stop the daemon
+    from starting (under systemd: restarting for ever)."""
+    from edge_lstm import checkpoint
+    from edge_lstm.daemon import Daemon
+    from tests.bundles import write_random_bundle
+
+    path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
+    config = load_config(None, {"model.bundle": str(path), "state.checkpoint": str(tmp_path / "state.npz")})
+    daemon = Daemon(config)
+    for t in range(30):
+        daemon.engine.process([("d/c", Sample(float(t), (np.sin(t),)))])
+    daemon.save_checkpoint()
+    arrays, meta = checkpoint.load(tmp_path / "state.npz")
+    assert Daemon(config).restored == "restored 1 streams"
+    bank = sorted(k for k in arrays if k.startswith("bank/"))
+    wrong_shape = {**arrays, bank[0]: arrays[bank[0]][:, :1]}
+    missing = {k: v for k, v in arrays.items() if k != bank[0]}
+    for broken, why in ((wrong_shape, "ValueError"), (missing, "KeyError")):
+        checkpoint.save(tmp_path / "state.npz", broken, meta)
+        fresh = Daemon(config)
+        assert fresh.restored.startswith(f"checkpoint did not fit ({why}") and fresh.engine.names == []
+        fresh.engine.process([("d/c", Sample(100.0, (1.0,)))])
+        assert fresh.engine.counters["samples"] == 1
+
+
 def test_a_checkpoint_from_another_seasonal_or_pattern_memory_size_restores_the_rest():
     """A view's memory sized by the configuration (pattern, seasonal) that changed between runs warms up again;
     the other statistics are kept and the engine does not fail on the shapes."""
