@@ -132,7 +132,12 @@ class Daemon:
             return
         arrays, meta = self.engine.snapshot()
         meta.update(bundle_sha256=self.bundle_hash, backend=self.model.backend, saved_at=time.time())
-        checkpoint.save(self.checkpoint_path, arrays, meta)
+        try:
+            checkpoint.save(self.checkpoint_path, arrays, meta)
+        except OSError as exc:  # a full SD card, a read-only mount: the daemon goes on; the last good file stays
+            self.counters["checkpoint_errors"] += 1
+            log.warning("could not write the checkpoint %s: %s", self.checkpoint_path, exc)
+            return
         self.counters["checkpoints"] += 1
 
     # -- MQTT -------------------------------------------------------------------------------------
@@ -317,6 +322,7 @@ class Daemon:
             "step_latency_ms": {"p50": round(float(np.percentile(latency, 50)), 4),
                                 "p99": round(float(np.percentile(latency, 99)), 4)},
             "disconnects": self.counters["disconnects"], "checkpoints": self.counters["checkpoints"],
+            "checkpoint_errors": self.counters["checkpoint_errors"],
         }
 
     def _metrics(self, port: int) -> Any:

@@ -379,6 +379,28 @@ def test_a_checkpoint_that_reads_but_does_not_fit_starts_the_daemon_fresh(tmp_pa
         assert fresh.engine.counters["samples"] == 1
 
 
+def test_a_checkpoint_that_cannot_be_written_is_counted_and_the_daemon_goes_on(tmp_path, monkeypatch):
+    """A full SD card or a read-only mount must not stop the daemon; the last good checkpoint stays."""
+    from edge_lstm import checkpoint
+    from edge_lstm.daemon import Daemon
+    from tests.bundles import write_random_bundle
+
+    path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
+    daemon = Daemon(load_config(None, {"model.bundle": str(path), "state.checkpoint": str(tmp_path / "state.npz")}))
+    daemon.engine.process([("d/c", Sample(1.0, (1.0,)))])
+    daemon.save_checkpoint()
+    good = (tmp_path / "state.npz").read_bytes()
+
+    def full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save", full)
+    daemon.engine.process([("d/c", Sample(2.0, (1.0,)))])
+    daemon.save_checkpoint()
+    assert daemon.counters["checkpoints"] == 1 and daemon.stats()["checkpoint_errors"] == 1
+    assert (tmp_path / "state.npz").read_bytes() == good
+
+
 def test_a_checkpoint_from_another_seasonal_or_pattern_memory_size_restores_the_rest():
     """A view's memory sized by the configuration (pattern, seasonal) that changed between runs warms up again;
     the other statistics are kept and the engine does not fail on the shapes."""
