@@ -330,9 +330,11 @@ class Daemon:
             return None
         from prometheus_client import Gauge, start_http_server
 
-        gauge = Gauge("edge_lstm", "edge-lstm daemon counters", ["name"])
-        start_http_server(port)
-        return gauge
+        try:
+            start_http_server(port)
+        except OSError as exc:  # a port in use or not ours to take: say so, not a traceback
+            raise ConfigError(f"stats.metrics_port: cannot serve metrics on port {port} ({exc.strerror})") from None
+        return Gauge("edge_lstm", "edge-lstm daemon counters", ["name"])
 
     def _publish_stats(self) -> None:
         stats = self.stats()

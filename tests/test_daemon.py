@@ -229,6 +229,20 @@ def test_config_file_errors_name_the_key(tmp_path, bundle):
     assert result.returncode == 2 and "mqtt.keepalive: expected int, got 'soon'" in result.stderr
 
 
+def test_a_metrics_port_in_use_is_a_config_error_not_a_traceback(tmp_path, bundle):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle), "--broker",
+                                 "mqtt://127.0.0.1:1", "--set", f"stats.metrics_port={port}"],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"stats.metrics_port: cannot serve metrics on port {port} (Address already in use)" in result.stderr
+
+
 def test_example_config_is_valid(tmp_path, bundle):
     from edge_lstm.config import load_config
 
