@@ -93,6 +93,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.intake_open = threading.Event()
         self.connected = threading.Event()
+        self.subscribing: dict[int, str] = {}  # subscribe message id -> topic filter, until the broker answers
         self.started = time.time()
         self.checkpoint_path = config["state"]["checkpoint"]
         self.restored = self._restore()
@@ -160,6 +161,7 @@ class Daemon:
                         retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.on_socket_open = no_delay  # events leave at once, not after the broker's delayed ACK
         self.broker = broker
@@ -171,11 +173,21 @@ class Daemon:
             return
         log.info("connected to %s (session present: %s)", self.broker, flags.session_present)
         for topic in self.config["input"]["subscribe"]:
-            client.subscribe(topic, qos=self.qos)
+            _, mid = client.subscribe(topic, qos=self.qos)
+            self.subscribing[mid] = topic
         client.publish(f"{self.prefix}/status", json.dumps({
             "state": "online", "node": self.node, "version": edge_lstm.__version__, "bundle_sha256": self.bundle_hash,
             "backend": self.model.backend, "restored": self.restored, "since": self.started}), qos=1, retain=True)
         self.connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        """A broker that refuses a subscription (its ACL: "Not authorized") would leave the daemon waiting for
+        samples that never come: say so in the log and on .../errors."""
+        topic = self.subscribing.pop(mid, "?")
+        for code in reason_codes:
+            if code.is_failure:
+                log.error("the broker refused the subscription to %s: %s", topic, code)
+                self._error(topic, b"", f"the broker refused the subscription to {topic!r}: {code}")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()

@@ -401,6 +401,29 @@ def test_a_checkpoint_that_cannot_be_written_is_counted_and_the_daemon_goes_on(t
     assert (tmp_path / "state.npz").read_bytes() == good
 
 
+def test_a_refused_subscription_is_reported(tmp_path, monkeypatch):
+    """Brokers with ACLs (AWS IoT, EMQX, HiveMQ) answer a forbidden subscription with a failure code; the daemon
+    would otherwise wait for samples that never come, saying nothing."""
+    import json
+
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from edge_lstm.daemon import Daemon
+    from tests.bundles import write_random_bundle
+
+    daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
+    published = []
+    monkeypatch.setattr(daemon.client, "publish", lambda topic, body, **_: published.append((topic, body)))
+    daemon.subscribing.update({1: "sensors/+/+", 2: "plant/#"})
+    daemon._on_subscribe(daemon.client, None, 1, [ReasonCode(PacketTypes.SUBACK, identifier=1)], None)
+    daemon._on_subscribe(daemon.client, None, 2, [ReasonCode(PacketTypes.SUBACK, identifier=0x87)], None)
+    errors = [json.loads(body) for topic, body in published if topic.endswith("/errors")]
+    assert [(e["topic"], e["reason"]) for e in errors] == [
+        ("plant/#", "the broker refused the subscription to 'plant/#': Not authorized")]
+    assert daemon.subscribing == {}
+
+
 def test_a_checkpoint_from_another_seasonal_or_pattern_memory_size_restores_the_rest():
     """A view's memory sized by the configuration (pattern, seasonal) that changed between runs warms up again;
     the other statistics are kept and the engine does not fail on the shapes."""
