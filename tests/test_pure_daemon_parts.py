@@ -402,8 +402,8 @@ def test_a_checkpoint_that_cannot_be_written_is_counted_and_the_daemon_goes_on(t
 
 
 def test_a_refused_subscription_is_reported(tmp_path, monkeypatch):
-    """Brokers with ACLs (AWS IoT, EMQX, HiveMQ) answer a forbidden subscription with a failure code; the daemon
-    would otherwise wait for samples that never come, saying nothing."""
+    """A broker may answer a forbidden subscription with a failure code; the daemon would otherwise wait for
+    samples that never come, saying nothing."""
     import json
 
     from paho.mqtt.packettypes import PacketTypes
