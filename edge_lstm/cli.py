@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ import edge_lstm
 from edge_lstm.bundle import read_manifest, verify_files
 from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.kernels import BACKENDS
+
+if TYPE_CHECKING:
+    from edge_lstm.daemon import Daemon
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -275,7 +279,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         daemon = Daemon(config)
     except ConfigError as exc:
         raise EdgeLSTMError(f"config: {exc}") from None
+    if args.check:
+        print(_serve_plan(daemon))
+        return EXIT_OK
     return daemon.run()
+
+
+def _serve_plan(daemon: Daemon) -> str:
+    """What ``serve`` would do with this configuration (``--check``): nothing connected, nothing published."""
+    config, bundle = daemon.config, daemon.model.bundle
+    mc, ic, state = config["mqtt"], config["input"], config["state"]
+    lines = [
+        "configuration OK; the daemon would:",
+        f"  run the bundle {config['model']['bundle']} (sha256 {bundle.sha256[:12]}…) on {daemon.model.backend}",
+        f"  connect to {daemon.broker} (MQTT {mc['protocol']}, QoS {mc['qos']}) as edge-lstm/{daemon.node}",
+        f"  subscribe to {', '.join(ic['subscribe'])} (stream id {ic['stream']}; at most {ic['max_streams']:,} "
+        "streams)" if ic["max_streams"] else f"  subscribe to {', '.join(ic['subscribe'])} (stream id {ic['stream']})",
+        f"  checkpoint to {state['checkpoint']}: {daemon.restored}" if state["checkpoint"] else
+        "  keep no checkpoint (state.checkpoint is empty): a restart warms every stream up again",
+    ]
+    if config["stats"]["metrics_port"]:
+        lines.append(f"  serve Prometheus metrics on port {config['stats']['metrics_port']}")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -412,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", dest="metrics_port", type=int, help="stats.metrics_port (Prometheus)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="any other config key")
     p.add_argument("--quiet", action="store_true", help="log warnings and errors only")
+    p.add_argument("--check", action="store_true", help="validate the configuration, load the bundle and the "
+                   "checkpoint, say what the daemon would do, and exit without connecting (0: all is well)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("sim", help="simulated sensor nodes: list, export or publish scenarios",

@@ -243,6 +243,19 @@ def test_a_metrics_port_in_use_is_a_config_error_not_a_traceback(tmp_path, bundl
     assert f"stats.metrics_port: cannot serve metrics on port {port} (Address already in use)" in result.stderr
 
 
+def test_check_validates_and_says_what_it_would_do_without_connecting(tmp_path, bundle):
+    result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle), "--broker",
+                             "mqtts://ann:s3cret@127.0.0.1:1", "--checkpoint", str(tmp_path / "state.npz"), "--check",
+                             "--quiet"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "configuration OK" in result.stdout and "connect to mqtts://ann@127.0.0.1:1 " in result.stdout
+    assert f"checkpoint to {tmp_path / 'state.npz'}: no checkpoint yet" in result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
+    bad = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle), "--check", "--set",
+                          "input.max_streams=-1"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "input.max_streams: must be zero or positive" in bad.stderr
+
+
 def test_example_config_is_valid(tmp_path, bundle):
     from edge_lstm.config import load_config
 
