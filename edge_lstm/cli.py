@@ -275,17 +275,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from edge_lstm.daemon import Daemon
 
+    metrics_port = config["stats"]["metrics_port"]
+    if args.check:  # (a running daemon may hold the port: --check does not open it)
+        config["stats"]["metrics_port"] = 0
     try:
         daemon = Daemon(config)
     except ConfigError as exc:
         raise EdgeLSTMError(f"config: {exc}") from None
     if args.check:
-        print(_serve_plan(daemon))
+        print(_serve_plan(daemon, metrics_port))
         return EXIT_OK
     return daemon.run()
 
 
-def _serve_plan(daemon: Daemon) -> str:
+def _serve_plan(daemon: Daemon, metrics_port: int) -> str:
     """What ``serve`` would do with this configuration (``--check``): nothing connected, nothing published."""
     config, bundle = daemon.config, daemon.model.bundle
     mc, ic, state = config["mqtt"], config["input"], config["state"]
@@ -298,8 +301,8 @@ def _serve_plan(daemon: Daemon) -> str:
         f"  checkpoint to {state['checkpoint']}: {daemon.restored}" if state["checkpoint"] else
         "  keep no checkpoint (state.checkpoint is empty): a restart warms every stream up again",
     ]
-    if config["stats"]["metrics_port"]:
-        lines.append(f"  serve Prometheus metrics on port {config['stats']['metrics_port']}")
+    if metrics_port:
+        lines.append(f"  serve Prometheus metrics on port {metrics_port}")
     return "\n".join(lines)
 
 

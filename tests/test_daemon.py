@@ -244,11 +244,19 @@ def test_a_metrics_port_in_use_is_a_config_error_not_a_traceback(tmp_path, bundl
 
 
 def test_check_validates_and_says_what_it_would_do_without_connecting(tmp_path, bundle):
-    result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle), "--broker",
-                             "mqtts://ann:s3cret@127.0.0.1:1", "--checkpoint", str(tmp_path / "state.npz"), "--check",
-                             "--quiet"], capture_output=True, text=True, timeout=120)
+    import socket
+
+    with socket.socket() as taken:  # the running daemon's metrics port: --check leaves it alone
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle), "--broker",
+                                 "mqtts://ann:s3cret@127.0.0.1:1", "--checkpoint", str(tmp_path / "state.npz"),
+                                 "--metrics-port", str(port), "--check", "--quiet"],
+                                capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "configuration OK" in result.stdout and "connect to mqtts://ann@127.0.0.1:1 " in result.stdout
+    assert f"serve Prometheus metrics on port {port}" in result.stdout
     assert f"checkpoint to {tmp_path / 'state.npz'}: no checkpoint yet" in result.stdout
     assert "s3cret" not in result.stdout + result.stderr
     bad = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle), "--check", "--set",
