@@ -147,8 +147,9 @@ class Firmware:
         """(kept, seq, reported ts, send time, backlog, duplicate) for one stream's block."""
         fw = self.fw
         produced, seq = self._alive(s)
-        send = self._reported_time(s)  # sent when its (synced) clock reads this
-        reported = self._stamped(s, send)
+        clock = self._reported_time(s)  # the node's (synced) clock at each sample
+        reported = self._stamped(s, clock)
+        send = clock.copy()  # sent when its clock reads this; a backlog later (below), its stamps unchanged
         seed = s.device.seed * 7 + self._stream_index[s.stream_id]
         lost = _hash_uniform(seed, s.index) < fw.loss
         dup = _hash_uniform(seed + 1, s.index) < fw.duplicates

@@ -208,3 +208,14 @@ def test_a_node_whose_clock_restarts_at_the_epoch_after_reboots_is_followed_by_t
     assert following.counters["clock_resets"] == streams * 2 and following.counters["stale"] == 0
     assert following.counters["samples"] == len(messages)
     assert dropping.counters["stale"] == unsynced and dropping.counters["samples"] == len(messages) - unsynced
+
+
+def test_an_offline_backlog_keeps_the_stamps_of_when_it_was_measured():
+    """Sent in a burst after reconnecting, the buffered samples still carry the times they were taken at."""
+    scenario = from_dict({"seed": 5, "duration": "2h", "devices": [{"name": "m", "kind": "motor", "rate_hz": 1}],
+                          "firmware": {"offline": [{"at": "1h", "duration": "5m"}]}})
+    backlog = [m for m in all_messages(scenario) if m.kind == "backlog" and m.topic.endswith("current")]
+    stamps = [json.loads(m.payload)["ts"] - scenario.start for m in backlog]
+    assert len(backlog) == 300 and stamps == sorted(stamps)
+    assert stamps[0] == pytest.approx(3600, abs=1) and stamps[-1] == pytest.approx(3899, abs=1)
+    assert all(m.send_time - scenario.start >= 3900 for m in backlog)
