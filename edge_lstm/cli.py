@@ -292,12 +292,12 @@ def _serve_plan(daemon: Daemon, metrics_port: int) -> str:
     """What ``serve`` would do with this configuration (``--check``): nothing connected, nothing published."""
     config, bundle = daemon.config, daemon.model.bundle
     mc, ic, state = config["mqtt"], config["input"], config["state"]
+    limit = f"; at most {ic['max_streams']:,} streams" if ic["max_streams"] else ""
     lines = [
         "configuration OK; the daemon would:",
         f"  run the bundle {config['model']['bundle']} (sha256 {bundle.sha256[:12]}…) on {daemon.model.backend}",
         f"  connect to {daemon.broker} (MQTT {mc['protocol']}, QoS {mc['qos']}) as edge-lstm/{daemon.node}",
-        f"  subscribe to {', '.join(ic['subscribe'])} (stream id {ic['stream']}; at most {ic['max_streams']:,} "
-        "streams)" if ic["max_streams"] else f"  subscribe to {', '.join(ic['subscribe'])} (stream id {ic['stream']})",
+        f"  subscribe to {', '.join(ic['subscribe'])} (stream id {ic['stream']}{limit})",
         f"  checkpoint to {state['checkpoint']}: {daemon.restored}" if state["checkpoint"] else
         "  keep no checkpoint (state.checkpoint is empty): a restart warms every stream up again",
     ]

@@ -64,9 +64,7 @@ def parse_ts(value: Any, arrival: float) -> float:
         return value
     if value is None:
         return arrival
-    if isinstance(value, str) and is_number(value):  # epoch time sent as a string
-        value = float(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and not is_number(value):  # (epoch time sent as a string: _number reads it)
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
@@ -75,10 +73,10 @@ def parse_ts(value: Any, arrival: float) -> float:
             moment = moment.replace(tzinfo=timezone.utc)
         return moment.timestamp()
     ts = _number(value, "ts")
-    for unit in (1e3, 1e3, 1e3):  # milliseconds, microseconds, nanoseconds since the epoch
+    for _ in range(3):  # milliseconds, microseconds, nanoseconds since the epoch
         if ts <= 1e11:
             break
-        ts /= unit
+        ts /= 1000.0
     if ts < 0:
         raise PayloadError(f"ts {value!r} is negative")
     return ts
