@@ -1,7 +1,9 @@
 """The daemon against a real Mosquitto: events, bad input, broker restarts, crashes, config errors."""
 
+import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -229,13 +231,17 @@ def test_config_file_errors_name_the_key(tmp_path, bundle):
     assert result.returncode == 2 and "mqtt.keepalive: expected int, got 'soon'" in result.stderr
 
 
-def test_a_metrics_port_in_use_is_a_config_error_not_a_traceback(tmp_path, bundle):
-    import socket
-
+@contextlib.contextmanager
+def _port_in_use():
+    """A TCP port some other process holds (as a running daemon holds its metrics port)."""
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
-        port = taken.getsockname()[1]
+        yield taken.getsockname()[1]
+
+
+def test_a_metrics_port_in_use_is_a_config_error_not_a_traceback(tmp_path, bundle):
+    with _port_in_use() as port:
         result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle), "--broker",
                                  "mqtt://127.0.0.1:1", "--set", f"stats.metrics_port={port}"],
                                 capture_output=True, text=True, timeout=120)
@@ -244,12 +250,7 @@ def test_a_metrics_port_in_use_is_a_config_error_not_a_traceback(tmp_path, bundl
 
 
 def test_check_validates_and_says_what_it_would_do_without_connecting(tmp_path, bundle):
-    import socket
-
-    with socket.socket() as taken:  # the running daemon's metrics port: --check leaves it alone
-        taken.bind(("0.0.0.0", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with _port_in_use() as port:  # the running daemon's metrics port: --check leaves it alone
         result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--bundle", str(bundle), "--broker",
                                  "mqtts://ann:s3cret@127.0.0.1:1", "--checkpoint", str(tmp_path / "state.npz"),
                                  "--metrics-port", str(port), "--check", "--quiet"],
@@ -372,7 +373,6 @@ def test_worker_waits_for_the_broker_to_acknowledge_events(tmp_path, bundle, bro
 def test_the_daemons_socket_sends_without_nagle_delay(bundle, broker):
     """paho leaves Nagle's algorithm on; the daemon turns it off, else a burst of events waits ~40 ms
     for the broker's delayed ACK (bursts p99 61-75 -> 20-35 ms, docs/benchmarks.md)."""
-    import socket
 
     from edge_lstm.config import load_config
     from edge_lstm.daemon import Daemon
