@@ -196,10 +196,14 @@ class Daemon:
             self.counters["disconnects"] += 1
 
     def _on_message(self, client, userdata, message) -> None:
-        """Network thread: enqueue only."""
+        """Network thread: enqueue only. (An exception here would stop paho's network thread.)"""
         if not self.intake_open.is_set():
             return  # shutting down: not acknowledged, so the broker keeps it for the next start
-        item = (message.topic, message.payload, time.time(), message.mid, message.qos)
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # (a broker that passes a topic that is not UTF-8; Mosquitto does not)
+            topic = message._topic.decode("utf-8", "replace")
+        item = (topic, message.payload, time.time(), message.mid, message.qos)
         if len(self.queue) >= self.queue_size:
             self.counters["dropped_overload"] += 1
             if self.config["processing"]["overload"] == "drop_newest":
@@ -246,6 +250,16 @@ class Daemon:
         return items
 
     def process(self, items: list) -> None:
+        """Parse, step, publish and acknowledge one drained batch. Every message is acknowledged, whatever
+        happens to it: one the daemon cannot take must not come back after a restart (QoS 1) to fail again."""
+        try:
+            self._process(items)
+        except Exception as exc:  # (each message's own failures are caught inside; this is the last line)
+            self._internal_error("", b"", f"processing a batch of {len(items)} message(s)", exc)
+        finally:
+            self._ack(items)
+
+    def _process(self, items: list) -> None:
         features = self.model.features
         template, max_bytes = self.config["input"]["stream"], self.config["input"]["max_payload_bytes"]
         samples: list[tuple[str, Sample]] = []
@@ -264,6 +278,9 @@ class Daemon:
             except PayloadError as exc:
                 self._error(topic, payload, str(exc))
                 continue
+            except Exception as exc:  # a bug some input triggers: reported and acknowledged, the daemon goes on
+                self._internal_error(topic, payload, "reading the message", exc)
+                continue
             samples.extend(parsed)
             origins.extend([(topic, payload)] * len(parsed))
         self.counters["messages"] += len(items)
@@ -272,7 +289,6 @@ class Daemon:
         self.counters["stale"] += self.engine.counters["stale"] - stale_before
         for event in events:
             self._publish_event(event)
-        self._ack(items)
 
     def _advance(self, samples: list[tuple[str, Sample]], origins: list[tuple[str, bytes]]) -> list:
         """The engine's events for ``samples``. Should it fail (a bug some input triggers), each sample is tried
@@ -288,9 +304,7 @@ class Daemon:
             try:
                 events.extend(self.engine.process([sample]))
             except Exception as exc:
-                self.counters["internal_errors"] += 1
-                self._error(topic, payload, f"internal error on a sample of {sample[0]!r} at {sample[1].ts}: "
-                                            f"{type(exc).__name__}: {exc} (please report it)")
+                self._internal_error(topic, payload, f"on a sample of {sample[0]!r} at {sample[1].ts}", exc)
         return events
 
     def _admit(self, name: str, new: set[str]) -> None:
@@ -303,6 +317,16 @@ class Daemon:
             raise PayloadError(f"stream {name[:60]!r} refused: the daemon keeps {limit:,} streams already "
                                "(input.max_streams)")
         new.add(name)
+
+    def _internal_error(self, topic: str, payload: bytes, doing: str, exc: Exception) -> None:
+        """A failure that is the daemon's, not the input's: counted, logged (the first with its traceback) and
+        reported on .../errors."""
+        self.counters["internal_errors"] += 1
+        if self.counters["internal_errors"] == 1:
+            log.error("internal error %s", doing, exc_info=exc)
+        else:
+            log.error("internal error %s: %s: %s", doing, type(exc).__name__, exc)
+        self._error(topic, payload, f"internal error {doing}: {type(exc).__name__}: {exc} (please report it)")
 
     def _error(self, topic: str, payload: bytes, reason: str) -> None:
         self.counters["errors"] += 1

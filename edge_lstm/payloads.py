@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 DEFAULT_MAX_BYTES = 64 * 1024
 FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: a larger magnitude would become infinity
 MAX_BATCH = 10_000
+MAX_INT_DIGITS = 40  # a JSON integer longer than this is beyond float32 (39 digits) and is refused unread
 
 
 class Sample(NamedTuple):
@@ -38,18 +39,30 @@ class PayloadError(ValueError):
     """The payload is not a valid sample message; the message says why."""
 
 
+def _brief(value: Any) -> str:
+    """A short description of a JSON value for an error (never the whole of a deep or long one)."""
+    if isinstance(value, (list, dict)):
+        return f"{'an array' if isinstance(value, list) else 'an object'} of {len(value)} item(s)"
+    if isinstance(value, str):
+        return f"str {value[:40]!r}"
+    return f"{type(value).__name__} {value!r}"[:60]
+
+
 def _number(value: Any, what: str) -> float:
     if type(value) is float and -FLOAT32_MAX <= value <= FLOAT32_MAX:  # the common case, first
         return value
-    if isinstance(value, str) and is_number(value):  # a number sent as a string ("23.5"), as some firmware does
-        value = float(value)
+    text = value if isinstance(value, str) else None
+    if text is not None and is_number(text):  # a number sent as a string ("23.5"), as some firmware does
+        value = float(text)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PayloadError(f"{what} must be a number, got {type(value).__name__} {str(value)[:40]!r}")
+        raise PayloadError(f"{what} must be a number, got {_brief(value)}")
     too_large = f"beyond the float32 range the model computes in (±{FLOAT32_MAX:.2g})"
     try:
         x = float(value)
     except OverflowError:  # an integer beyond any float
-        raise PayloadError(f"{what} is {str(value)[:12]}... ({len(str(value))} digits): {too_large}") from None
+        raise PayloadError(f"{what} is an integer of {value.bit_length()} bits: {too_large}") from None
+    if math.isinf(x) and text is not None and "inf" not in text.lower():  # ("1e999", or 400 digits)
+        raise PayloadError(f"{what} {text[:20]!r}... is {too_large}")
     if not math.isfinite(x):
         raise PayloadError(f"{what} is {value!r}: NaN and infinity are not measurements")
     if abs(x) > FLOAT32_MAX:
@@ -65,13 +78,7 @@ def parse_ts(value: Any, arrival: float) -> float:
     if value is None:
         return arrival
     if isinstance(value, str) and not is_number(value):  # (epoch time sent as a string: _number reads it)
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise PayloadError(f"ts {value[:40]!r} is neither epoch seconds nor ISO-8601") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return moment.timestamp()
+        return _iso_ts(value)
     ts = _number(value, "ts")
     for _ in range(3):  # milliseconds, microseconds, nanoseconds since the epoch
         if ts <= 1e11:
@@ -80,6 +87,31 @@ def parse_ts(value: Any, arrival: float) -> float:
     if ts < 0:
         raise PayloadError(f"ts {value!r} is negative")
     return ts
+
+
+def _iso_ts(value: str) -> float:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadError(f"ts {value[:40]!r} is neither epoch seconds nor ISO-8601") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        ts = moment.timestamp()
+    except (OverflowError, ValueError):  # (the year 1 or 9999 shifted by its offset out of range)
+        raise PayloadError(f"ts {value[:40]!r} is out of range") from None
+    if ts < 0:
+        raise PayloadError(f"ts {value[:40]!r} is before 1970")
+    return ts
+
+
+def _json_int(digits: str) -> int:
+    """``json.loads``' reader of integers: one longer than any float32 is refused before Python converts it
+    (a 4,301-digit integer raises ValueError there, and a long one costs quadratic time)."""
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise PayloadError(f"an integer of {len(digits.lstrip('-'))} digits is beyond the float32 range the model "
+                           f"computes in (±{FLOAT32_MAX:.2g})")
+    return int(digits)
 
 
 def _from_object(obj: Any, arrival: float, features: int) -> Sample:
@@ -134,9 +166,11 @@ def parse(payload: bytes, arrival: float, features: int, max_bytes: int = DEFAUL
         raise PayloadError("empty payload")
     if text[0] in "[{":
         try:
-            doc = json.loads(text, parse_constant=lambda c: float("nan"))
+            doc = json.loads(text, parse_constant=lambda c: float("nan"), parse_int=_json_int)
         except json.JSONDecodeError as exc:
             raise PayloadError(f"invalid JSON ({exc.msg} at character {exc.pos})") from None
+        except RecursionError:  # ("[[[[...": the decoder recurses once per level)
+            raise PayloadError("JSON nested too deeply (a sample is an object or an array of objects)") from None
         if isinstance(doc, list):
             if not doc:
                 raise PayloadError("empty JSON array")

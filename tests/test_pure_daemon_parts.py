@@ -48,7 +48,15 @@ def test_values_payload_for_multi_feature_models():
     # Finite, but infinity in the float32 the model computes in:
     (b'{"ts": 1, "value": 1e39}', "value is 1e+39: beyond the float32 range"),
     (b"-3.5e38", "beyond the float32 range"),
-    (b'{"ts": 1, "value": 1' + b"0" * 400 + b"}", "(401 digits): beyond the float32 range"),
+    (b'{"ts": 1, "value": 1' + b"0" * 400 + b"}", "an integer of 401 digits is beyond the float32 range"),
+    # Each of these stopped the daemon (RecursionError; ValueError past Python's 4,300 digits):
+    (b"[" * 1000 + b"]" * 1000, "nested too deeply"),
+    (b'{"value": ' + b"[" * 1000 + b"]" * 1000 + b"}", "nested too deeply"),
+    (b'{"value": ' + b"[" * 500 + b"]" * 500 + b"}", "must be a number, got an array of 1 item(s)"),
+    (b'{"ts": 1, "value": ' + b"7" * 4301 + b"}", "an integer of 4301 digits"),
+    (b'{"ts": ' + b"7" * 4301 + b', "value": 1}', "an integer of 4301 digits"),
+    (b'{"ts": 1, "value": "' + b"7" * 4301 + b'"}', "is beyond the float32 range"),
+    (b'{"ts": "0001-01-01T00:00:00+01:00", "value": 1}', "before 1970"),
     (b'{"ts": 1, "value": "high"}', "must be a number, got str"),
     (b'{"ts": 1, "value": "NaN"}', "NaN and infinity"),
     (b'{"ts": 1, "value": true}', "must be a number, got bool"),
@@ -522,3 +530,41 @@ def test_a_differencing_engine_resumes_from_a_checkpoint_exactly():
     for a, b in zip(got, expected, strict=True):
         if a.kind == "forecast":
             assert a.body["values"] == pytest.approx(b.body["values"], rel=1e-6)
+
+
+def test_any_exception_a_message_raises_is_reported_and_the_message_acknowledged(tmp_path, monkeypatch):
+    """Defence in depth: whatever a message makes the daemon raise while reading it, or processing its batch,
+    is reported on .../errors and the message acknowledged (else QoS 1 brings it back after every restart)."""
+    import json
+
+    import edge_lstm.daemon
+    from edge_lstm.daemon import Daemon
+    from tests.bundles import write_random_bundle
+
+    daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
+    published, acked = [], []
+    monkeypatch.setattr(daemon.client, "publish", lambda topic, body, **_: published.append((topic, body)))
+    monkeypatch.setattr(daemon.client, "ack", lambda mid, qos: acked.append(mid))
+    parse = edge_lstm.daemon.parse
+
+    def failing(payload, *args):
+        if payload == b"boom":
+            raise MemoryError("injected")
+        return parse(payload, *args)
+
+    monkeypatch.setattr(edge_lstm.daemon, "parse", failing)
+    items = [("sensors/a/v", json.dumps({"ts": 100 + k, "value": k}).encode(), 0.0, k + 1, 1) for k in range(5)]
+    items.insert(2, ("sensors/a/v", b"boom", 0.0, 99, 1))
+    daemon.process(items)
+    assert sorted(acked) == [1, 2, 3, 4, 5, 99]
+    assert daemon.engine.counters["samples"] == 5 and daemon.counters["internal_errors"] == 1
+    [body] = [json.loads(b) for t, b in published if t.endswith("/errors")]
+    assert "internal error reading the message: MemoryError: injected" in body["reason"]
+
+    def broken(*_):  # a failure outside any one message (publishing, say): the batch is still acknowledged
+        raise RuntimeError("injected too")
+
+    monkeypatch.setattr(daemon, "_advance", broken)
+    acked.clear()
+    daemon.process([("sensors/a/v", b'{"ts": 200, "value": 1}', 0.0, 7, 1)])
+    assert acked == [7] and daemon.counters["internal_errors"] == 2
