@@ -102,6 +102,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "overload": Key(str, "drop_oldest", _one_of("drop_oldest", "drop_newest")),
         "max_unacked": Key(int, 2000, _positive, "events published at QoS 1 and not yet acknowledged by the "
                            "broker; above it the worker waits (bounds memory while the broker is slow)"),
+        "ack_timeout_s": Key((int, float), 10, _positive, "an event not acknowledged within this is no longer "
+                             "waited for (counted in unconfirmed_events; paho resends it after a reconnect)"),
     },
     "anomaly": {
         "warmup": Key(int, 50, _non_negative, "samples before a stream may raise anomalies"),

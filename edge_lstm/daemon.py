@@ -30,12 +30,15 @@ from edge_lstm import checkpoint
 from edge_lstm.assembly import FeatureAssembler
 from edge_lstm.broker import no_delay, parse_broker_url
 from edge_lstm.config import ConfigError, engine_config
+from edge_lstm.connection import Client, ConnectionStatus, describe
 from edge_lstm.engine import Engine, Event, warm_up
 from edge_lstm.memory import page_out_compiler
 from edge_lstm.outbox import Outbox
 from edge_lstm.payloads import PayloadError, Sample, parse
 
 log = logging.getLogger("edge_lstm.daemon")
+
+MAX_INFLIGHT = 1000  # QoS 1 events the daemon has in flight at most (less when the broker allows fewer)
 
 
 def stream_name(template: str, topic: str) -> str:
@@ -48,6 +51,15 @@ def stream_name(template: str, topic: str) -> str:
         return template.format(*topic.split("/"))
     except (IndexError, KeyError, ValueError):
         raise PayloadError(f"topic {topic!r} does not fit the stream template {template!r}") from None
+
+
+def receive_maximum(queue_size: int) -> int:
+    """The MQTT 5 Receive Maximum the daemon announces: its queue, within the protocol's 1-65,535.
+
+    >>> receive_maximum(100_000), receive_maximum(500)
+    (65535, 500)
+    """
+    return max(1, min(65_535, queue_size))
 
 
 def sd_notify(message: str) -> None:
@@ -87,7 +99,7 @@ class Daemon:
         # A deque: appends and pops are atomic, so the network thread and the worker never contend on a lock.
         self.queue: deque = deque()
         self.queue_size = config["processing"]["queue_size"]
-        self.outbox = Outbox(config["processing"]["max_unacked"])
+        self.outbox = Outbox(config["processing"]["max_unacked"], config["processing"]["ack_timeout_s"])
         self.arrived = threading.Event()
         self.counters: Counter[str] = Counter()
         self.stopping = threading.Event()
@@ -123,6 +135,9 @@ class Daemon:
             self.engine = Engine(self.model, self.engine.config)
             return f"checkpoint did not fit ({type(exc).__name__}: {exc}): starting fresh"
         log.info("restored %d streams from %s", len(self.engine.names), self.checkpoint_path)
+        # The totals roll back with the state they describe (samples does, with the engine's counters): after a
+        # crash, messages processed since the checkpoint come again and are counted again, once in all.
+        self.counters.update({k: int(v) for k, v in meta.get("daemon_counters", {}).items()})
         if note:
             log.warning("%s", note)
             return f"restored {len(self.engine.names)} streams; {note}"
@@ -132,7 +147,8 @@ class Daemon:
         if not self.checkpoint_path:
             return
         arrays, meta = self.engine.snapshot()
-        meta.update(bundle_sha256=self.bundle_hash, backend=self.model.backend, saved_at=time.time())
+        meta.update(bundle_sha256=self.bundle_hash, backend=self.model.backend, saved_at=time.time(),
+                    daemon_counters={**self.counters, "checkpoints": self.counters["checkpoints"] + 1})
         try:
             checkpoint.save(self.checkpoint_path, arrays, meta)
         except OSError as exc:  # a full SD card, a read-only mount: the daemon goes on; the last good file stays
@@ -146,10 +162,10 @@ class Daemon:
         mc = self.config["mqtt"]
         broker = parse_broker_url(mc["broker"])
         v5 = mc["protocol"] == "5"
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=mc["client_id"] or f"edge-lstm-{self.node}",
-                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else False,
-                             manual_ack=True)
-        client.max_inflight_messages_set(1000)
+        client = Client(mqtt.CallbackAPIVersion.VERSION2, client_id=mc["client_id"] or f"edge-lstm-{self.node}",
+                        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else False,
+                        manual_ack=True)
+        client.max_inflight_messages_set(MAX_INFLIGHT)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=int(max(1, mc["reconnect_min_s"])), max_delay=int(mc["reconnect_max_s"]))
         if broker.username:
@@ -160,18 +176,27 @@ class Daemon:
         client.will_set(f"{self.prefix}/status", json.dumps({"state": "offline", "node": self.node}), qos=1,
                         retain=True)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.on_socket_open = no_delay  # events leave at once, not after the broker's delayed ACK
         self.broker = broker
+        self.link = ConnectionStatus(str(broker))
         return client
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
+            self.link.failed(f"the broker refused the connection: {reason_code}")
             return
         log.info("connected to %s (session present: %s)", self.broker, flags.session_present)
+        self.link.up()
+        # QoS 1 events in flight at once: no more than the broker's Receive Maximum (MQTT 5; Mosquitto's is
+        # its max_inflight_messages, 20 unless configured), which a client must not exceed. (paho's setter
+        # refuses an open connection; its own comment's doubt is about 0, never set here. paho resends what
+        # the session holds after this callback, within the new limit.)
+        broker_maximum = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
+        client._max_inflight_messages = min(MAX_INFLIGHT, broker_maximum or MAX_INFLIGHT)
         for topic in self.config["input"]["subscribe"]:
             _, mid = client.subscribe(topic, qos=self.qos)
             self.subscribing[mid] = topic
@@ -189,11 +214,17 @@ class Daemon:
                 log.error("the broker refused the subscription to %s: %s", topic, code)
                 self._error(topic, b"", f"the broker refused the subscription to {topic!r}: {code}")
 
+    def _on_connect_fail(self, client, userdata) -> None:
+        """paho's thread: an attempt failed before the broker answered (refused, DNS, TLS, timeout)."""
+        exc = getattr(client, "connect_error", None)
+        self.link.failed(describe(exc, self.broker.host, self.broker.port) if exc else "unknown reason")
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
         if not self.stopping.is_set():
             log.warning("disconnected from %s (%s); reconnecting", self.broker, reason_code)
             self.counters["disconnects"] += 1
+            self.link.down(f"disconnected: {reason_code}")
 
     def _on_message(self, client, userdata, message) -> None:
         """Network thread: enqueue only. (An exception here would stop paho's network thread.)"""
@@ -227,6 +258,10 @@ class Daemon:
         if mc["protocol"] == "5":
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = mc["session_expiry"]
+            # QoS 1 messages the broker may send before we acknowledge one: without it Mosquitto keeps 20 in
+            # flight, queues 1,000 more and silently drops the rest of a burst. Up to the daemon's own queue, so
+            # that overload is the daemon's decision (processing.overload), counted in dropped_overload.
+            properties.ReceiveMaximum = receive_maximum(self.queue_size)
         kwargs = {"clean_start": False, "properties": properties} if mc["protocol"] == "5" else {}
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=mc["keepalive"], **kwargs)
         self.client.loop_start()
@@ -354,9 +389,11 @@ class Daemon:
             "dropped_overload": self.counters["dropped_overload"],
             "events": {"anomaly": self.counters["events_anomaly"], "forecast": self.counters["events_forecast"]},
             "queue_depth": len(self.queue), "unacked_events": self.outbox.pending(),
-            "outbox_waits": self.counters["outbox_waits"], "steps": self.engine.counters["steps"],
+            "outbox_waits": self.counters["outbox_waits"], "unconfirmed_events": self.outbox.unconfirmed,
+            "steps": self.engine.counters["steps"],
             "step_latency_ms": {"p50": round(float(np.percentile(latency, 50)), 4),
                                 "p99": round(float(np.percentile(latency, 99)), 4)},
+            **self.link.stats(),
             "disconnects": self.counters["disconnects"], "checkpoints": self.counters["checkpoints"],
             "checkpoint_errors": self.counters["checkpoint_errors"],
         }

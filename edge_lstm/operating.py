@@ -113,6 +113,7 @@ class OperatingChanges:
             "load_faults": {d: [[a, inf_free(b)] for a, b in spans] for d, spans in self.load_faults.items() if spans},
             "clock": {d: inf_free(t) for d, t in self.clock.items()},
             "lookback": self.lookback,
+            "counters": dict(self.counters),
         }
 
     def load_state(self, state: dict[str, Any], event_type: Any) -> None:
@@ -129,6 +130,7 @@ class OperatingChanges:
                                               for d, spans in state.get("load_faults", {}).items()})
         self.clock = {d: inf_for_none(t) for d, t in state.get("clock", {}).items()}
         self.lookback = float(state.get("lookback", 0.0))
+        self.counters = Counter(state.get("counters", {}))
 
     def _track_load_fault(self, event: Any) -> None:
         """Keep the (start, end) of the context channel's own incidents that were released as faults (not

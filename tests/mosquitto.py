@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -60,4 +61,32 @@ def tls_password_broker(workdir: Path, user: str, password: str) -> Mosquitto:
                         f"keyfile {tls['key']}\npassword_file {passwords}\n")
     broker.config.write_text(text)
     broker.ca = tls["ca"]
+    return broker
+
+
+def stock_broker(workdir: Path) -> Mosquitto:
+    """Mosquitto with its own defaults (20 messages in flight and 1,000 queued per client), as installed."""
+    broker = Mosquitto(workdir)
+    root = "user root\n" if os.geteuid() == 0 else ""
+    broker.config.write_text(f"listener {broker.port} 127.0.0.1\nallow_anonymous true\n"
+                             f"log_dest file {broker.dir}/mosquitto.log\n{root}")
+    return broker
+
+
+DEPLOYED = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto.conf"
+
+
+def deployed_broker(workdir: Path) -> Mosquitto:
+    """deploy/mosquitto.conf as it would run on Debian: included (conf.d) by a copy of Debian's mosquitto.conf
+    (persistence on, its location here), on a free loopback port instead of 1883."""
+    broker = Mosquitto(workdir)
+    conf_d = broker.dir / "conf.d"
+    conf_d.mkdir(exist_ok=True)
+    ours = DEPLOYED.read_text()
+    assert "listener 1883 127.0.0.1\n" in ours
+    (conf_d / "edge-lstm.conf").write_text(ours.replace("listener 1883 127.0.0.1\n",
+                                                        f"listener {broker.port} 127.0.0.1\n"))
+    broker.config.write_text(f"persistence true\npersistence_location {broker.dir}/\n"
+                             f"log_dest file {broker.dir}/mosquitto.log\ninclude_dir {conf_d}\n"
+                             + ("user root\n" if os.geteuid() == 0 else ""))
     return broker
