@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint install system-deps demo demo-bundle evaluate-nab evaluate-nab-seeds evaluate-machines clean
+.PHONY: test lint install system-deps demo demo-bundle evaluate-nab evaluate-nab-seeds evaluate-machines clean soak fuzz
 
 # Mosquitto (Debian's package) for the tests that talk to a real broker.
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || ls /usr/sbin/mosquitto 2>/dev/null)
@@ -95,3 +95,9 @@ demo-bundle: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The soak (docs/benchmarks.md, "Soak"): the daemon for SOAK_MINUTES under steady traffic with malformed
+# payloads mixed in; its RSS over time in build/soak/soak.json.
+SOAK_MINUTES ?= 60
+soak: $(STAMP) system-deps
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES) --out build/soak
