@@ -37,3 +37,8 @@ class FeatureAssembler:
         if feature != self.features[0] or any(v is None for v in held):
             return []
         return [Sample(sample.ts, tuple(float(v) for v in held))]
+
+    def forget(self, streams: list[str]) -> None:
+        """Drop what is held of ``streams`` (evicted)."""
+        for stream in streams:
+            self.held.pop(stream, None)

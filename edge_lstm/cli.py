@@ -292,7 +292,8 @@ def _serve_plan(daemon: Daemon, metrics_port: int) -> str:
     """What ``serve`` would do with this configuration (``--check``): nothing connected, nothing published."""
     config, bundle = daemon.config, daemon.model.bundle
     mc, ic, state = config["mqtt"], config["input"], config["state"]
-    limit = f"; at most {ic['max_streams']:,} streams" if ic["max_streams"] else ""
+    limit = (f"; at most {ic['max_streams']:,} streams, the least recently heard from evicted"
+             if ic["max_streams"] else "")
     lines = [
         "configuration OK; the daemon would:",
         f"  run the bundle {config['model']['bundle']} (sha256 {bundle.sha256[:12]}…) on {daemon.model.backend}",

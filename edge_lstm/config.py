@@ -84,8 +84,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
                         "sample per stream (first = clock); empty: payloads carry all features"),
         "feature": Key(str, "{2}", help="channel name from topic levels, with input.features"),
         "max_payload_bytes": Key(int, 65536, _positive),
-        "max_streams": Key(int, 10_000, _non_negative, "streams the daemon keeps (about 8 KB each); a message for "
-                           "one more is refused and reported on .../errors (a publisher minting ids); 0: no limit"),
+        "max_streams": Key(int, 10_000, _non_negative, "streams the daemon keeps (about 8 KB each); a new one beyond "
+                           "it takes the place of the least recently heard from (evicted); 0: no limit"),
+        "evict_after_s": Key((int, float), 7 * 86400, _non_negative, "a stream silent for longer is evicted: all "
+                             "its state is dropped, and it starts afresh if it comes back (0: never)"),
         "gap_s": Key((int, float), 3600, _positive, "a longer silence resets a stream's state"),
         "clock_reset": Key(int, 5, _non_negative, "samples in a row stamped more than gap_s before a stream's last "
                            "that restart it from them (its clock was reset); 0: dropped as stale"),

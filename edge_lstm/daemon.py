@@ -35,6 +35,7 @@ from edge_lstm.engine import Engine, Event, warm_up
 from edge_lstm.memory import page_out_compiler
 from edge_lstm.outbox import Outbox
 from edge_lstm.payloads import PayloadError, Sample, parse
+from edge_lstm.registry import Registry
 
 log = logging.getLogger("edge_lstm.daemon")
 
@@ -108,6 +109,7 @@ class Daemon:
         self.subscribing: dict[int, str] = {}  # subscribe message id -> topic filter, until the broker answers
         self.started = time.time()
         self.checkpoint_path = config["state"]["checkpoint"]
+        self.registry = Registry(ic["max_streams"])
         self.restored = self._restore()
         self.client = self._client()
         self.metrics = self._metrics(config["stats"]["metrics_port"])
@@ -138,6 +140,7 @@ class Daemon:
         # The totals roll back with the state they describe (samples does, with the engine's counters): after a
         # crash, messages processed since the checkpoint come again and are counted again, once in all.
         self.counters.update({k: int(v) for k, v in meta.get("daemon_counters", {}).items()})
+        self.registry.load_state(meta.get("registry", {}), self.engine.names, time.time())
         if note:
             log.warning("%s", note)
             return f"restored {len(self.engine.names)} streams; {note}"
@@ -148,7 +151,8 @@ class Daemon:
             return
         arrays, meta = self.engine.snapshot()
         meta.update(bundle_sha256=self.bundle_hash, backend=self.model.backend, saved_at=time.time(),
-                    daemon_counters={**self.counters, "checkpoints": self.counters["checkpoints"] + 1})
+                    daemon_counters={**self.counters, "checkpoints": self.counters["checkpoints"] + 1},
+                    registry=self.registry.state())
         try:
             checkpoint.save(self.checkpoint_path, arrays, meta)
         except OSError as exc:  # a full SD card, a read-only mount: the daemon goes on; the last good file stays
@@ -299,17 +303,17 @@ class Daemon:
         template, max_bytes = self.config["input"]["stream"], self.config["input"]["max_payload_bytes"]
         samples: list[tuple[str, Sample]] = []
         origins: list[tuple[str, bytes]] = []  # each sample's message (topic, payload)
-        new: set[str] = set()  # streams this pass adds
+        self.registry.begin_pass()
         for topic, payload, arrival, _, _ in items:
             try:
                 name = stream_name(template, topic)
-                self._admit(name, new)
+                found = parse(payload, arrival, 1 if self.assembler else features, max_bytes)
+                self.registry.admit(name, arrival)
                 if self.assembler is None:
-                    parsed = [(name, s) for s in parse(payload, arrival, features, max_bytes)]
+                    parsed = [(name, s) for s in found]
                 else:
                     channel = stream_name(self.config["input"]["feature"], topic)
-                    parsed = [(name, full) for s in parse(payload, arrival, 1, max_bytes)
-                              for full in self.assembler.add(name, channel, s)]
+                    parsed = [(name, full) for s in found for full in self.assembler.add(name, channel, s)]
             except PayloadError as exc:
                 self._error(topic, payload, str(exc))
                 continue
@@ -319,6 +323,8 @@ class Daemon:
             samples.extend(parsed)
             origins.extend([(topic, payload)] * len(parsed))
         self.counters["messages"] += len(items)
+        if self.registry.leaving:  # room for this pass's new streams (input.max_streams)
+            self._evict(self.registry.leaving, "the least recently heard from, to make room (input.max_streams)")
         stale_before = self.engine.counters["stale"]
         events = self._advance(samples, origins) if samples else []
         self.counters["stale"] += self.engine.counters["stale"] - stale_before
@@ -342,16 +348,25 @@ class Daemon:
                 self._internal_error(topic, payload, f"on a sample of {sample[0]!r} at {sample[1].ts}", exc)
         return events
 
-    def _admit(self, name: str, new: set[str]) -> None:
-        """Refuse a stream beyond ``input.max_streams`` (each holds state: a publisher minting a new id per
-        message would otherwise grow the daemon until the device runs out of memory)."""
-        limit = self.config["input"]["max_streams"]
-        if not limit or name in self.engine.streams or name in new:
-            return
-        if len(self.engine.streams) + len(new) >= limit:
-            raise PayloadError(f"stream {name[:60]!r} refused: the daemon keeps {limit:,} streams already "
-                               "(input.max_streams)")
-        new.add(name)
+    def _evict(self, names: list[str], why: str) -> None:
+        """Forget streams ``names`` everywhere (engine, assembler, registry); publish what that decides."""
+        names = list(names)
+        for event in self.engine.evict(names):
+            self._publish_event(event)
+        if self.assembler is not None:
+            self.assembler.forget(names)
+        self.registry.forget(names)
+        self.counters["evicted"] += len(names)
+        log.info("evicted %d stream(s), %s: %s", len(names), why, ", ".join(n[:40] for n in names[:5])
+                 + (", ..." if len(names) > 5 else ""))
+
+    def evict_idle(self, now: float) -> None:
+        """Evict the streams silent for longer than ``input.evict_after_s`` (by arrival time)."""
+        after = self.config["input"]["evict_after_s"]
+        if after:
+            idle = self.registry.idle(before=now - after)
+            if idle:
+                self._evict(idle, f"silent for over {after:g} s (input.evict_after_s)")
 
     def _internal_error(self, topic: str, payload: bytes, doing: str, exc: Exception) -> None:
         """A failure that is the daemon's, not the input's: counted, logged (the first with its traceback) and
@@ -386,7 +401,7 @@ class Daemon:
             "non_finite": self.engine.counters["non_finite"],
             "fallback_streams": int(self.engine.fallback.active(np.arange(len(self.engine.names))).sum()),
             "operating_changes": self.engine.operating.counters["suppressed"] if self.engine.operating else 0,
-            "dropped_overload": self.counters["dropped_overload"],
+            "dropped_overload": self.counters["dropped_overload"], "evicted": self.counters["evicted"],
             "events": {"anomaly": self.counters["events_anomaly"], "forecast": self.counters["events_forecast"]},
             "queue_depth": len(self.queue), "unacked_events": self.outbox.pending(),
             "outbox_waits": self.counters["outbox_waits"], "unconfirmed_events": self.outbox.unconfirmed,
@@ -452,6 +467,7 @@ class Daemon:
                 self._publish_stats()
                 next_stats = now + every_stats
             if now >= next_ckpt:
+                self.evict_idle(time.time())
                 self.save_checkpoint()
                 next_ckpt = now + every_ckpt
         return self.shutdown()

@@ -205,6 +205,47 @@ class Engine:
         self.fallback.grow(capacity)
         self._alloc(capacity, old)
 
+    def evict(self, names: list[str]) -> list[Event]:
+        """Forget streams ``names`` everywhere they hold a row (bank, detector, intervals, fallback, engine
+        arrays, held samples, relations, operating state; so in checkpoints too): the rows after them move up.
+        Returns the held anomaly events of devices left with no stream, decided now. An incident open on an
+        evicted stream gets no close event (its state is gone; the same name later starts afresh)."""
+        gone = sorted({self.streams[name] for name in names if name in self.streams})
+        if not gone:
+            return []
+        n = len(self.names)
+        keep = np.setdiff1d(np.arange(n), gone)
+        new_row = {int(old): new for new, old in enumerate(keep)}
+        bank = self._bank.state
+        for rows in bank.values():
+            rows[: keep.size] = rows[keep]
+            rows[keep.size : n] = 0.0
+        self._bank.state = bank
+        for arrays in (self.detector, self.intervals, self.fallback):
+            arrays.compact(keep, n)
+        for name in ENGINE_ARRAYS:
+            array = getattr(self, name)
+            array[: keep.size] = array[keep]
+            array[keep.size : n] = {"last_ts": -np.inf, "scale": 1.0}.get(name, 0)
+        self.warming = {new_row[i]: held for i, held in self.warming.items() if i in new_row}
+        self.behind = {new_row[i]: held for i, held in self.behind.items() if i in new_row}
+        evicted = [self.names[i] for i in gone]
+        self.names = [self.names[i] for i in keep.tolist()]
+        self.streams = {name: i for i, name in enumerate(self.names)}
+        self.channels, self.device_rows = [], defaultdict(list)
+        for index, name in enumerate(self.names):
+            self._register_device(index, name)
+        released = []
+        for name in evicted:
+            device, channel = device_and_channel(name)
+            if self.relations is not None:
+                self.relations.forget(device, channel)
+            if self.operating is not None:
+                released.extend(self.operating.forget(name, device in self.device_rows))
+        self.counters["streams"] = len(self.names)
+        self.counters["evicted"] += len(evicted)
+        return released
+
     def _series(self, y: np.ndarray) -> np.ndarray:
         """Model outputs (k, outputs) -> the forecast of the target feature, (k, horizon)."""
         shaped = y.reshape(y.shape[0], *self.model.spec.output_shape)

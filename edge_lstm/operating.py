@@ -149,6 +149,19 @@ class OperatingChanges:
         """``device`` has a stream ``channel`` (the engine says so as streams appear)."""
         self.channels[device].add(channel)
 
+    def forget(self, stream: str, device_remains: bool) -> list[Any]:
+        """Stream ``stream`` is gone (evicted). When its device has no stream left (not ``device_remains``), the
+        device's held incidents are decided now and returned, and all that was kept of it is dropped."""
+        device, channel = device_and_channel(stream)
+        self.channels[device].discard(channel)
+        self.dropped = {i for i in self.dropped if i.rpartition("@")[0] != stream}  # (its close will not come)
+        if device_remains:
+            return []
+        released = self.advance({device: math.inf})
+        for kept in (self.moves, self.novel, self.load_faults, self.channels, self.clock):
+            kept.pop(device, None)
+        return released
+
     def novel_pattern(self, device: str, channel: str, t: float) -> None:
         """A channel of ``device`` showed a pattern unlike its recent ones at sample time ``t`` (the detector's
         pattern view above the line), whether or not it raised an incident."""

@@ -170,6 +170,28 @@ class Relations:
             device.context_min = value
         return device.ratios[c]
 
+    def forget(self, device_name: str, channel: str) -> None:
+        """Channel ``channel`` of a device is gone (its stream was evicted): its rows and columns leave every
+        statistic; a device left without channels leaves."""
+        device = self.devices.get(device_name)
+        if device is None or channel not in device.index:
+            return
+        if len(device.channels) == 1:
+            del self.devices[device_name]
+            return
+        keep = [k for k in range(len(device.channels)) if k != device.index[channel]]
+        device.channels = [device.channels[k] for k in keep]
+        device.index = {name: k for k, name in enumerate(device.channels)}
+        for name in _Device.LISTS:
+            setattr(device, name, [getattr(device, name)[k] for k in keep])
+        for name in ("noise", "noise_blocks", "scale"):  # one per channel
+            setattr(device, name, getattr(device, name)[keep])
+        for name in ("means", "valid", "blamed"):  # (ring, channels)
+            setattr(device, name, getattr(device, name)[:, keep])
+        for name in ("sxy", "syy", "mean", "deviation", "step_deviation", "up", "down", "judged", "step_judged",
+                     "learned"):  # (channels, channels)
+            setattr(device, name, getattr(device, name)[np.ix_(keep, keep)])
+
     def _learn_block_length(self, device: _Device, ts: float) -> None:
         if device.block_s > 0.0:
             return

@@ -34,6 +34,14 @@ class StreamArrays:
             if name not in self.KEPT_ON_RESET:
                 getattr(self, name)[idx] = self._empty(name)
 
+    def compact(self, keep: np.ndarray, n: int) -> None:
+        """Rows ``keep`` (ascending) move to the front, in order; the rest of the first ``n`` rows empty (the
+        streams that were there are forgotten, as new ones)."""
+        for name in self.FIELDS:
+            array = getattr(self, name)
+            array[: keep.size] = array[keep]
+            array[keep.size : n] = self._empty(name)
+
     def state(self) -> dict[str, np.ndarray]:
         """A copy of every array in ``FIELDS``."""
         return {name: getattr(self, name).copy() for name in self.FIELDS}
