@@ -6,6 +6,7 @@ Errors name the key and the problem.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,21 @@ def _broker(v: str) -> str | None:
     return None
 
 
+def _template(v: str) -> str | None:
+    """A stream or channel template: text and topic levels as ``{N}``, nothing else (no attribute, index,
+    conversion or format spec: ``{0:>999999999}`` would build a gigabyte string from every topic)."""
+    try:
+        fields = [f for f in string.Formatter().parse(v) if f[1] is not None]
+    except ValueError as exc:
+        return f"is not a valid template ({exc})"
+    if not fields:
+        return "must name at least one topic level, as {1}"
+    for _, name, spec, conversion in fields:
+        if not (name.isascii() and name.isdigit()) or spec or conversion:
+            return "may hold topic levels only as {N} (N = 0 for the first level)"
+    return None
+
+
 def _topics(v: list) -> str | None:
     if not v or not all(isinstance(t, str) and t for t in v):
         return "must be a non-empty list of topic filters"
@@ -78,11 +94,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "input": {
         "subscribe": Key(list, ["sensors/+/+"], _topics, "topic filters"),
-        "stream": Key(str, "{1}/{2}", help="stream id from topic levels: {0} is the first level"),
+        "stream": Key(str, "{1}/{2}", _template, "stream id from topic levels: {0} is the first level"),
         "features": Key(list, [], lambda v: None if all(isinstance(f, str) and f for f in v) and len(set(v)) == len(v)
                         else "must list distinct channel names", "channels assembled into one multi-feature "
                         "sample per stream (first = clock); empty: payloads carry all features"),
-        "feature": Key(str, "{2}", help="channel name from topic levels, with input.features"),
+        "feature": Key(str, "{2}", _template, "channel name from topic levels, with input.features"),
         "max_payload_bytes": Key(int, 65536, _positive),
         "max_streams": Key(int, 10_000, _non_negative, "streams the daemon keeps (about 8 KB each); a new one beyond "
                            "it takes the place of the least recently heard from (evicted); 0: no limit"),
