@@ -205,9 +205,15 @@ def main() -> None:
         while not watcher.stats:
             time.sleep(0.05)
         done = 0
+        # Each phase's streams are new: a bundle that scales each stream by its first N samples holds them until
+        # then, so a phase needs more than N per stream to step anything (the 1,000-stream single-sample phase
+        # sent 50 each: with the demo bundle's 120 it stepped none and the bench timed out).
+        standardise = json.loads((Path(args.bundle) / "manifest.json").read_text()).get("preprocessing", {}).get(
+            "standardise", 0)
+        least = 10 * (standardise // 10 + 2)
         for streams, total in ((1, 100_000), (100, 100_000), (1000, 200_000)):
             for batch in (100, 1):
-                n = total if batch > 1 else total // 4
+                n = max(total if batch > 1 else total // 4, streams * least)
                 rate = throughput(broker.port, watcher, streams, n, batch, done)
                 done += (n // streams) * streams
                 result["throughput"].append({"streams": streams, "batch": batch, "samples_per_s": round(rate)})
