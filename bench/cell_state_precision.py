@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 import edge_lstm
-from edge_lstm.kernels.reference import ReferenceKernel
+from edge_lstm.runtime.kernels.reference import ReferenceKernel
 
 
 def stream(bundle: edge_lstm.Bundle, xs: np.ndarray, qmax: int | None, c_absmax: dict[str, float]) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from edge_lstm.broker import no_delay
+from edge_lstm.serve.broker import no_delay
 from tests.mosquitto import Mosquitto
 from tests.mqtt_helpers import DaemonProcess, publisher
 

@@ -19,7 +19,7 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.nab_forecasts import forecasts
-from edge_lstm import nab
+from edge_lstm.evaluate import nab
 
 
 @njit(cache=True)

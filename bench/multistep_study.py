@@ -5,7 +5,7 @@
 The bundle forecasts H samples ahead (``edge-lstm train --horizon H``). For each target sample the
 H forecasts made 1..H samples earlier are compared with it (multi-step errors) and with each other
 (disagreement); each is turned into a novelty ratio against its trailing maximum, combined with the
-product detector's views (edge_lstm.detector, fed the one-step forecast) by taking the largest, and
+product detector's views (edge_lstm.detect.detector, fed the one-step forecast) by taking the largest, and
 scored with NAB's scorer (corpus-optimised threshold).
 """
 
@@ -21,9 +21,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import edge_lstm
 from bench.nab_study import SETTLE, detector_scores, squash, trailing_novelty
-from edge_lstm import nab
-from edge_lstm.labelled import discover, read_series
-from edge_lstm.scaling import standard_scaling
+from edge_lstm.evaluate import nab
+from edge_lstm.evaluate.labelled import discover, read_series
+from edge_lstm.stream.scaling import standard_scaling
 
 
 def aligned(y: np.ndarray) -> np.ndarray:

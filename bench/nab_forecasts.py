@@ -1,7 +1,7 @@
 """The engine's one-step forecasts over the NAB dev subset, computed once per bundle and cached.
 
 Each file is replayed through the daemon's engine exactly as ``edge-lstm evaluate --standardise
-probation`` replays it (:func:`edge_lstm.replay.replay`: the engine's scaling from the first 15%, its
+probation`` replays it (:func:`edge_lstm.evaluate.replay.replay`: the engine's scaling from the first 15%, its
 settle, its forecast fallback), so that a study harness feeding these forecasts to the detector scores
 what ``evaluate`` would. The result maps a file's name to (timestamps, windows, values, forecast made
 one sample earlier), values and forecasts in the units the engine's detector sees (the model's: scaled by
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 import edge_lstm
-from edge_lstm import nab
-from edge_lstm.engine import EngineConfig
-from edge_lstm.labelled import discover, read_series
-from edge_lstm.replay import replay
-from edge_lstm.scaling import difference_scaling, standard_scaling
+from edge_lstm.evaluate import nab
+from edge_lstm.evaluate.labelled import discover, read_series
+from edge_lstm.evaluate.replay import replay
+from edge_lstm.stream.engine import EngineConfig
+from edge_lstm.stream.scaling import difference_scaling, standard_scaling
 
 #: Bumped when what the cache holds changes (an older cache is recomputed).
 VERSION = 2

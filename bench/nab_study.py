@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.detector_study import ewm_z
 from bench.nab_forecasts import forecasts
-from edge_lstm import nab
+from edge_lstm.evaluate import nab
 
 SETTLE = 100  # samples unscored: the engine's settle (50) and the detector's warm-up (50)
 
@@ -215,12 +215,12 @@ def diagnose(files: dict, make) -> None:
 
 def detector_scores(x: np.ndarray, e: np.ndarray, onsets: bool = False, ts: np.ndarray | None = None,
                     **settings) -> np.ndarray:
-    """The product's detector (edge_lstm.detector) over one series, as v = s / (1 - s), from the first forecast
+    """The product's detector (edge_lstm.detect.detector) over one series, as v = s / (1 - s), from the first forecast
     (``e`` is NaN before it: the engine's settle; the detector's warm-up is its own). ``onsets``: inside an open
     incident, v is capped just below the line, as ``edge-lstm evaluate`` writes NAB's files (one detection per
     incident).
     ``ts``: the samples' times (the silence view needs them); else their indices."""
-    from edge_lstm.detector import Detector, DetectorConfig
+    from edge_lstm.detect.detector import Detector, DetectorConfig
 
     d = Detector(DetectorConfig(**settings), capacity=1)
     known = np.flatnonzero(np.isfinite(e))  # the engine's forecasts begin after its settle (NaN before)

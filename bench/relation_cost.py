@@ -16,9 +16,9 @@ from dataclasses import replace
 import numpy as np
 
 import edge_lstm
-from edge_lstm.detector import DetectorConfig
-from edge_lstm.engine import Engine, EngineConfig
-from edge_lstm.payloads import Sample
+from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.stream.engine import Engine, EngineConfig
+from edge_lstm.stream.sample import Sample
 
 
 def run(model, names: list[str], values: np.ndarray, relation_block: int) -> float:

@@ -2,7 +2,7 @@
 
     python bench/relation_cusum.py EXPORT_DIR [EXPORT_DIR ...] [--h 10,20] [--k 0.5] [--tolerance 0.1]
 
-The relation view (edge_lstm/relations.py) compares a channel's change over a span with its usual
+The relation view (edge_lstm/detect/relations.py) compares a channel's change over a span with its usual
 size, and its statistics learn a slow fault as fast as it grows (bearing-wear's vibration rides at a
 ratio of 0.9-1.0 for 20 hours). Here, per device: block means (32 samples of the load channel, by
 time); per ordered pair (i, j) the block-to-block residual ``e = dx_i - b dx_j`` (b: least squares
@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.relation_study import incidents, load_devices, report
-from edge_lstm.incidents import Match, match
+from edge_lstm.evaluate.incidents import Match, match
 
 BLOCK = 32
 ALPHA = 0.002

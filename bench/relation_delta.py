@@ -28,8 +28,8 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.relation_study import incidents, load_devices, report
-from edge_lstm.incidents import Match, match
-from edge_lstm.labelled import to_epoch
+from edge_lstm.evaluate.incidents import Match, match
+from edge_lstm.evaluate.labelled import to_epoch
 
 
 @njit(cache=True)

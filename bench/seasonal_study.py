@@ -20,9 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.nab_study import detector_scores, squash
-from edge_lstm import nab
-from edge_lstm.labelled import discover, read_series
-from edge_lstm.scaling import standard_scaling
+from edge_lstm.evaluate import nab
+from edge_lstm.evaluate.labelled import discover, read_series
+from edge_lstm.stream.scaling import standard_scaling
 
 WINDOW = 50
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from edge_lstm.broker import no_delay
-from edge_lstm.brokers import Mosquitto
+from edge_lstm.demo.brokers import Mosquitto
+from edge_lstm.serve.broker import no_delay
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_700_000_000.0

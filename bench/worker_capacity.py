@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from edge_lstm.config import load_config
-from edge_lstm.daemon import Daemon
+from edge_lstm.serve.config import load_config
+from edge_lstm.serve.daemon import Daemon
 from tests.mosquitto import Mosquitto
 
 STREAMS = 1000

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm.bench import Row, _time_per_call
+from edge_lstm.runtime.bench import Row, _time_per_call
 
 
 def bench_windowed(keras_path: str, window: int, features: int, budget_s: float) -> list[Row]:
@@ -35,7 +35,7 @@ def bench_windowed(keras_path: str, window: int, features: int, budget_s: float)
         with tensorflow_quiet():
             frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
             data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-        from edge_lstm.kernels.litert import _interpreter_class
+        from edge_lstm.runtime.kernels.litert import _interpreter_class
 
         interpreter = _interpreter_class()(model_content=data, num_threads=1)
         interpreter.allocate_tensors()

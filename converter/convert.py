@@ -16,9 +16,9 @@ from converter.calibration import load_calibration
 from converter.keras_import import import_keras_model
 from converter.parity import FLOAT_TOLERANCE, QUANTISED_RMS_VS_STD, parity
 from converter.quiet import tensorflow_quiet
-from edge_lstm.bundle import WEIGHTS_INT8, bundle_from_parts, npz_bytes, write_bundle
 from edge_lstm.errors import EdgeLSTMError
-from edge_lstm.quantize import quantize_int8
+from edge_lstm.runtime.bundle import WEIGHTS_INT8, bundle_from_parts, npz_bytes, write_bundle
+from edge_lstm.runtime.quantize import quantize_int8
 
 FLOAT_BACKENDS = ("numpy", "numba-f32", "litert-f32")
 QUANTISED_BACKENDS = ("numba-int8", "litert")

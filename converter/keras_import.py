@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm import activations
 from edge_lstm.errors import UnsupportedModelError
-from edge_lstm.spec import LayerSpec, ModelSpec
+from edge_lstm.runtime import activations
+from edge_lstm.runtime.spec import LayerSpec, ModelSpec
 
 #: Layers that do nothing at inference time.
 INFERENCE_IDENTITY = {

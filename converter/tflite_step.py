@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm.bundle import Bundle
-from edge_lstm.kernels.reference import ReferenceKernel
-from edge_lstm.spec import LayerSpec
+from edge_lstm.runtime.bundle import Bundle
+from edge_lstm.runtime.kernels.reference import ReferenceKernel
+from edge_lstm.runtime.spec import LayerSpec
 
 INT8_FILE = "step_int8.tflite"
 INT16X8_FILE = "step_int16x8.tflite"
@@ -165,7 +165,7 @@ def build_tflite(bundle: Bundle, windows: np.ndarray, means: dict[str, np.ndarra
     """Convert the step to ``step_f32.tflite`` and two full-integer models with int8 weights:
     ``step_int8.tflite`` (int8 activations) and ``step_int16x8.tflite`` (int16 activations, so the
     cell state keeps 16 bits, as TFLite's own integer LSTM does). ``means`` (``layers.<i>.input_mean``
-    from :func:`edge_lstm.quantize.quantize_int8`) centre each layer's input as the int8 kernel does."""
+    from :func:`edge_lstm.runtime.quantize.quantize_int8`) centre each layer's input as the int8 kernel does."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 

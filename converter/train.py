@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from converter.calibration import CalibrationDataError, read_csv_series
 from converter.quiet import tensorflow_quiet
-from edge_lstm.scaling import changes, difference_scaling, standard_scaling
+from edge_lstm.stream.scaling import changes, difference_scaling, standard_scaling
 
 
 @dataclass

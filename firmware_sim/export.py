@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edge_lstm.labelled import nab_time
+from edge_lstm.evaluate.labelled import nab_time
 from firmware_sim.generate import blocks, fault_kinds, labels
 from firmware_sim.scenario import Scenario
 

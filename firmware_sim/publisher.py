@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 
-from edge_lstm.broker import BrokerAddress
+from edge_lstm.serve.broker import BrokerAddress
 from firmware_sim.firmware import Firmware
 from firmware_sim.generate import blocks
 from firmware_sim.scenario import Scenario

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_lstm.bundle import Bundle, bundle_from_parts, write_bundle
-from edge_lstm.spec import parse_model
+from edge_lstm.runtime.bundle import Bundle, bundle_from_parts, write_bundle
+from edge_lstm.runtime.spec import parse_model
 
 #: A stack touching every layer kind and gate variant.
 MIXED_MODEL = {

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-import edge_lstm.brokers
-from edge_lstm.brokers import MOSQUITTO, free_port
+import edge_lstm.demo.brokers
+from edge_lstm.demo.brokers import MOSQUITTO, free_port
 
 __all__ = ["MOSQUITTO", "Mosquitto", "free_port", "mosquitto", "tls_password_broker"]
 
 
 
-class Mosquitto(edge_lstm.brokers.Mosquitto):
+class Mosquitto(edge_lstm.demo.brokers.Mosquitto):
     """The package's private Mosquitto, failing the test (not erroring) when it is not installed."""
 
     def __init__(self, workdir: Path, extra_config: str = "") -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from edge_lstm.broker import no_delay
+from edge_lstm.serve.broker import no_delay
 
 
 class Collector:

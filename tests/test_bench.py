@@ -4,8 +4,8 @@ import json
 import subprocess
 import sys
 
-from edge_lstm.bench import macs_per_step
-from edge_lstm.spec import parse_model
+from edge_lstm.runtime.bench import macs_per_step
+from edge_lstm.runtime.spec import parse_model
 from tests.bundles import lstm_model, write_random_bundle
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.bundle import write_bundle
 from edge_lstm.errors import BundleError
+from edge_lstm.runtime.bundle import write_bundle
 from tests.bundles import MIXED_MODEL, random_weights, write_random_bundle
 
 

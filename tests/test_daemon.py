@@ -269,7 +269,7 @@ def test_check_validates_and_says_what_it_would_do_without_connecting(tmp_path, 
 
 
 def test_example_config_is_valid(tmp_path, bundle):
-    from edge_lstm.config import load_config
+    from edge_lstm.serve.config import load_config
 
     config = load_config(Path(__file__).resolve().parent.parent / "deploy" / "edge-lstm.toml",
                          {"model.bundle": str(bundle)})
@@ -377,8 +377,8 @@ def test_the_daemons_socket_sends_without_nagle_delay(bundle, broker):
     """paho leaves Nagle's algorithm on; the daemon turns it off, else a burst of events waits ~40 ms
     for the broker's delayed ACK (bursts p99 61-75 -> 20-35 ms, docs/benchmarks.md)."""
 
-    from edge_lstm.config import load_config
-    from edge_lstm.daemon import Daemon
+    from edge_lstm.serve.config import load_config
+    from edge_lstm.serve.daemon import Daemon
 
     daemon = Daemon(load_config(None, {"model.bundle": str(bundle), "mqtt.broker": broker.url}))
     daemon.connect()

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("keras")
 
-from edge_lstm.config import load_config
+from edge_lstm.serve.config import load_config
 from tests.bundles import lstm_model, write_random_bundle
 from tests.mosquitto import deployed_broker, free_port, stock_broker, tls_password_broker
 from tests.mqtt_helpers import Collector, DaemonProcess, publisher
@@ -133,7 +133,7 @@ def test_the_deployed_mosquitto_config_loses_nothing_through_a_kill_and_a_burst(
 
 
 def _pure_daemon(tmp_path, **settings):
-    from edge_lstm.daemon import Daemon
+    from edge_lstm.serve.daemon import Daemon
 
     path = tmp_path / "b"
     if not path.exists():

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from edge_lstm.brokers import MOSQUITTO
+from edge_lstm.demo.brokers import MOSQUITTO
 from edge_lstm.demo.run import bundle_path
 
 pytestmark = pytest.mark.skipif(not (bundle_path() / "manifest.json").exists(),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_lstm.detector import VIEWS, Detector, DetectorConfig, _pattern_distance
-from edge_lstm.operating import OperatingChanges
+from edge_lstm.detect.detector import VIEWS, Detector, DetectorConfig, _pattern_distance
+from edge_lstm.detect.operating import OperatingChanges
 from tests.test_operating import event
 
 PERIOD = 96

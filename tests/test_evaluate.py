@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.engine import EngineConfig
 from edge_lstm.errors import EdgeLSTMError
-from edge_lstm.labelled import nab_time, read_series
-from edge_lstm.nab import probation_length
-from edge_lstm.replay import replay
+from edge_lstm.evaluate.labelled import nab_time, read_series
+from edge_lstm.evaluate.nab import probation_length
+from edge_lstm.evaluate.replay import replay
+from edge_lstm.stream.engine import EngineConfig
 from tests.keras_models import sine_series
 
 T0 = 1_700_000_000.0

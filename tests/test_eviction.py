@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.detector import DetectorConfig
-from edge_lstm.engine import Engine, EngineConfig
-from edge_lstm.payloads import PayloadError, Sample
-from edge_lstm.registry import Registry
+from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.serve.payloads import PayloadError, Sample
+from edge_lstm.serve.registry import Registry
+from edge_lstm.stream.engine import Engine, EngineConfig
 from tests.bundles import lstm_model, random_bundle
 
 CONFIG = EngineConfig(forecast_every=5, standardise=20, gap_s=600.0, detector=replace(DetectorConfig(), warmup=10))

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.config import ConfigError, forecast_settings, load_config
-from edge_lstm.engine import Engine, EngineConfig
-from edge_lstm.evaluate import forecast_metrics
-from edge_lstm.fallback import Fallback
-from edge_lstm.payloads import Sample
-from edge_lstm.replay import replay
+from edge_lstm.evaluate.corpus import forecast_metrics
+from edge_lstm.evaluate.replay import replay
+from edge_lstm.forecast.fallback import Fallback
+from edge_lstm.serve.config import ConfigError, forecast_settings, load_config
+from edge_lstm.stream.engine import Engine, EngineConfig
+from edge_lstm.stream.sample import Sample
 from tests.bundles import lstm_model, random_bundle
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge_lstm.broker import parse_broker_url
+from edge_lstm.serve.broker import parse_broker_url
 from firmware_sim.export import export
 from firmware_sim.faults import KINDS
 from firmware_sim.firmware import all_messages, allocate
@@ -185,8 +185,8 @@ def test_a_node_whose_clock_restarts_at_the_epoch_after_reboots_is_followed_by_t
     """With ``clock_sync``, a rebooted node stamps seconds since boot until its clock syncs; the engine restarts
     the stream from those samples (input.clock_reset) instead of dropping them as stale."""
     import edge_lstm
-    from edge_lstm.engine import Engine, EngineConfig
-    from edge_lstm.payloads import parse
+    from edge_lstm.serve.payloads import parse
+    from edge_lstm.stream.engine import Engine, EngineConfig
     from tests.bundles import lstm_model, random_bundle
 
     scenario = from_dict({"seed": 3, "duration": "3h", "devices": [{"name": "m", "kind": "motor", "rate_hz": 1}],

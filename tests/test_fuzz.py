@@ -18,9 +18,9 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from edge_lstm.config import ConfigError, load_config  # noqa: E402
-from edge_lstm.daemon import stream_name  # noqa: E402
-from edge_lstm.payloads import FLOAT32_MAX, PayloadError, parse  # noqa: E402
+from edge_lstm.serve.config import ConfigError, load_config  # noqa: E402
+from edge_lstm.serve.daemon import stream_name  # noqa: E402
+from edge_lstm.serve.payloads import FLOAT32_MAX, PayloadError, parse  # noqa: E402
 from tests.bundles import lstm_model, write_random_bundle  # noqa: E402
 
 #: Cases per property in this run: a few hundred in CI, scaled up by ``make fuzz``.
@@ -113,7 +113,7 @@ templates = st.one_of(st.sampled_from(["{1}/{2}", "{0}", "{2}", "{1}", "dev-{1}"
 @fuzz(share=0.1)
 @given(templates, topics)
 def test_any_topic_gives_a_stream_name_or_a_payload_error(template, topic):
-    from edge_lstm.config import _template
+    from edge_lstm.serve.config import _template
 
     if _template(template) is not None:  # (the configuration refuses it before any topic arrives)
         return
@@ -126,7 +126,7 @@ def test_any_topic_gives_a_stream_name_or_a_payload_error(template, topic):
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
     """A daemon whose MQTT client only records what it would publish and acknowledge."""
-    from edge_lstm.daemon import Daemon
+    from edge_lstm.serve.daemon import Daemon
 
     path = write_random_bundle(tmp_path_factory.mktemp("fuzz") / "b", lstm_model(1, (4,)))
     daemon = Daemon(load_config(None, {"model.bundle": str(path), "input.max_streams": "20",

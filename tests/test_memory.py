@@ -15,7 +15,7 @@ import pytest
 
 SCRIPT = textwrap.dedent("""
     import numba, numpy as np
-    from edge_lstm.memory import page_out_compiler
+    from edge_lstm.runtime.memory import page_out_compiler
 
     def resident_kb():
         total, inside = 0, False

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from edge_lstm.kernels.microkernel import aligned, float_matmul_acc, int_matmul, pack_pairs, pack_rows
+from edge_lstm.runtime.kernels.microkernel import aligned, float_matmul_acc, int_matmul, pack_pairs, pack_rows
 
 # (outputs, inputs, streams): partial blocks, odd inputs, one input, fewer streams than a group.
 SHAPES = [(256, 65, 16), (16, 32, 3), (1, 16, 5), (96, 7, 8), (128, 96, 16), (48, 1, 1), (33, 130, 13)]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from edge_lstm.nab import PROFILES, corpus_score, point_weights, scaled_sigmoid
+from edge_lstm.evaluate.nab import PROFILES, corpus_score, point_weights, scaled_sigmoid
 
 TS = np.arange(200)
 WINDOW = [(100, 109)]  # ten points, well after the probationary period (first 30 points)

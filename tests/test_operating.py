@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.detector import DetectorConfig
-from edge_lstm.engine import Engine, EngineConfig, Event
-from edge_lstm.operating import OperatingChanges
-from edge_lstm.payloads import Sample
-from edge_lstm.replay import replay_streams
+from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.detect.operating import OperatingChanges
+from edge_lstm.evaluate.replay import replay_streams
+from edge_lstm.stream.engine import Engine, EngineConfig, Event
+from edge_lstm.stream.sample import Sample
 
 
 def event(stream: str, start: float, state: str = "open", end: float | None = None) -> Event:

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.config import ConfigError, engine_config, load_config
-from edge_lstm.detector import Detector, DetectorConfig
-from edge_lstm.engine import Engine, EngineConfig
-from edge_lstm.payloads import PayloadError, Sample, parse
+from edge_lstm.detect.detector import Detector, DetectorConfig
+from edge_lstm.serve.config import ConfigError, engine_config, load_config
+from edge_lstm.serve.payloads import PayloadError, Sample, parse
+from edge_lstm.stream.engine import Engine, EngineConfig
 from tests.bundles import lstm_model, random_bundle
 
 
@@ -316,7 +316,7 @@ def test_standardise_holds_the_first_samples_then_streams_them_scaled(batch):
 
 
 def test_worker_drains_at_most_batch_bytes_but_always_one_message(tmp_path):
-    from edge_lstm.daemon import Daemon
+    from edge_lstm.serve.daemon import Daemon
     from tests.bundles import write_random_bundle
 
     path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
@@ -334,7 +334,7 @@ def test_a_sample_that_makes_the_engine_fail_is_reported_and_left_and_the_rest_g
     restart and stop it again): the batch is retried sample by sample, the failing one reported and left."""
     import json
 
-    from edge_lstm.daemon import Daemon
+    from edge_lstm.serve.daemon import Daemon
     from tests.bundles import write_random_bundle
 
     daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
@@ -364,8 +364,8 @@ def test_a_sample_that_makes_the_engine_fail_is_reported_and_left_and_the_rest_g
 def test_a_checkpoint_that_reads_but_does_not_fit_starts_the_daemon_fresh(tmp_path):
     """A checkpoint file that unzips but lacks an array, or holds one of another shape, must not stop the daemon
     from starting (under systemd: restarting for ever)."""
-    from edge_lstm import checkpoint
-    from edge_lstm.daemon import Daemon
+    from edge_lstm.serve import checkpoint
+    from edge_lstm.serve.daemon import Daemon
     from tests.bundles import write_random_bundle
 
     path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
@@ -389,8 +389,8 @@ def test_a_checkpoint_that_reads_but_does_not_fit_starts_the_daemon_fresh(tmp_pa
 
 def test_a_checkpoint_that_cannot_be_written_is_counted_and_the_daemon_goes_on(tmp_path, monkeypatch):
     """A full SD card or a read-only mount must not stop the daemon; the last good checkpoint stays."""
-    from edge_lstm import checkpoint
-    from edge_lstm.daemon import Daemon
+    from edge_lstm.serve import checkpoint
+    from edge_lstm.serve.daemon import Daemon
     from tests.bundles import write_random_bundle
 
     path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
@@ -417,7 +417,7 @@ def test_a_refused_subscription_is_reported(tmp_path, monkeypatch):
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from edge_lstm.daemon import Daemon
+    from edge_lstm.serve.daemon import Daemon
     from tests.bundles import write_random_bundle
 
     daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
@@ -507,7 +507,7 @@ def test_difference_needs_a_scaling(tmp_path):
     model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
     with pytest.raises(ValueError, match="standardise must be N > 0"):
         Engine(model, EngineConfig(difference=True))
-    from edge_lstm.config import engine_config
+    from edge_lstm.serve.config import engine_config
 
     (tmp_path / "b").mkdir()
     config = load_config(None, {"model.bundle": str(tmp_path / "b"), "input.standardise": "0"})
@@ -537,22 +537,22 @@ def test_any_exception_a_message_raises_is_reported_and_the_message_acknowledged
     is reported on .../errors and the message acknowledged (else QoS 1 brings it back after every restart)."""
     import json
 
-    import edge_lstm.daemon
-    from edge_lstm.daemon import Daemon
+    import edge_lstm.serve.daemon
+    from edge_lstm.serve.daemon import Daemon
     from tests.bundles import write_random_bundle
 
     daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
     published, acked = [], []
     monkeypatch.setattr(daemon.client, "publish", lambda topic, body, **_: published.append((topic, body)))
     monkeypatch.setattr(daemon.client, "ack", lambda mid, qos: acked.append(mid))
-    parse = edge_lstm.daemon.parse
+    parse = edge_lstm.serve.daemon.parse
 
     def failing(payload, *args):
         if payload == b"boom":
             raise MemoryError("injected")
         return parse(payload, *args)
 
-    monkeypatch.setattr(edge_lstm.daemon, "parse", failing)
+    monkeypatch.setattr(edge_lstm.serve.daemon, "parse", failing)
     items = [("sensors/a/v", json.dumps({"ts": 100 + k, "value": k}).encode(), 0.0, k + 1, 1) for k in range(5)]
     items.insert(2, ("sensors/a/v", b"boom", 0.0, 99, 1))
     daemon.process(items)

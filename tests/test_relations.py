@@ -8,10 +8,10 @@ from dataclasses import replace
 import numpy as np
 
 import edge_lstm
-from edge_lstm.detector import DetectorConfig
-from edge_lstm.engine import Engine, EngineConfig
-from edge_lstm.payloads import Sample
-from edge_lstm.relations import RelationConfig, Relations
+from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.detect.relations import RelationConfig, Relations
+from edge_lstm.stream.engine import Engine, EngineConfig
+from edge_lstm.stream.sample import Sample
 
 CONFIG = RelationConfig(block=8, span=8, warmup=8)
 

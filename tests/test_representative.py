@@ -3,8 +3,8 @@
 import numpy as np
 
 from converter.tflite_step import representative_samples, tensor_names
-from edge_lstm.bundle import bundle_from_parts
-from edge_lstm.kernels.reference import ReferenceKernel
+from edge_lstm.runtime.bundle import bundle_from_parts
+from edge_lstm.runtime.kernels.reference import ReferenceKernel
 from tests.bundles import random_weights
 
 MODEL = {

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm import activations
-from edge_lstm.bundle import bundle_from_parts
+from edge_lstm.runtime import activations
+from edge_lstm.runtime.bundle import bundle_from_parts
 from tests.bundles import MIXED_MODEL, lstm_model, random_bundle, random_weights
 
 FLOAT_BACKENDS = ["numpy", "numba-f32"]

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.demo.monitor import Monitor
-from edge_lstm.evaluate import forecast_quality
-from edge_lstm.incidents import Match, match
-from edge_lstm.plots import plot_stream
+from edge_lstm.evaluate.corpus import forecast_quality
+from edge_lstm.evaluate.incidents import Match, match
+from edge_lstm.evaluate.plots import plot_stream
 
 
 def summarise(monitor: Monitor, truth: dict[str, list[tuple[float, float]]], interval_z: float,

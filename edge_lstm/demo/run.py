@@ -1,7 +1,7 @@
 """`edge-lstm demo`: a broker, the daemon (in a thread), the simulator publishing, a live view, a report.
 
 Everything runs in this process except a private Mosquitto: the daemon is the same
-:class:`~edge_lstm.daemon.Daemon` that ``edge-lstm serve`` runs, talking to the broker over
+:class:`~edge_lstm.serve.daemon.Daemon` that ``edge-lstm serve`` runs, talking to the broker over
 loopback; the view subscribes to the daemon's events like any user's client would.
 """
 
@@ -16,13 +16,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from edge_lstm.broker import parse_broker_url
-from edge_lstm.brokers import demo_broker
-from edge_lstm.config import load_config
-from edge_lstm.daemon import Daemon
+from edge_lstm.demo.brokers import demo_broker
 from edge_lstm.demo.monitor import Monitor
 from edge_lstm.demo.report import write_report
 from edge_lstm.demo.scenario import demo_scenario
+from edge_lstm.serve.broker import parse_broker_url
+from edge_lstm.serve.config import load_config
+from edge_lstm.serve.daemon import Daemon
 from firmware_sim.generate import labels
 from firmware_sim.publisher import PublishReport, connect, publish
 

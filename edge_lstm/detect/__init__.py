@@ -1,0 +1,1 @@
+"""Anomaly detection over forecast residuals: the detector's views, device relations, operating changes."""

@@ -1,0 +1,571 @@
+"""Anomaly scoring of forecast residuals, for many streams at once. Pure NumPy/Numba; no I/O.
+
+Each stream keeps a running estimate of its one-step forecast residual's mean and spread
+(Welford's average during warm-up, then an exponentially weighted one), giving every residual a
+z-value. Residuals beyond the z threshold update the estimate only clipped to it, so an incident
+does not teach the detector that incidents are normal. Two scores, by ``mode``:
+
+- ``"novelty"`` (default): the largest of the views' novelty ratios ``v`` (anomalous when
+  ``v > 1``, score ``v / (1 + v)``), each asking whether this sample shows something the stream's
+  recent history has not:
+
+  - **forecast**: how far ``|residual|`` exceeds the largest one of the trailing ``novelty_window``
+    samples, damped while z is below ``z_gate``: ``|r| / max|r|(trailing) * min(1, z / z_gate)``.
+    An error the model makes every day is no news; a larger one is. The trailing maximum is kept
+    per block of ``novelty_window / 8`` samples; a residual of an incident enters it at most at twice
+    the maximum from before the incident began, so one huge spike, or a burst, does not hide the next
+    fault for a whole window.
+    A sample arriving more than ``late_gap`` mean gaps after the previous one is neither judged nor
+    learned here: the forecast it is compared with was made for a sample due long before.
+    With ``seasonal_days`` > 0 (a **seasonal memory**), the residual is taken against whichever is
+    nearer the sample: the forecast, or the [min, max] of a ``seasonal_bin_s`` bin within
+    ``seasonal_width_s`` of this time of day on one of the last ``seasonal_days`` days. What the
+    stream does every day at this hour is then no news; the pattern view, too, leaves such a sample
+    alone. What is reported stays the forecast residual's: ``z`` (an incident's severity) and
+    ``expected_std`` (the spread the forecast intervals scale with).
+  - **pattern** (``pattern_length`` > 0): the distance from the last ``pattern_length`` values
+    (averaged over segments of ``pattern_segment``) to the nearest such window of the trailing
+    ``pattern_memory`` samples that does not overlap it (a left nearest neighbour, a streaming
+    matrix-profile discord), over the largest such distance of the trailing ``novelty_window``,
+    damped while the distance is below ``pattern_gate`` times its running mean. It finds shapes
+    the one-step forecast follows without surprise: a daily cycle that loses its peak, a level
+    the signal never sat at. The windows searched start on segment boundaries, so a stream keeps
+    ``pattern_memory / pattern_segment`` segment means, not the samples.
+  - **level** (``level_window`` > 0): how far the value leaves the trailing ``level_window``
+    samples' [min, max], in units of ``level_margin`` times that range, damped while the excursion
+    is under ``z_gate / 2`` residual spreads (noise setting a new extreme by a hair is no news),
+    and only once a block (``level_window / 8`` samples) of history is kept.
+  - **silence** (``silence_gate`` > 0): how much longer the gap before this sample is than both
+    twice the longest gap of the trailing ``novelty_window`` samples and ``silence_gate`` times the
+    mean gap. A sensor that drops out for minutes on a 1 Hz stream is news; a traffic counter that
+    often skips hours is not. (Gaps beyond the engine's ``gap_s`` restart the stream instead.)
+  - **stuck** (``stuck_run`` > 0): how much longer the current run of identical values is than both
+    twice the longest run of the trailing ``novelty_window`` samples and ``stuck_run``. A noisy
+    sensor behind an ADC repeats a reading two or three times in a row; a stuck one repeats it.
+  - **relation** (given by the engine when ``context`` names the load channel): a channel's change
+    over a span that no other channel of its device explains (:mod:`edge_lstm.detect.relations`).
+
+  On the NAB dev subset (``z_gate`` 4) the forecast view alone scored 59.5 and the five views
+  71.7, 79.7 with NAB's more sensitive profile and 83.1 with the seasonal memory
+  (docs/evaluation.md); on simulated machines ``z_gate`` 8 (the default) keeps sensor noise from
+  raising incidents, and the pattern view found a 36-hour bearing wear-out the forecast view did not.
+- ``"z"``: ``z / (z + threshold)``; anomalous when ``z`` exceeds ``threshold`` (score above 0.5).
+
+Either way the score is in [0, 1) and 0.5 is the line between normal and anomalous.
+
+Incidents are debounced: one opens at the first anomalous sample after warm-up and closes after
+``quiet`` consecutive normal samples, so a burst of anomalous samples is one incident.
+
+>>> d = Detector(DetectorConfig(warmup=5, threshold=4.0, mode="z"))
+>>> idx = np.array([0])
+>>> for r in [0.1, -0.1, 0.05, -0.05, 0.0, 0.08]:
+...     _ = d.update(idx, np.array([r]), np.array([0.0]), np.array([0.0]))
+>>> out = d.update(idx, np.array([5.0]), np.array([0.0]), np.array([1.0]))
+>>> bool(out.opened[0]), bool(out.score[0] > 0.9)
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from edge_lstm.stream.arrays import StreamArrays
+
+MODES = ("novelty", "z")
+BLOCKS = 8  # blocks of the trailing-maximum window
+DAY_S = 86400.0
+LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate x this many residual spreads
+# What raised a novelty score (Update.view indexes this); "relation" comes from outside (edge_lstm.detect.relations).
+VIEWS = ("forecast", "pattern", "level", "silence", "stuck", "relation")
+SEASONAL_MEMORY = ("season_low", "season_high", "season_bin")  # Detector fields a stream keeps across a reset
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    warmup: int = 50  # residuals seen before a stream may raise anomalies
+    threshold: float = 5.0  # z-value above which a sample is anomalous (mode "z"); twice it: critical
+    alpha: float = 0.01  # weight of a new residual once warmed up
+    quiet: int = 10  # normal samples that close an incident
+    min_std: float = 1e-6  # floor on the residual spread (a flat signal is not infinitely surprising)
+    mode: str = "novelty"  # "novelty" or "z" (see the module docstring)
+    novelty_window: int = 1200  # samples of residual history a new residual is compared with
+    z_gate: float = 8.0  # novelty is damped while z is below this (4 scored best on NAB; 8: ~0 false alarms on noise)
+    pattern_length: int = 64  # samples in the pattern view's window (0: no pattern view)
+    pattern_segment: int = 8  # samples averaged into one segment of a pattern
+    pattern_memory: int = 1200  # samples of history searched for the nearest pattern
+    pattern_gate: float = 3.0  # the pattern view is damped while its distance is below this times the mean
+    level_window: int = 2400  # samples whose [min, max] the level view compares a value with (0: no level view)
+    level_margin: float = 0.1  # the level view's v is the excursion over this times the range
+    silence_gate: float = 10.0  # a gap is news beyond this times the mean gap and twice the longest lately; 0: off
+    stuck_run: int = 10  # identical values in a row are news beyond this and twice the longest run lately; 0: off
+    late_gap: float = 4.0  # a sample this many mean gaps after the previous one is not judged or learned by the
+    # forecast view (its one-step forecast was made for a sample due long before); 0: off
+    # Seasonal memory of the forecast view: a value seen within seasonal_width_s of this time of day on one of the
+    # last seasonal_days days is as expected as the forecast (0: off). Kept as [min, max] per seasonal_bin_s.
+    seasonal_days: int = 0
+    seasonal_width_s: float = 3600.0
+    seasonal_bin_s: float = 300.0
+    # Read by the engine, not the detector: incidents coinciding with a jump of the device's ``context``
+    # channel (its load: motor current, speed) are operating changes, dropped (edge_lstm.detect.operating).
+    context: str = ""  # the channel name; "" = off
+    context_within_s: float = 5.0
+    context_z: float = 4.0  # a residual z this large is a channel "moving"
+    # Read by the engine: the relation view (edge_lstm.detect.relations), on when ``context`` names the load channel.
+    relation_block: int = 32  # samples of the context channel per block; 0: off
+    relation_span: int = 64  # blocks between the two compared
+    relation_alpha: float = 0.002  # weight of a new block in the slopes and statistics, once warmed up
+    relation_gate: float = 4.0  # a pair's ratio is its unexplained change over this many mean deviations
+    relation_warmup: int = 16  # judged blocks of a pair before it may raise its ratio
+    relation_tolerance: float = 0.1  # share of the explained change also allowed (no relation is exact)
+    relation_cusum: float = 10.0  # a CUSUM of block-to-block unexplained changes this high is news; 0: off
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"detector mode must be one of {MODES}, not {self.mode!r}")
+        if self.pattern_length:
+            if self.pattern_segment < 1 or self.pattern_length % self.pattern_segment:
+                raise ValueError(f"pattern_length: must be a multiple of pattern_segment ({self.pattern_segment}), "
+                                 f"got {self.pattern_length}")
+            if self.pattern_memory < 2 * self.pattern_length:
+                raise ValueError(f"pattern_memory: must be at least twice pattern_length ({self.pattern_length}), "
+                                 f"got {self.pattern_memory}")
+        if self.seasonal_days < 0:
+            raise ValueError(f"seasonal_days: must be zero or positive, got {self.seasonal_days}")
+        if self.seasonal_days:
+            if self.seasonal_bin_s <= 0 or DAY_S % self.seasonal_bin_s:
+                raise ValueError(f"seasonal_bin_s: must divide a day ({DAY_S:g} s) into whole bins, "
+                                 f"got {self.seasonal_bin_s}")
+            if self.seasonal_width_s < 0:
+                raise ValueError(f"seasonal_width_s: must be zero or positive, got {self.seasonal_width_s}")
+
+    @property
+    def pattern_segments(self) -> int:
+        """Segment means a stream keeps for the pattern view (0: no pattern view)."""
+        if not self.pattern_length:
+            return 0
+        return self.pattern_memory // self.pattern_segment + self.pattern_length // self.pattern_segment
+
+    @property
+    def seasonal_bins(self) -> int:
+        """Bins a stream keeps for the seasonal memory: back to ``seasonal_days`` days and the width before now."""
+        if not self.seasonal_days:
+            return 1
+        return int(self.seasonal_days * DAY_S // self.seasonal_bin_s + self.seasonal_reach + 1)
+
+    @property
+    def seasonal_reach(self) -> int:
+        """Bins either side of the same time of day that the seasonal memory searches."""
+        return math.ceil(self.seasonal_width_s / self.seasonal_bin_s)
+
+    @property
+    def threshold_score(self) -> float:
+        """The score above which a sample is anomalous (either mode)."""
+        return 0.5
+
+
+@dataclass
+class Update:
+    """Per-sample results of :meth:`Detector.update`, aligned with its inputs."""
+
+    z: np.ndarray
+    score: np.ndarray
+    anomalous: np.ndarray
+    opened: np.ndarray  # an incident opened at this sample
+    closed: np.ndarray  # an incident closed at this sample (its start: ``incident_start``)
+    incident_start: np.ndarray
+    incident_peak_z: np.ndarray  # the largest z of the incident so far
+    expected_std: np.ndarray
+    incident_peak_score: np.ndarray  # the largest score of the incident so far
+    view: np.ndarray  # which view gave the score (an index into VIEWS; 0 in mode "z")
+    since: np.ndarray  # when what the view judged began: the pattern window's first sample; else the sample
+    pattern: np.ndarray  # the pattern view's novelty ratio (0 while it has none)
+    level: np.ndarray  # the level view's (0 while it has none)
+
+
+class Detector(StreamArrays):
+    """Residual statistics and incident state for a growable set of streams."""
+
+    FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
+              "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
+              "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
+              "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin",
+              "forecast_mean", "forecast_var", "bar")
+    # A restarted stream (after a gap or a state reset) warms up again but keeps its seasonal memory: what it does
+    # at each time of day does not change while it is silent (the bins are keyed by time).
+    KEPT_ON_RESET = SEASONAL_MEMORY
+
+    def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
+        self.config = config
+        self.threshold_score = config.threshold_score
+        self.count = np.zeros(capacity, np.int64)
+        self.mean = np.zeros(capacity)
+        self.var = np.zeros(capacity)
+        self.open = np.zeros(capacity, bool)
+        self.start = np.zeros(capacity)
+        self.peak = np.zeros(capacity)
+        self.calm = np.zeros(capacity, np.int64)
+        self.peak_score = np.zeros(capacity)
+        self.blocks = np.zeros((capacity, BLOCKS + 1))  # max |residual| per block; the last: the current block
+        self.block_fill = np.zeros(capacity, np.int64)  # samples in the current block
+        # pattern view: the last pattern_length values, a ring of segment means, the distances' statistics
+        self.seen = np.zeros(capacity, np.int64)  # values seen (the pattern and level views' clock)
+        self.recent = np.zeros((capacity, max(1, config.pattern_length)))
+        self.recent_ts = np.zeros((capacity, max(1, config.pattern_length)))
+        self.segments = np.zeros((capacity, max(1, config.pattern_segments + config.pattern_length
+                                                 // max(1, config.pattern_segment))))
+        self.segment_sum = np.zeros(capacity)
+        self.distances = np.zeros(capacity, np.int64)  # nearest-pattern distances computed
+        self.distance_mean = np.zeros(capacity)
+        self.distance_blocks = np.zeros((capacity, BLOCKS + 1))
+        # level view: [min, max] per block of level_window / 8 values
+        self.level_high = np.full((capacity, BLOCKS + 1), -np.inf)
+        self.level_low = np.full((capacity, BLOCKS + 1), np.inf)
+        self.level_fill = np.zeros(capacity, np.int64)
+        # silence view: the previous sample's time, the mean gap, the longest gap per block
+        self.last_ts = np.zeros(capacity)
+        self.gap_mean = np.zeros(capacity)
+        self.gap_blocks = np.zeros((capacity, BLOCKS + 1))
+        # stuck view: the previous value, how many times in a row it came, the longest run per block
+        self.last_value = np.zeros(capacity)
+        self.run = np.zeros(capacity, np.int64)
+        self.run_since = np.zeros(capacity)
+        self.run_blocks = np.zeros((capacity, BLOCKS + 1))
+        # seasonal memory: [min, max] of the values per time bin, in a ring of bins (which bin a slot holds: -1 none)
+        self.season_low = np.full((capacity, config.seasonal_bins), np.inf)
+        self.season_high = np.full((capacity, config.seasonal_bins), -np.inf)
+        self.season_bin = np.full((capacity, config.seasonal_bins), -1, np.int64)
+        # ... with which the view's residual is no longer the forecast's: the forecast residual's own statistics
+        # (the spread reported as expected_std, which the forecast intervals scale with)
+        self.forecast_mean = np.zeros(capacity)
+        self.forecast_var = np.zeros(capacity)
+        # the forecast view's trailing maximum when the open incident began (what the incident may raise twice)
+        self.bar = np.zeros(capacity)
+
+    @property
+    def capacity(self) -> int:
+        return self.count.shape[0]
+
+    @staticmethod
+    def _empty(name: str) -> float:
+        return {"level_high": -np.inf, "level_low": np.inf, "season_high": -np.inf, "season_low": np.inf,
+                "season_bin": -1}.get(name, 0)
+
+    def std(self, idx: np.ndarray) -> np.ndarray:
+        """The spread of streams ``idx``'s one-step forecast residuals."""
+        var = self.forecast_var if self.config.seasonal_days else self.var
+        return np.sqrt(np.maximum(var[idx], self.config.min_std**2))
+
+    def update(self, idx: np.ndarray, value: np.ndarray, expected: np.ndarray, ts: np.ndarray,
+               relation: np.ndarray | None = None) -> Update:
+        """Score each sample ``value[j]`` (forecast ``expected[j]``) against its stream ``idx[j]``, then learn
+        from it, in order (a stream may repeat). ``relation``: each sample's relation ratio (the sixth view,
+        computed across a device's channels by :mod:`edge_lstm.detect.relations`); anomalous above 1."""
+        cfg = self.config
+        k = idx.size
+        out = Update(*(np.empty(k) for _ in range(2)), *(np.empty(k, bool) for _ in range(3)),
+                     *(np.empty(k) for _ in range(4)), np.zeros(k, np.int8), np.empty(k), np.zeros(k),
+                     np.zeros(k))
+        value = np.ascontiguousarray(value, np.float64)
+        ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
+                         cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty",
+                         cfg.stuck_run, cfg.seasonal_days, cfg.seasonal_reach if cfg.seasonal_days else 0,
+                         int(DAY_S // cfg.seasonal_bin_s) if cfg.seasonal_days else 0], np.int64)
+        floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
+                           cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s])
+        extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
+        _update(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
+                np.ascontiguousarray(ts, np.float64), extra, ints, floats, self.count, self.mean, self.var, self.open,
+                self.start, self.peak, self.calm, self.peak_score, self.blocks, self.block_fill, self.seen,
+                self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
+                self.distance_blocks, self.level_high, self.level_low, self.level_fill, self.last_ts, self.gap_mean,
+                self.gap_blocks, self.last_value, self.run, self.run_since,
+                self.run_blocks, self.season_low, self.season_high, self.season_bin, self.forecast_mean,
+                self.forecast_var, self.bar, out.z, out.score,
+                out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
+                out.incident_peak_score, out.view, out.since, out.pattern, out.level)
+        return out
+
+    def close_all(self, idx: np.ndarray) -> np.ndarray:
+        """Close any open incident of streams ``idx`` (on shutdown); return which were open."""
+        was = self.open[idx].copy()
+        self.open[idx] = False
+        return was
+
+
+@njit(cache=True)
+def _pattern_distance(recent, segments, seen, length, seg, query):
+    """RMS distance from the last ``length`` values (as segment means) to the nearest window of ``d = length / seg``
+    consecutive stored segments that ends before them; -1 while there is none. ``seen`` counts the values,
+    the newest included; ``recent`` is a ring of values, ``segments`` a ring of ``ring`` segment means whose
+    first ``d`` are repeated after it (so that every window is contiguous: no modulo in the inner loop, 5x
+    faster than indexing the ring modulo its size); ``query`` is work space of ``d``."""
+    d = length // seg
+    ring = segments.size - d
+    done = seen // seg  # complete segments
+    last = (seen - length) // seg - d  # the latest first segment of a window that ends before the query starts
+    first = max(0, done - ring)
+    if last < first:
+        return -1.0
+    at = (seen - length) % length
+    for k in range(d):
+        acc = 0.0
+        for _ in range(seg):
+            acc += recent[at]
+            at += 1
+            if at == length:
+                at = 0
+        query[k] = acc / seg
+    best = np.inf
+    p = first % ring
+    for _ in range(last + 1 - first):
+        acc = 0.0
+        for k in range(d):
+            diff = query[k] - segments[p + k]
+            acc += diff * diff
+        best = min(best, acc)
+        p += 1
+        if p == ring:
+            p = 0
+    return math.sqrt(best / d)
+
+
+@njit(cache=True)
+def _seasonal_residual(x, residual, now_bin, low, high, held, days, reach, bins_per_day):
+    """The residual against whichever is nearest ``x``: the forecast (``x - residual``) or the [min, max] of a
+    bin within ``reach`` bins of this time of day on each of the last ``days`` days (``held``: which bin each
+    slot of the ring holds)."""
+    best = residual
+    ring = held.size
+    for d in range(1, days + 1):
+        centre = now_bin - d * bins_per_day
+        for b in range(centre - reach, centre + reach + 1):
+            slot = b % ring
+            if held[slot] != b:
+                continue
+            if x > high[slot]:
+                gap = x - high[slot]
+            elif x < low[slot]:
+                gap = x - low[slot]
+            else:
+                return 0.0
+            if abs(gap) < abs(best):
+                best = gap
+    return best
+
+
+@njit(cache=True)
+def _trailing_max(blocks, floor=0.0):
+    """The largest of a ring of block maxima, and ``floor``: 0 for sizes; -inf for values of any sign."""
+    top = floor
+    for b in range(blocks.size):
+        top = max(top, blocks[b])
+    return top
+
+
+@njit(cache=True)
+def _roll(blocks, empty):
+    """Shift a ring of block maxima (or minima) by one block: the current block joins the history."""
+    n = blocks.size - 1
+    for b in range(n - 1):
+        blocks[b] = blocks[b + 1]
+    blocks[n - 1] = blocks[n]
+    blocks[n] = empty
+
+
+@njit(cache=True)
+def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score,
+            blocks, block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean,
+            distance_blocks, level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run,
+            run_since, run_blocks, season_low, season_high, season_bin, forecast_mean, forecast_var, bar, z_out,
+            score_out, anomalous_out, opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out,
+            since_out, pattern_out, level_out):
+    """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
+    warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
+        ints[6] != 0
+    threshold, alpha, min_std, z_gate, pattern_gate, level_margin = floats[0], floats[1], floats[2], floats[3], \
+        floats[4], floats[5]
+    silence_gate = floats[6]
+    late_gap = floats[7]
+    stuck_run = ints[7]
+    seasonal_days, seasonal_reach, bins_per_day, bin_s = ints[8], ints[9], ints[10], floats[8]
+    nblocks = blocks.shape[1] - 1
+    query = np.empty(max(1, length // max(1, seg)))
+    for j in range(idx.size):
+        i = idx[j]
+        x = value[j]
+        std = math.sqrt(max(var[i], min_std * min_std))
+        warmed = count[i] >= warmup
+        r = residual[j]
+        now_bin = np.int64(0)
+        if seasonal_days:
+            now_bin = np.int64(math.floor(ts[j] / bin_s))
+            r = _seasonal_residual(x, r, now_bin, season_low[i], season_high[i], season_bin[i], seasonal_days,
+                                   seasonal_reach, bins_per_day)
+        z = abs(r - mean[i]) / std if warmed else 0.0
+        # What is reported (an incident's severity, the engine's "channel moving", the intervals' scale): the
+        # forecast residual's z and spread, which are the view's own unless the seasonal memory is on.
+        z_forecast, forecast_std = z, std
+        if seasonal_days:
+            forecast_std = math.sqrt(max(forecast_var[i], min_std * min_std))
+            if warmed:
+                z_forecast = abs(residual[j] - forecast_mean[i]) / forecast_std
+        size = abs(r)
+        # The views: forecast residual, pattern, level, silence.
+        view = 0
+        since = ts[j]
+        history = 0.0
+        distance, distance_history, v_pattern, v_level = -1.0, 0.0, 0.0, 0.0
+        # A sample long after the previous one: the forecast it is compared with was made for one due long before.
+        late = late_gap > 0.0 and seen[i] > 0 and gap_mean[i] > 0.0 and ts[j] - last_ts[i] > late_gap * gap_mean[i]
+        if novelty:
+            history = _trailing_max(blocks[i])
+            v = size / max(history, min_std) * min(1.0, z / z_gate) if warmed and not late else 0.0
+            if length:
+                seen_now = seen[i] + 1
+                recent[i, seen[i] % length] = x
+                recent_ts[i, seen[i] % length] = ts[j]
+                distance = _pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
+                if distance >= 0.0:
+                    distance_history = _trailing_max(distance_blocks[i])
+                    # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
+                    if warmed and distances[i] >= warmup and not (seasonal_days and r == 0.0):
+                        gate = min(1.0, distance / max(pattern_gate * distance_mean[i], min_std))
+                        v_pattern = distance / max(distance_history, min_std) * gate
+                        if v_pattern > v:
+                            v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
+            if level_block and warmed and seen[i] >= max(warmup, level_block):
+                high, low = _trailing_max(level_high[i], -np.inf), -_trailing_max(-level_low[i], -np.inf)
+                if high > low:
+                    excursion = max(x - high, low - x, 0.0)
+                    damp = min(1.0, excursion / (LEVEL_GATE * z_gate * std))
+                    v_level = excursion / ((high - low) * level_margin) * damp
+                    if v_level > v:
+                        v, view, since = v_level, 2, ts[j]
+            if (silence_gate > 0.0 or late_gap > 0.0) and seen[i] > 0:
+                gap = ts[j] - last_ts[i]
+                gap_history = _trailing_max(gap_blocks[i])
+                if silence_gate > 0.0 and warmed and seen[i] >= warmup:
+                    v_silence = gap / max(2.0 * gap_history, silence_gate * gap_mean[i], min_std)
+                    if v_silence > v:
+                        v, view, since = v_silence, 3, last_ts[i]
+                if gap > 2.0 * gap_history and seen[i] >= warmup:
+                    gap = 2.0 * gap_history  # a dropout raises the bar at most twice, as an incident does
+                gap_blocks[i, nblocks] = max(gap_blocks[i, nblocks], gap)
+                gap_mean[i] += (gap - gap_mean[i]) * max(alpha, 1.0 / seen[i])
+            if stuck_run > 0:
+                repeats = run[i] + 1 if seen[i] > 0 and x == last_value[i] else 1
+                run_history = _trailing_max(run_blocks[i])
+                if repeats == 1:
+                    if seen[i] > 0:  # a run ended: learn its length (a stuck spell raises the bar at most twice)
+                        ended = float(run[i])
+                        if run_history > 0.0 and ended > max(2.0 * run_history, float(stuck_run)):
+                            ended = 2.0 * run_history
+                        run_blocks[i, nblocks] = max(run_blocks[i, nblocks], ended)
+                    run_since[i] = ts[j]
+                # Judged once the stream has changed value at least once: a signal constant from the start
+                # may simply be constant.
+                if warmed and seen[i] >= warmup and run_history > 0.0:
+                    v_stuck = repeats / max(2.0 * run_history, float(stuck_run))
+                    if v_stuck > v:
+                        v, view, since = v_stuck, 4, run_since[i]
+                run[i] = repeats
+                last_value[i] = x
+            if relation[j] > v:
+                v, view, since = relation[j], 5, ts[j]
+            score = v / (1.0 + v)
+            anomalous = warmed and v > 1.0
+        else:
+            score = z / (z + threshold)
+            anomalous = warmed and z > threshold
+        was_open = is_open[i]
+        opened = anomalous and not was_open
+        if opened:
+            start[i] = ts[j]
+        if anomalous:
+            peak[i] = max(peak[i], z_forecast)
+            peak_score[i] = max(peak_score[i], score)
+        c = 0 if anomalous else calm[i] + 1
+        closed = was_open and c >= quiet
+        z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z_forecast, score, anomalous, opened, \
+            closed
+        start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], forecast_std, peak_score[i]
+        view_out[j], since_out[j], pattern_out[j], level_out[j] = view, since, v_pattern, v_level
+        now_open = (was_open or opened) and not closed
+        is_open[i] = now_open
+        calm[i] = c if now_open else 0
+        if not now_open:
+            peak[i] = 0.0
+            peak_score[i] = 0.0
+        # Learn: clip what exceeded the threshold, Welford while warming up, then EWMA. (Not from a late
+        # sample: its residual says nothing about the forecast's usual errors.)
+        if not late:
+            delta = r - mean[i]
+            if warmed:
+                limit = threshold * std
+                delta = min(max(delta, -limit), limit)
+            n = count[i] + 1
+            weight = alpha if warmed else 1.0 / n
+            mean[i] += weight * delta
+            var[i] = (1.0 - weight) * (var[i] + weight * delta * delta)
+            if seasonal_days:  # the forecast residual's own statistics, learned alike
+                delta = residual[j] - forecast_mean[i]
+                if warmed:
+                    limit = threshold * forecast_std
+                    delta = min(max(delta, -limit), limit)
+                forecast_mean[i] += weight * delta
+                forecast_var[i] = (1.0 - weight) * (forecast_var[i] + weight * delta * delta)
+            count[i] = n
+        # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice: the
+        # residual's, twice what it was when the incident began (not twice per sample, which compounds in a burst);
+        # the pattern distance's, twice what it was before the sample (held at the onset too, NAB read 0.3 lower).
+        if opened:
+            bar[i] = history
+        if anomalous and novelty and history > 0.0:
+            size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
+        if not late:
+            blocks[i, nblocks] = max(blocks[i, nblocks], size)
+        if distance >= 0.0:
+            if v_pattern > 1.0 and distance_history > 0.0:
+                distance = min(distance, 2.0 * distance_history)
+            distance_blocks[i, nblocks] = max(distance_blocks[i, nblocks], distance)
+            distances[i] += 1
+            distance_mean[i] += (distance - distance_mean[i]) * max(alpha, 1.0 / distances[i])
+        block_fill[i] += 1
+        if block_fill[i] >= block:
+            _roll(blocks[i], 0.0)
+            _roll(distance_blocks[i], 0.0)
+            _roll(gap_blocks[i], 0.0)
+            _roll(run_blocks[i], 0.0)
+            block_fill[i] = 0
+        if novelty and length:
+            segment_sum[i] += x
+            seen[i] += 1
+            if seen[i] % seg == 0:
+                ring = segments.shape[1] - length // seg
+                at = (seen[i] // seg - 1) % ring
+                segments[i, at] = segment_sum[i] / seg
+                if at < length // seg:  # the ring's head, repeated after its end
+                    segments[i, ring + at] = segments[i, at]
+                segment_sum[i] = 0.0
+        elif novelty:
+            seen[i] += 1
+        last_ts[i] = ts[j]
+        if seasonal_days and math.isfinite(x):
+            slot = now_bin % season_bin.shape[1]
+            if season_bin[i, slot] != now_bin:
+                season_bin[i, slot], season_low[i, slot], season_high[i, slot] = now_bin, x, x
+            else:
+                season_low[i, slot] = min(season_low[i, slot], x)
+                season_high[i, slot] = max(season_high[i, slot], x)
+        if novelty and level_block:
+            level_high[i, nblocks] = max(level_high[i, nblocks], x)
+            level_low[i, nblocks] = min(level_low[i, nblocks], x)
+            level_fill[i] += 1
+            if level_fill[i] >= level_block:
+                _roll(level_high[i], -np.inf)
+                _roll(level_low[i], np.inf)
+                level_fill[i] = 0

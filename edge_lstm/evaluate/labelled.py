@@ -1,0 +1,135 @@
+"""Labelled series on disk: NAB-style CSVs (``timestamp,value[,...]``) and windows JSON.
+
+A windows file maps a CSV's path (relative to the data folder) to its labelled anomaly windows,
+``{"realTraffic/speed_6005.csv": [["2015-09-01 10:00:00", "2015-09-01 12:00:00"], ...]}``; times
+are NAB's ``YYYY-MM-DD HH:MM:SS[.ffffff]`` (UTC), ISO-8601 or epoch seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edge_lstm.errors import EdgeLSTMError
+from edge_lstm.serve.payloads import FLOAT32_MAX, PayloadError, is_number, parse_ts
+
+
+@dataclass(frozen=True)
+class LabelledSeries:
+    name: str  # path relative to the data folder, with forward slashes
+    ts: np.ndarray  # epoch seconds, (L,)
+    values: np.ndarray  # (L, F) float64
+    columns: list[str]
+    windows: list[tuple[float, float]]  # labelled anomaly windows, epoch seconds
+
+    @property
+    def category(self) -> str:
+        """The folder the file sits in (NAB's data category), or "" at the top level."""
+        return self.name.rpartition("/")[0]
+
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def nab_time(epoch: float) -> str:
+    """Epoch seconds as NAB's ``YYYY-MM-DD HH:MM:SS`` (UTC); sub-second rates keep milliseconds.
+
+    >>> nab_time(1396310700.0), nab_time(1396310700.25)
+    ('2014-04-01 00:05:00', '2014-04-01 00:05:00.250')
+    """
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    text = moment.strftime(TIME_FORMAT)
+    return text if moment.microsecond == 0 else f"{text}.{moment.microsecond // 1000:03d}"
+
+
+def to_epoch(text: str, where: str) -> float:
+    """Epoch seconds of a timestamp cell; a clear error naming ``where`` otherwise.
+
+    >>> to_epoch("2014-04-01 00:05:00", "here")
+    1396310700.0
+    """
+    try:
+        return parse_ts(float(text) if is_number(text) else text, arrival=math.nan)
+    except PayloadError as exc:
+        raise EdgeLSTMError(f"{where}: {exc}") from None
+
+
+def read_series(path: Path, name: str, windows: list[tuple[float, float]] | None = None) -> LabelledSeries:
+    """A CSV whose first column is the timestamp and the others numbers, in time order."""
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if len(rows) < 2:
+        raise EdgeLSTMError(f"{path}: needs a header row and at least one data row")
+    header, body = rows[0], rows[1:]
+    if len(header) < 2:
+        raise EdgeLSTMError(f"{path}: expected columns timestamp,value[,...], got {header}")
+    ts = np.array([to_epoch(r[0], f"{path} row {i + 2}") for i, r in enumerate(body)])
+    try:
+        values = np.array([[float(c) for c in r[1 : len(header)]] for r in body], dtype=np.float64)
+    except ValueError as exc:
+        raise EdgeLSTMError(f"{path}: a value is not a number ({exc})") from None
+    if values.ndim != 2 or values.shape[1] != len(header) - 1:
+        raise EdgeLSTMError(f"{path}: rows do not all have {len(header)} columns")
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if bad.size:
+        raise EdgeLSTMError(f"{path} row {bad[0] + 2}: NaN or infinite value")
+    bad = np.flatnonzero((np.abs(values) > FLOAT32_MAX).any(axis=1))
+    if bad.size:
+        raise EdgeLSTMError(f"{path} row {bad[0] + 2}: a value beyond the float32 range the model computes in "
+                            f"(±{FLOAT32_MAX:.2g})")
+    back = np.flatnonzero(np.diff(ts) < 0)
+    if back.size:
+        raise EdgeLSTMError(f"{path} row {back[0] + 3}: timestamps must not go back in time")
+    return LabelledSeries(name, distinct(ts), values, header[1:], list(windows or []))
+
+
+def distinct(ts: np.ndarray, step: float = 1e-3) -> np.ndarray:
+    """Repeated timestamps (NAB has some, from clock changes) moved ``step`` s apart, so that every
+    row is a sample of its own (the streaming path drops a sample no newer than the last).
+
+    >>> np.round(distinct(np.array([0.0, 5.0, 5.0, 5.0, 9.0])), 6).tolist()
+    [0.0, 5.0, 5.001, 5.002, 9.0]
+    """
+    out = ts.astype(np.float64).copy()
+    for i in np.flatnonzero(np.diff(ts) == 0) + 1:
+        out[i] = max(out[i], out[i - 1] + step)
+    return out
+
+
+def read_windows(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """The windows JSON as ``{relative path: [(start, end) epoch seconds, ...]}``."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EdgeLSTMError(f"{path}: cannot read the windows JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise EdgeLSTMError(f"{path}: expected an object mapping file paths to lists of [start, end]")
+    out = {}
+    for name, windows in raw.items():
+        if not isinstance(windows, list) or any(not isinstance(w, list) or len(w) != 2 for w in windows):
+            raise EdgeLSTMError(f"{path}: {name!r} must map to a list of [start, end] pairs")
+        out[name] = [(to_epoch(str(a), f"{path} {name}"), to_epoch(str(b), f"{path} {name}")) for a, b in windows]
+    return out
+
+
+def discover(data: Path, windows_file: Path | None) -> list[tuple[Path, str, list[tuple[float, float]]]]:
+    """(csv path, relative name, windows) for every CSV under ``data`` (or ``data`` itself)."""
+    windows = read_windows(windows_file) if windows_file else {}
+    if data.is_file():
+        files = [(data, data.name)]
+    elif data.is_dir():
+        files = [(p, p.relative_to(data).as_posix()) for p in sorted(data.rglob("*.csv"))]
+    else:
+        raise EdgeLSTMError(f"{data}: no such file or folder")
+    if not files:
+        raise EdgeLSTMError(f"{data}: no CSV files")
+    unknown = sorted(set(windows) - {name for _, name in files})
+    if unknown:
+        raise EdgeLSTMError(f"{windows_file}: windows for files not found under {data}: {unknown[:3]}")
+    return [(path, name, windows.get(name, [])) for path, name in files]

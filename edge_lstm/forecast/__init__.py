@@ -1,0 +1,1 @@
+"""Forecast policy: the last-value fallback and calibrated intervals."""

@@ -1,0 +1,1 @@
+"""The model on the device: bundles, layer specs, the stream bank and its kernels (one per backend)."""

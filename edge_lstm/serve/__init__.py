@@ -1,0 +1,1 @@
+"""The MQTT daemon: configuration, intake, payloads, the broker connection, outbox and checkpoints."""

@@ -1,0 +1,322 @@
+"""``edge-lstm serve`` configuration: a TOML file, flags on top, validated at start.
+
+Every key can be given as ``--set section.key=value``; the common ones have their own flags.
+Errors name the key and the problem.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.serve.broker import parse_broker_url
+from edge_lstm.stream.engine import EngineConfig
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: type | tuple[type, ...]
+    default: Any
+    check: Callable[[Any], str | None] | None = None  # returns a problem, or None
+    help: str = ""
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be positive"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be zero or positive"
+
+
+def _one_of(*allowed: Any) -> Callable[[Any], str | None]:
+    return lambda v: None if v in allowed else f"must be one of {', '.join(map(str, allowed))}"
+
+
+def _broker(v: str) -> str | None:
+    try:
+        parse_broker_url(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _template(v: str) -> str | None:
+    """A stream or channel template: text and topic levels as ``{N}``, nothing else (no attribute, index,
+    conversion or format spec: ``{0:>999999999}`` would build a gigabyte string from every topic)."""
+    try:
+        fields = [f for f in string.Formatter().parse(v) if f[1] is not None]
+    except ValueError as exc:
+        return f"is not a valid template ({exc})"
+    if not fields:
+        return "must name at least one topic level, as {1}"
+    for _, name, spec, conversion in fields:
+        if not (name.isascii() and name.isdigit()) or spec or conversion:
+            return "may hold topic levels only as {N} (N = 0 for the first level)"
+    return None
+
+
+def _topics(v: list) -> str | None:
+    if not v or not all(isinstance(t, str) and t for t in v):
+        return "must be a non-empty list of topic filters"
+    return None
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "model": {
+        "bundle": Key(str, None, help="bundle directory (required)"),
+        "backend": Key(str, "numba-f32", help="step kernel"),
+    },
+    "mqtt": {
+        "broker": Key(str, "mqtt://localhost:1883", _broker, "mqtt[s]://[user:pass@]host:port"),
+        "protocol": Key(str, "5", _one_of("5", "3.1.1"), "MQTT version"),
+        "node_id": Key(str, "edge-lstm", lambda v: None if v and "/" not in v and "+" not in v and "#" not in v
+                       else "must be non-empty without '/', '+' or '#'", "names this daemon's topics"),
+        "client_id": Key(str, "", help="MQTT client id (default: edge-lstm-<node_id>)"),
+        "keepalive": Key(int, 30, _positive, "seconds"),
+        "session_expiry": Key(int, 7 * 86400, _non_negative, "seconds the broker keeps the session while away"),
+        "qos": Key(int, 1, _one_of(0, 1), "subscription and event QoS"),
+        "ca_file": Key(str, "", help="CA certificate (mqtts)"),
+        "cert_file": Key(str, "", help="client certificate (mqtts)"),
+        "key_file": Key(str, "", help="client key (mqtts)"),
+        "reconnect_min_s": Key((int, float), 1, _positive),
+        "reconnect_max_s": Key((int, float), 60, _positive),
+    },
+    "input": {
+        "subscribe": Key(list, ["sensors/+/+"], _topics, "topic filters"),
+        "stream": Key(str, "{1}/{2}", _template, "stream id from topic levels: {0} is the first level"),
+        "features": Key(list, [], lambda v: None if all(isinstance(f, str) and f for f in v) and len(set(v)) == len(v)
+                        else "must list distinct channel names", "channels assembled into one multi-feature "
+                        "sample per stream (first = clock); empty: payloads carry all features"),
+        "feature": Key(str, "{2}", _template, "channel name from topic levels, with input.features"),
+        "max_payload_bytes": Key(int, 65536, _positive),
+        "max_streams": Key(int, 10_000, _non_negative, "streams the daemon keeps (about 8 KB each); a new one beyond "
+                           "it takes the place of the least recently heard from (evicted); 0: no limit"),
+        "evict_after_s": Key((int, float), 7 * 86400, _non_negative, "a stream silent for longer is evicted: all "
+                             "its state is dropped, and it starts afresh if it comes back (0: never)"),
+        "gap_s": Key((int, float), 3600, _positive, "a longer silence resets a stream's state"),
+        "clock_reset": Key(int, 5, _non_negative, "samples in a row stamped more than gap_s before a stream's last "
+                           "that restart it from them (its clock was reset); 0: dropped as stale"),
+        "settle": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the model's window) or a count",
+                      "samples after a stream (re)starts that are not scored while its LSTM state settles"),
+        "standardise": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the bundle's), 0 (off) or N",
+                           "scale each stream by its first N samples (-1: as the bundle says; 0: off)"),
+    },
+    "processing": {
+        "queue_size": Key(int, 100_000, _positive),
+        "batch_max": Key(int, 10_000, _positive, "messages drained per pass"),
+        "batch_bytes": Key(int, 1 << 20, _positive, "payload bytes drained per pass (at least one message): "
+                           "bounds the memory a pass of large batched payloads takes"),
+        "overload": Key(str, "drop_oldest", _one_of("drop_oldest", "drop_newest")),
+        "max_unacked": Key(int, 2000, _positive, "events published at QoS 1 and not yet acknowledged by the "
+                           "broker; above it the worker waits (bounds memory while the broker is slow)"),
+        "ack_timeout_s": Key((int, float), 10, _positive, "an event not acknowledged within this is no longer "
+                             "waited for (counted in unconfirmed_events; paho resends it after a reconnect)"),
+    },
+    "anomaly": {
+        "warmup": Key(int, 50, _non_negative, "samples before a stream may raise anomalies"),
+        "threshold": Key((int, float), 5.0, _positive, "z of the residual: anomalous above it in mode z, "
+                                                      "critical above twice it"),
+        "alpha": Key((int, float), 0.01, lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
+        "quiet": Key(int, 10, _positive, "normal samples that close an incident"),
+        "mode": Key(str, "novelty", _one_of("novelty", "z"), "the anomaly score (README: anomaly detection)"),
+        "novelty_window": Key(int, 1200, _positive, "samples of residual history a residual is compared with"),
+        "z_gate": Key((int, float), 8.0, _positive, "novelty is damped while z is below this"),
+        "pattern_length": Key(int, 64, _non_negative, "samples in the pattern view's window, a multiple of "
+                              "pattern_segment (0: no pattern view)"),
+        "pattern_segment": Key(int, 8, _positive, "samples averaged into one segment of a pattern"),
+        "pattern_memory": Key(int, 1200, _positive, "samples of history searched for the nearest pattern "
+                              "(at least twice pattern_length)"),
+        "pattern_gate": Key((int, float), 3.0, _positive, "the pattern view is damped while its distance is "
+                            "below this times its mean"),
+        "level_window": Key(int, 2400, _non_negative, "samples whose [min, max] a value is compared with "
+                            "(0: no level view)"),
+        "level_margin": Key((int, float), 0.1, _positive, "the level view alarms when a value leaves that "
+                            "range by more than this share of it"),
+        "silence_gate": Key((int, float), 10.0, _non_negative, "a gap between samples is news beyond this "
+                            "times the mean gap and twice the longest lately (0: no silence view)"),
+        "stuck_run": Key(int, 10, _non_negative, "identical values in a row are news beyond this and twice the "
+                         "longest run lately (0: no stuck view)"),
+        "late_gap": Key((int, float), 4.0, _non_negative, "a sample this many mean gaps after the previous one "
+                        "is not judged or learned by the forecast view (its forecast spans the gap; 0: off)"),
+        "seasonal_days": Key(int, 0, _non_negative, "the forecast view also expects any value seen within "
+                             "seasonal_width_s of this time of day on each of the last N days (0: off)"),
+        "seasonal_width_s": Key((int, float), 3600.0, _non_negative, "seconds either side of the time of day that "
+                                "the seasonal memory searches"),
+        "seasonal_bin_s": Key((int, float), 300.0, _positive, "the seasonal memory keeps each bin's [min, max] "
+                              "(must divide a day)"),
+        "context": Key(str, "", help="the device channel that shows its load (e.g. motor_current): incidents "
+                                     "coinciding with it and another channel moving together are operating "
+                                     "changes, not published (empty: off)"),
+        "context_within_s": Key((int, float), 5.0, _positive, "how close in time (s) counts as coinciding; "
+                                                              "anomaly events are held this long"),
+        "context_z": Key((int, float), 4.0, _positive, "a residual z this large counts as a channel moving"),
+        "relation_block": Key(int, 32, _non_negative, "the relation view (with context): samples of the context "
+                              "channel per block of means; a channel whose change over relation_span blocks no "
+                              "other channel of its device explains is anomalous (0: off)"),
+        "relation_span": Key(int, 64, _positive, "blocks between the two the relation view compares"),
+        "relation_alpha": Key((int, float), 0.002, lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+                              "weight of a new block in the relation view's slopes and statistics"),
+        "relation_gate": Key((int, float), 4.0, _positive, "the relation view alarms beyond this many mean "
+                             "deviations of the unexplained change"),
+        "relation_warmup": Key(int, 16, _non_negative, "blocks judged before the relation view may alarm"),
+        "relation_tolerance": Key((int, float), 0.1, _non_negative, "share of the change the other channel "
+                                  "explains that the relation view also allows (no relation is exact)"),
+        "relation_cusum": Key((int, float), 10.0, _non_negative, "the relation view also alarms when the CUSUM "
+                              "of a channel's block-to-block unexplained changes passes this (slow faults; 0: off)"),
+    },
+    "forecast": {
+        "every": Key(int, 10, _non_negative, "samples between forecasts of a stream (0: none)"),
+        "interval_z": Key((int, float), 1.96, _positive, "forecast bounds cover what ± this covers of a normal "
+                                                          "(1.96: 95%), learned as empirical error quantiles"),
+        "target_feature": Key(int, 0, _non_negative),
+        "fallback": Key((int, float), 1.0, _non_negative, "the last value is forecast instead while the model's "
+                        "recent squared errors exceed this times the last value's (0: always the model)"),
+        "fallback_alpha": Key((int, float), 0.02, lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+                              "weight of a new error in those averages"),
+    },
+    "state": {
+        "checkpoint": Key(str, "", help="checkpoint file (empty: no checkpoints)"),
+        "checkpoint_every_s": Key((int, float), 60, _positive),
+    },
+    "stats": {
+        "every_s": Key((int, float), 5, _positive),
+        "metrics_port": Key(int, 0, lambda v: None if 0 <= v <= 65535 else "must be a port number (0: off)"),
+    },
+}
+
+FLAG_KEYS = {"bundle": "model.bundle", "backend": "model.backend", "broker": "mqtt.broker",
+             "subscribe": "input.subscribe", "node_id": "mqtt.node_id", "checkpoint": "state.checkpoint",
+             "metrics_port": "stats.metrics_port"}
+
+
+def _coerce(text: str, key: Key, name: str) -> Any:
+    kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
+    if list in kinds:
+        return [t.strip() for t in text.split(",") if t.strip()]
+    for kind in kinds:
+        try:
+            return kind(text) if kind is not str else text
+        except ValueError:
+            continue
+    raise ConfigError(f"{name}: cannot read {text!r} as {' or '.join(k.__name__ for k in kinds)}")
+
+
+def _validate(section: str, table: dict[str, Any]) -> None:
+    for k, key in SCHEMA[section].items():
+        value, name = table[k], f"{section}.{k}"
+        if value is None:
+            raise ConfigError(f"{name}: required ({key.help})")
+        kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise ConfigError(f"{name}: expected {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
+        problem = key.check(value) if key.check else None
+        if problem:
+            raise ConfigError(f"{name}: {problem}, got {value!r}")
+
+
+def detector_config(items: list[str] | dict[str, Any]) -> DetectorConfig:
+    """A :class:`DetectorConfig` from ``[anomaly]`` defaults and ``KEY=VALUE`` items, validated.
+
+    >>> detector_config(["threshold=4"]).threshold
+    4
+    """
+    table = {k: key.default for k, key in SCHEMA["anomaly"].items()}
+    pairs = items.items() if isinstance(items, dict) else (_split(item) for item in items)
+    for k, value in pairs:
+        k = k.removeprefix("anomaly.")
+        if k not in table:
+            raise ConfigError(f"anomaly.{k}: unknown key (known: {', '.join(table)})")
+        table[k] = _coerce(value, SCHEMA["anomaly"][k], f"anomaly.{k}") if isinstance(value, str) else value
+    _validate("anomaly", table)
+    try:
+        return DetectorConfig(**table)
+    except ValueError as exc:
+        raise ConfigError(f"anomaly.{exc}") from None
+
+
+def forecast_settings(items: list[str]) -> dict[str, Any]:
+    """The ``[forecast]`` table, defaults and ``forecast.KEY=VALUE`` items, validated.
+
+    >>> forecast_settings(["forecast.fallback=0"])["fallback"]
+    0
+    """
+    table = {k: key.default for k, key in SCHEMA["forecast"].items()}
+    for item in items:
+        k, value = _split(item)
+        k = k.removeprefix("forecast.")
+        if k not in table:
+            raise ConfigError(f"forecast.{k}: unknown key (known: {', '.join(table)})")
+        table[k] = _coerce(value, SCHEMA["forecast"][k], f"forecast.{k}")
+    _validate("forecast", table)
+    return table
+
+
+def _split(item: str) -> tuple[str, str]:
+    k, sep, value = item.partition("=")
+    if not sep:
+        raise ConfigError(f"{item!r}: expected KEY=VALUE")
+    return k.strip(), value.strip()
+
+
+def engine_config(config: dict[str, dict[str, Any]], bundle_standardise: int = 0,
+                  bundle_difference: bool = False) -> EngineConfig:
+    """The engine settings of a validated configuration (``input.standardise = -1``: the bundle's; a bundle
+    whose model forecasts changes, ``bundle_difference``, needs a scaling)."""
+    fc, standardise = config["forecast"], config["input"]["standardise"]
+    standardise = bundle_standardise if standardise == -1 else standardise
+    if bundle_difference and not standardise:
+        raise ConfigError("input.standardise: the bundle's model sees changes over the spread of a stream's first "
+                          "N samples (edge-lstm train --difference): it must not be 0")
+    return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
+                        fallback=fc["fallback"], fallback_alpha=fc["fallback_alpha"],
+                        gap_s=config["input"]["gap_s"], clock_reset=config["input"]["clock_reset"],
+                        settle=config["input"]["settle"],
+                        standardise=standardise, difference=bundle_difference,
+                        detector=detector_config(config["anomaly"]))
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Defaults, then the TOML file, then ``overrides`` (``{"section.key": value}``); validated."""
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    config = {section: {k: key.default for k, key in keys.items()} for section, keys in SCHEMA.items()}
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{section}: unknown section (known: {', '.join(SCHEMA)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: must be a table")
+        for k, v in table.items():
+            if k not in SCHEMA[section]:
+                raise ConfigError(f"{section}.{k}: unknown key (known: {', '.join(SCHEMA[section])})")
+            config[section][k] = v
+    for dotted, value in (overrides or {}).items():
+        section, _, k = dotted.partition(".")
+        if section not in SCHEMA or k not in SCHEMA[section]:
+            raise ConfigError(f"{dotted}: unknown key")
+        key = SCHEMA[section][k]
+        config[section][k] = _coerce(value, key, dotted) if isinstance(value, str) else value
+    for section in SCHEMA:
+        _validate(section, config[section])
+    if config["mqtt"]["reconnect_max_s"] < config["mqtt"]["reconnect_min_s"]:
+        raise ConfigError("mqtt.reconnect_max_s: must not be below mqtt.reconnect_min_s")
+    detector_config(config["anomaly"])  # the checks across [anomaly] keys, at start
+    if not Path(config["model"]["bundle"]).is_dir():
+        raise ConfigError(f"model.bundle: {config['model']['bundle']!r} is not a bundle directory")
+    return config
