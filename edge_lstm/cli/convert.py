@@ -1,0 +1,76 @@
+"""``edge-lstm convert``: convert a Keras model into a bundle and report parity."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import edge_lstm
+from edge_lstm.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from edge_lstm.errors import EdgeLSTMError
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from converter.convert import convert
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        print(f"edge-lstm convert needs the convert extra ({exc}): pip install 'edge-lstm[convert]'", file=sys.stderr)
+        return EXIT_USAGE
+    names = args.feature_names.split(",") if args.feature_names else None
+    model = Path(args.model)
+    calibration = args.calibration or model.with_suffix(".calibration.npy")
+    if not Path(calibration).exists():
+        raise EdgeLSTMError(f"no --calibration given and no {calibration} (edge-lstm train writes one)")
+    standardise, difference = _trained_preprocessing(model)
+    if standardise:
+        what = "the changes of streams, scaled by those of" if difference else "streams scaled by"
+        print(f"{model.with_suffix('.report.json')}: trained on {what} their first {standardise} "
+              "samples; recorded in the bundle (edge-lstm serve applies it)")
+    result = convert(model, calibration, args.out, feature_names=names, window=args.window, standardise=standardise,
+                     difference=difference, overwrite=args.force, progress=not args.quiet)
+    spec = edge_lstm.read_bundle(result.path).spec
+    print(f"wrote {result.path}: {len(spec.layers)} layers, {spec.features} feature(s) in, {spec.outputs} out")
+    print("parity against Keras on the calibration windows:")
+    print(f"  {'backend':<11} {'max abs err':>12} {'rms err':>12} {'max/std':>10} {'rms/std':>10}  ok")
+    ok = True
+    checked = set(args.check.split(",")) if args.check else set(result.parity)
+    for backend, r in result.parity.items():
+        verdict = {True: "yes", False: "NO", None: "(for comparison)"}[r.get("within_tolerance")]
+        if backend not in checked and r.get("within_tolerance") is False:
+            verdict = "NO (not checked: do not use this backend)"
+        ok &= r.get("within_tolerance") is not False or backend not in checked
+        print(f"  {backend:<11} {r['max_abs_error']:>12.3g} {r['rms_error']:>12.3g} {r['max_error_vs_std']:>10.3g} "
+              f"{r['rms_error_vs_std']:>10.3g}  {verdict}")
+    if not ok:
+        print("a backend is outside tolerance: do not deploy this bundle; please report it", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _trained_preprocessing(model: Path) -> tuple[int, bool]:
+    """N and whether the model forecasts changes, from the ``.report.json`` that ``edge-lstm train --standardise N
+    [--difference]`` left beside the model; else (0, False)."""
+    report = model.with_suffix(".report.json")
+    try:
+        trained = json.loads(report.read_text()) if report.exists() else {}
+        return int(trained.get("standardise") or 0), bool(trained.get("difference"))
+    except (ValueError, OSError) as exc:
+        raise EdgeLSTMError(f"{report}: unreadable ({exc})") from None
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a Keras model (.keras, .h5) into a bundle",
+                       description="Convert a Keras model into a bundle directory and report parity per backend.")
+    p.add_argument("model", help="the .keras or .h5 model file")
+    p.add_argument("--calibration", metavar="DATA",
+                   help="input windows (.npy of shape (N, T, F)) or a raw series (.npz, .csv) to window "
+                        "(default: MODEL's .calibration.npy, which edge-lstm train writes)")
+    p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
+    p.add_argument("--window", type=int, help="window length for raw-series calibration data (default: the "
+                   "model's input length, else 50)")
+    p.add_argument("--feature-names", metavar="A,B,…", help="names of the input features, stored in the bundle")
+    p.add_argument("--force", action="store_true", help="replace BUNDLE_DIR if it exists")
+    p.add_argument("--check", metavar="B1,B2", help="backends whose parity decides the exit status (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)

@@ -1,0 +1,58 @@
+"""``edge-lstm train``: train a forecaster on a series (needs TensorFlow)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge_lstm.cli.exits import EXIT_OK, EXIT_USAGE
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from converter.train import train
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        print(f"edge-lstm train needs the convert extra ({exc}): pip install 'edge-lstm[convert]'", file=sys.stderr)
+        return EXIT_USAGE
+    report = train(args.data, args.out, window=args.window, units=tuple(int(u) for u in args.units.split(",")),
+                   dense=args.dense, cell=args.cell, horizon=args.horizon, epochs=args.epochs, patience=args.patience,
+                   columns=args.columns.split(",") if args.columns else None, seed=args.seed, head=args.head,
+                   standardise=args.standardise, difference=args.difference, max_windows=args.max_windows,
+                   progress=not args.quiet)
+    print(f"wrote {args.out} ({report.epochs_run} epochs on {report.train_windows:,} windows of {report.window})")
+    print(f"validation ({report.validation_windows:,} windows, the last 20% of each series in time):")
+    print(f"  model        RMSE {report.val_rmse:.4g}  MAE {report.val_mae:.4g}")
+    print(f"  last value   RMSE {report.naive_rmse:.4g}  MAE {report.naive_mae:.4g}")
+    print(f"  skill (1 - RMSE/naive RMSE): {report.skill:+.3f}")
+    return EXIT_OK
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a forecaster of the seed's shape on a series (needs TensorFlow)",
+                       description="Fit LSTM/GRU layers → Dense → Dense(horizon) on a CSV series, a folder of "
+                                   "CSVs or a firmware_sim export, split in time order; save a .keras ready "
+                                   "for `edge-lstm convert` and a .report.json.")
+    p.add_argument("data", help="a CSV (timestamp,value[,...]) or a folder of CSVs")
+    p.add_argument("--out", required=True, metavar="MODEL.keras", help="where to save the model")
+    p.add_argument("--window", type=int, default=50, help="input window in samples (default 50)")
+    p.add_argument("--units", default="64,32", help="recurrent units per layer (default 64,32)")
+    p.add_argument("--dense", type=int, default=16, help="units of the hidden Dense layer (default 16)")
+    p.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
+    p.add_argument("--horizon", type=int, default=1, help="samples forecast ahead (default 1)")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs")
+    p.add_argument("--columns", metavar="A,B", help="feature columns (default: every numeric column)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-windows", type=int, default=20_000, metavar="N",
+                   help="train on at most N windows, drawn at random (default 20000); early stopping watches at "
+                        "most N evenly spaced validation windows")
+    p.add_argument("--head", type=float, metavar="FRACTION",
+                   help="learn only from the first FRACTION of each series (NAB's probationary 0.15)")
+    p.add_argument("--standardise", type=int, nargs="?", const=0, metavar="N",
+                   help="scale each series by the mean and std of its first N samples (no N: all of it): one "
+                        "model for series of any units; serve with input.standardise = N")
+    p.add_argument("--difference", action="store_true",
+                   help="with --standardise: learn from each sample's change over the spread of the changes in "
+                        "those N samples, and forecast the change (for noise small against the operating range)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
