@@ -60,7 +60,7 @@ evaluate-nab: $(STAMP)
 NAB_SEEDS ?= 0 1 2 3 4
 evaluate-nab-seeds: $(STAMP)
 	for s in $(NAB_SEEDS); do $(MAKE) --no-print-directory evaluate-nab NAB_SEED=$$s NAB_OUT=build/nab-seed$$s || exit 1; done
-	$(PY) bench/nab_seeds_summary.py $(foreach s,$(NAB_SEEDS),build/nab-seed$(s)/numba-int8/summary.json)
+	$(PY) tools/nab_seeds_summary.py $(foreach s,$(NAB_SEEDS),build/nab-seed$(s)/numba-int8/summary.json)
 
 # The simulated machines (docs/evaluation.md, "Simulated machines"): each scenario exported with its exact
 # labels, replayed through the demo's bundle with the load channel named; summaries in $(MACHINES_OUT)/*/results.
@@ -73,7 +73,7 @@ evaluate-machines: $(STAMP)
 			--bundle edge_lstm/demo/bundle --out $(MACHINES_OUT)/$$s/results --gap 600 \
 			--set context=motor_current --no-plots --quiet || exit 1; \
 	done
-	$(PY) bench/machines_summary.py $(foreach s,$(MACHINES),$(MACHINES_OUT)/$(s)/results/summary.json)
+	$(PY) tools/machines_summary.py $(foreach s,$(MACHINES),$(MACHINES_OUT)/$(s)/results/summary.json)
 
 # make demo: no TensorFlow, no apt: the runtime, the simulator and the demo extra (amqtt, rich, matplotlib).
 DEMO_STAMP := $(VENV)/.demo-installed
@@ -100,7 +100,7 @@ clean:
 # payloads mixed in; its RSS over time in build/soak/soak.json.
 SOAK_MINUTES ?= 60
 soak: $(STAMP) system-deps
-	$(PY) bench/soak.py --minutes $(SOAK_MINUTES) --out build/soak
+	$(PY) benchmarks/soak.py --minutes $(SOAK_MINUTES) --out build/soak
 
 # The structure-aware fuzz (tests/test_fuzz.py) at full size: FUZZ_EXAMPLES cases in all, shared among the
 # properties (payloads 60%, a worker pass 20%, configuration 10%, topics 10%); CI runs 300.

@@ -1,19 +1,16 @@
-"""Test helpers around a real broker: a collecting subscriber and a daemon in a subprocess."""
+"""Test helpers around a real broker: a collecting subscriber (the publisher and the daemon in a subprocess are
+edge_lstm.demo.brokers', which the benchmarks use too)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from edge_lstm.serve.broker import no_delay
+from edge_lstm.demo.brokers import DaemonProcess, publisher
 
 
 class Collector:
@@ -61,30 +58,4 @@ class Collector:
         self.client.disconnect()
 
 
-def publisher(port: int) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{time.time_ns()}", protocol=mqtt.MQTTv5)
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.reconnect_delay_set(1, 2)
-    client.on_socket_open = no_delay
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    return client
-
-
-class DaemonProcess:
-    """``edge-lstm serve`` in a subprocess."""
-
-    def __init__(self, args: list[str], log: Path) -> None:
-        self.log = log
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "edge_lstm", "serve", *args],
-                                        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
-
-    def stop(self, sig: int = 15, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+__all__ = ["Collector", "DaemonProcess", "publisher"]

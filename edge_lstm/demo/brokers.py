@@ -1,5 +1,6 @@
-"""MQTT brokers for the demo and the tests: a private Mosquitto on a free loopback port, or an
-embedded amqtt broker in this process (when Mosquitto is not installed), or one already running.
+"""MQTT brokers for the demo, the tests and the benchmarks: a private Mosquitto on a free loopback port, or
+an embedded amqtt broker in this process (when Mosquitto is not installed), or one already running; and
+around them a fast publisher and ``edge-lstm serve`` in a subprocess.
 
 amqtt is the maintained pure-Python broker (asyncio, MIT, releases in 2026); it speaks MQTT
 3.1.1 only, so clients of an embedded broker use 3.1.1.
@@ -12,10 +13,15 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from edge_lstm.serve.broker import no_delay
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 
@@ -162,3 +168,32 @@ def demo_broker(url: str | None = None, embedded: bool = False) -> Mosquitto | E
     if reachable("127.0.0.1", 1883):
         return ExistingBroker("mqtt://127.0.0.1:1883")
     return EmbeddedBroker()
+
+
+def publisher(port: int) -> mqtt.Client:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{time.time_ns()}", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.reconnect_delay_set(1, 2)
+    client.on_socket_open = no_delay
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+class DaemonProcess:
+    """``edge-lstm serve`` in a subprocess."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log = log
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "edge_lstm", "serve", *args],
+                                        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+
+    def stop(self, sig: int = 15, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")

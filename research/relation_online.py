@@ -1,6 +1,6 @@
 """Study: the healthy relation between a channel and its device's load, learned online, as a detector.
 
-    python bench/relation_online.py EXPORT_DIR [EXPORT_DIR ...] [--context motor_current]
+    python research/relation_online.py EXPORT_DIR [EXPORT_DIR ...] [--context motor_current]
 
 For each channel of each device of an ``edge-lstm sim export`` folder (the context channel aside):
 the channel regressed on the device's latest context value (an exponentially weighted linear fit,
@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.relation_study import study_latest_load
+from research.relation_study import study_latest_load
 
 
 @njit(cache=True)

@@ -1,6 +1,6 @@
 """Soak: the daemon for a given time under steady traffic mixed with malformed payloads; its RSS over time.
 
-    python bench/soak.py [--minutes 60] [--rate 1000] [--streams 100] [--bad-every 50] [--out build/soak]
+    python benchmarks/soak.py [--minutes 60] [--rate 1000] [--streams 100] [--bad-every 50] [--out build/soak]
 
 Starts a private Mosquitto and ``edge-lstm serve`` (the demo bundle unless --bundle), publishes ``rate``
 samples/s over ``streams`` streams at QoS 1 (every ``bad-every``-th message one of a set of malformed

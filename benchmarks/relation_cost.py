@@ -1,6 +1,6 @@
 """What the relation view costs the engine: samples per second with it and without, side by side.
 
-    python bench/relation_cost.py [--bundle edge_lstm/demo/bundle] [--devices 300] [--steps 200] [--reps 3]
+    python benchmarks/relation_cost.py [--bundle edge_lstm/demo/bundle] [--devices 300] [--steps 200] [--reps 3]
 
 Devices of three channels (the load among them) each send one sample a step, as independently
 publishing devices do; the engine runs with ``anomaly.context`` set and ``relation_block`` 0 and 32,

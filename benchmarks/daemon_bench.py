@@ -1,6 +1,6 @@
 """Daemon benchmark: samples/s through a real Mosquitto into events, latency at a fixed rate, RSS.
 
-    python bench/daemon_bench.py BUNDLE [--json] [--echo]
+    python benchmarks/daemon_bench.py BUNDLE [--json] [--echo]
 
 Starts Mosquitto on a free loopback port and ``edge-lstm serve`` in a subprocess, publishes from
 this process, and reads the daemon's stats and events back over MQTT. Everything shares this
@@ -26,9 +26,8 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from edge_lstm.demo.brokers import DaemonProcess, Mosquitto, publisher
 from edge_lstm.serve.broker import no_delay
-from tests.mosquitto import Mosquitto
-from tests.mqtt_helpers import DaemonProcess, publisher
 
 T0 = 1_700_000_000.0
 

@@ -4,7 +4,7 @@ Streams the float reference over a series, rounding every LSTM's c to a symmetri
 grid (scale = largest |c| seen on the same streams / qmax) after every step, and reports the RMS
 error of the outputs against the unrounded stream, relative to the output's std.
 
-    python bench/cell_state_precision.py BUNDLE STREAMS.npy   # STREAMS: (N, T, F)
+    python benchmarks/cell_state_precision.py BUNDLE STREAMS.npy   # STREAMS: (N, T, F)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The LSTM's one-step forecasts (through the chosen backend, each file standardise
 probationary period, as `edge-lstm evaluate` does) are computed once; each idea then turns the
 residuals into per-sample scores, which NAB's scorer (corpus-optimised threshold) rates.
 
-    python bench/detector_study.py BUNDLE ../shared/data/nab-dev [--backend numba-int8]
+    python research/detector_study.py BUNDLE ../shared/data/nab-dev [--backend numba-int8]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.nab_forecasts import forecasts
 from edge_lstm.evaluate import nab
+from research.nab_forecasts import forecasts
 
 
 @njit(cache=True)

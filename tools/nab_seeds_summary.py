@@ -1,6 +1,6 @@
 """NAB scores of the same evaluation trained with several seeds, side by side, with their mean and range.
 
-    python bench/nab_seeds_summary.py build/nab-seed*/numba-int8/summary.json
+    python tools/nab_seeds_summary.py build/nab-seed*/numba-int8/summary.json
 
 (``make evaluate-nab-seeds`` writes those summaries and then runs this.)
 """

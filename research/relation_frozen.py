@@ -1,6 +1,6 @@
 """Study: a channel's relation to its device's load, learned once (commissioning) and then frozen.
 
-    python bench/relation_frozen.py EXPORT_DIR [EXPORT_DIR ...] [--learn 2400] [--smooth 30] [--k 6,10]
+    python research/relation_frozen.py EXPORT_DIR [EXPORT_DIR ...] [--learn 2400] [--smooth 30] [--k 6,10]
                                     [--lagged] [--inside]
 
 For each channel of each device of an ``edge-lstm sim export`` folder (the context channel aside):
@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.relation_study import study_latest_load
+from research.relation_study import study_latest_load
 
 
 @njit(cache=True)

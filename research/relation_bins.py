@@ -1,6 +1,6 @@
 """Study: a channel's level per load bin, learned the first time the machine runs at that load, then frozen.
 
-    python bench/relation_bins.py EXPORT_DIR [EXPORT_DIR ...] [--learn 300] [--steady 60] [--smooth 30]
+    python research/relation_bins.py EXPORT_DIR [EXPORT_DIR ...] [--learn 300] [--steady 60] [--smooth 30]
                                   [--k 3,5] [--width 0.05]
 
 For each channel of each device of an ``edge-lstm sim export`` folder (the context channel aside), the
@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.relation_study import study_latest_load
+from research.relation_study import study_latest_load
 
 BINS = 512
 

@@ -1,7 +1,7 @@
 """The simulated-machine evaluations side by side, and together: faults found, false incidents per stream-day,
 and the one-step forecasts' median RMSE over the last value's (and how often the last value stood in).
 
-    python bench/machines_summary.py build/machines/*/results/summary.json
+    python tools/machines_summary.py build/machines/*/results/summary.json
 
 (``make evaluate-machines`` writes those summaries and then runs this.)
 """

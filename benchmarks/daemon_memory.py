@@ -1,6 +1,6 @@
 """Where the daemon's resident memory is: idle after warm-up, then after bursts of 1, 10 and 1,000 streams.
 
-    python bench/daemon_memory.py BUNDLE [--backend numba-int8] [-- SERVE_ARGS...]
+    python benchmarks/daemon_memory.py BUNDLE [--backend numba-int8] [-- SERVE_ARGS...]
 
 Starts Mosquitto on a free loopback port and ``edge-lstm serve`` in a subprocess, and prints its
 RssAnon / RssFile (``/proc/PID/status``) and, when idle, the largest mappings (``/proc/PID/smaps``).
@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.daemon_bench import Watcher, throughput
-from tests.mosquitto import Mosquitto
-from tests.mqtt_helpers import DaemonProcess
+from benchmarks.daemon_bench import Watcher, throughput
+from edge_lstm.demo.brokers import DaemonProcess, Mosquitto
 
 
 def status(pid: int) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """NAB study: which views of a series, scored as novelty, find the labelled windows.
 
-The engine's one-step forecasts are computed once per file (cached: ``bench/nab_forecasts.py`` replays
+The engine's one-step forecasts are computed once per file (cached: ``research/nab_forecasts.py`` replays
 each file as ``edge-lstm evaluate`` does); each idea turns (value, forecast) into per-sample scores
 offline, and NAB's scorer (corpus-optimised threshold) rates them; the product's detector so read
 scores exactly what ``evaluate`` does.
@@ -9,7 +9,7 @@ Several bundles (comma-separated; e.g. the same training with other ``--seed``s)
 each model's forecasts, and the mean is printed with the per-model scores (a seed alone moves the
 score by about 2 points; docs/evaluation.md, "Training seeds").
 
-    python bench/nab_study.py BUNDLE[,BUNDLE...] ../shared/data/nab-dev [--backend numba-int8]
+    python research/nab_study.py BUNDLE[,BUNDLE...] ../shared/data/nab-dev [--backend numba-int8]
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.detector_study import ewm_z
-from bench.nab_forecasts import forecasts
 from edge_lstm.evaluate import nab
+from research.detector_study import ewm_z
+from research.nab_forecasts import forecasts
 
 SETTLE = 100  # samples unscored: the engine's settle (50) and the detector's warm-up (50)
 

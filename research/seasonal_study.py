@@ -6,7 +6,7 @@ seasonal hint ``d[t] = x(t + gap - P) - x(t - P)`` (what the series did at this 
 ``P`` ago; 0 until a period of history exists). One-step forecasts from 50-sample windows for
 every file; the product's detector scores both; NAB's scorer rates them.
 
-    python bench/seasonal_study.py ../shared/data/nab-dev [--period-h 24]
+    python research/seasonal_study.py ../shared/data/nab-dev [--period-h 24]
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nab_study import detector_scores, squash
 from edge_lstm.evaluate import nab
 from edge_lstm.evaluate.labelled import discover, read_series
 from edge_lstm.stream.scaling import standard_scaling
+from research.nab_study import detector_scores, squash
 
 WINDOW = 50
 

@@ -1,6 +1,6 @@
 """Study: do slow faults show in the healthy relation between a device's channels and its load?
 
-    python bench/relation_study.py EXPORT_DIR [EXPORT_DIR ...] [--context motor_current]
+    python research/relation_study.py EXPORT_DIR [EXPORT_DIR ...] [--context motor_current]
 
 For each device of an ``edge-lstm sim export`` folder: fit each channel as a quadratic of the
 context channel on the probationary first 15% (the machine's healthy commissioning period), then

@@ -1,6 +1,6 @@
 """Study: a CUSUM of the block-to-block changes no other channel explains (slow faults, early).
 
-    python bench/relation_cusum.py EXPORT_DIR [EXPORT_DIR ...] [--h 10,20] [--k 0.5] [--tolerance 0.1]
+    python research/relation_cusum.py EXPORT_DIR [EXPORT_DIR ...] [--h 10,20] [--k 0.5] [--tolerance 0.1]
 
 The relation view (edge_lstm/detect/relations.py) compares a channel's change over a span with its usual
 size, and its statistics learn a slow fault as fast as it grows (bearing-wear's vibration rides at a
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.relation_study import incidents, load_devices, report
 from edge_lstm.evaluate.incidents import Match, match
+from research.relation_study import incidents, load_devices, report
 
 BLOCK = 32
 ALPHA = 0.002

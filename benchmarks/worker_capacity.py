@@ -1,7 +1,7 @@
 """The daemon's worker alone (parse, batched step, events published to a local Mosquitto), fed
 in-process with single-sample messages: what it can do when the network is not the limit.
 
-    python bench/worker_capacity.py BUNDLE
+    python benchmarks/worker_capacity.py BUNDLE
 """
 
 import sys
@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from edge_lstm.demo.brokers import Mosquitto
 from edge_lstm.serve.config import load_config
 from edge_lstm.serve.daemon import Daemon
-from tests.mosquitto import Mosquitto
 
 STREAMS = 1000
 

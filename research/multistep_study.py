@@ -1,6 +1,6 @@
 """Study: does multi-step forecast disagreement add to the detector's views on the NAB dev subset?
 
-    python bench/multistep_study.py BUNDLE_WITH_HORIZON_H ../shared/data/nab-dev
+    python research/multistep_study.py BUNDLE_WITH_HORIZON_H ../shared/data/nab-dev
 
 The bundle forecasts H samples ahead (``edge-lstm train --horizon H``). For each target sample the
 H forecasts made 1..H samples earlier are compared with it (multi-step errors) and with each other
@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import edge_lstm
-from bench.nab_study import SETTLE, detector_scores, squash, trailing_novelty
 from edge_lstm.evaluate import nab
 from edge_lstm.evaluate.labelled import discover, read_series
 from edge_lstm.stream.scaling import standard_scaling
+from research.nab_study import SETTLE, detector_scores, squash, trailing_novelty
 
 
 def aligned(y: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Study: changes of a channel that the load's changes do not explain (a slow fault's signature).
 
-    python bench/relation_delta.py EXPORT_DIR [EXPORT_DIR ...] [--block 32] [--span 64] [--k 1,2]
+    python research/relation_delta.py EXPORT_DIR [EXPORT_DIR ...] [--block 32] [--span 64] [--k 1,2]
                                    [--oracle 2100] [--warm 16] [--gate 4]
 
 Per channel of each device of an ``edge-lstm sim export`` folder (the context channel aside), online:
@@ -27,9 +27,9 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.relation_study import incidents, load_devices, report
 from edge_lstm.evaluate.incidents import Match, match
 from edge_lstm.evaluate.labelled import to_epoch
+from research.relation_study import incidents, load_devices, report
 
 
 @njit(cache=True)
