@@ -102,8 +102,8 @@ SOAK_MINUTES ?= 60
 soak: $(STAMP) system-deps
 	$(PY) benchmarks/soak.py --minutes $(SOAK_MINUTES) --out build/soak
 
-# The structure-aware fuzz (tests/test_fuzz.py) at full size: FUZZ_EXAMPLES cases in all, shared among the
+# The structure-aware fuzz (tests/serve/test_fuzz.py) at full size: FUZZ_EXAMPLES cases in all, shared among the
 # properties (payloads 60%, a worker pass 20%, configuration 10%, topics 10%); CI runs 300.
 FUZZ_EXAMPLES ?= 1000000
 fuzz: $(STAMP)
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/serve/test_fuzz.py --hypothesis-show-statistics

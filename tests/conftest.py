@@ -14,7 +14,7 @@ def converted(tmp_path_factory):
     """name -> (keras model, windows, bundle path, conversion result), each trained and converted once."""
     keras = pytest.importorskip("keras")
     from converter.convert import convert
-    from tests.keras_models import ARCHITECTURES
+    from tests.support.keras_models import ARCHITECTURES
 
     out = {}
     for name, build in ARCHITECTURES.items():
@@ -33,10 +33,10 @@ def converted(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def forecaster(tmp_path_factory):
-    """A converted, well-trained one-step forecaster of tests.keras_models.sine_series."""
+    """A converted, well-trained one-step forecaster of tests.support.keras_models.sine_series."""
     keras = pytest.importorskip("keras")
     from converter.convert import convert
-    from tests.keras_models import sine_forecaster
+    from tests.support.keras_models import sine_forecaster
 
     keras.utils.set_random_seed(0)
     model, windows = sine_forecaster()

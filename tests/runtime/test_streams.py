@@ -11,7 +11,7 @@ import pytest
 import edge_lstm
 from edge_lstm.runtime import activations
 from edge_lstm.runtime.bundle import bundle_from_parts
-from tests.bundles import MIXED_MODEL, lstm_model, random_bundle, random_weights
+from tests.support.bundles import MIXED_MODEL, lstm_model, random_bundle, random_weights
 
 FLOAT_BACKENDS = ["numpy", "numba-f32"]
 
@@ -158,7 +158,7 @@ def test_unknown_backend_is_named(mixed):
 
 def test_runtime_never_imports_tensorflow(tmp_path):
     """Load and run a bundle with TensorFlow and Keras made unimportable."""
-    from tests.bundles import write_random_bundle
+    from tests.support.bundles import write_random_bundle
 
     path = write_random_bundle(tmp_path / "b")
     script = textwrap.dedent(f"""
@@ -183,7 +183,7 @@ def test_runtime_never_imports_tensorflow(tmp_path):
 
 
 def test_manifest_model_section_is_self_describing(tmp_path):
-    from tests.bundles import write_random_bundle
+    from tests.support.bundles import write_random_bundle
 
     path = write_random_bundle(tmp_path / "b", MIXED_MODEL)
     manifest = json.loads((path / "manifest.json").read_text())

@@ -7,7 +7,7 @@ import pytest
 
 from edge_lstm.detect.detector import VIEWS, Detector, DetectorConfig, _pattern_distance
 from edge_lstm.detect.operating import OperatingChanges
-from tests.test_operating import event
+from tests.detect.test_operating import event
 
 PERIOD = 96
 

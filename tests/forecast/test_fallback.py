@@ -10,7 +10,7 @@ from edge_lstm.forecast.fallback import Fallback
 from edge_lstm.serve.config import ConfigError, forecast_settings, load_config
 from edge_lstm.stream.engine import Engine, EngineConfig
 from edge_lstm.stream.sample import Sample
-from tests.bundles import lstm_model, random_bundle
+from tests.support.bundles import lstm_model, random_bundle
 
 
 def reference_choices(idx, value, model_next, judged, ratio, alpha, warmup):

@@ -5,7 +5,7 @@ import numpy as np
 from converter.tflite_step import representative_samples, tensor_names
 from edge_lstm.runtime.bundle import bundle_from_parts
 from edge_lstm.runtime.kernels.reference import ReferenceKernel
-from tests.bundles import random_weights
+from tests.support.bundles import random_weights
 
 MODEL = {
     "input": {"features": 1},

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 import edge_lstm
-from tests.mosquitto import mosquitto  # noqa: F401  (fixture)
+from tests.support.mosquitto import mosquitto  # noqa: F401  (fixture)
 
 pytest.importorskip("keras")
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def quickstart() -> list[str]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from tests.bundles import MIXED_MODEL, lstm_model, random_bundle
+from tests.support.bundles import MIXED_MODEL, lstm_model, random_bundle
 
 cuda = pytest.importorskip("numba.cuda")
 

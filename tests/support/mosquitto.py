@@ -73,7 +73,7 @@ def stock_broker(workdir: Path) -> Mosquitto:
     return broker
 
 
-DEPLOYED = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto.conf"
+DEPLOYED = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto.conf"
 
 
 def deployed_broker(workdir: Path) -> Mosquitto:

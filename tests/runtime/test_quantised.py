@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("keras")
 
 import edge_lstm
-from tests.keras_models import ARCHITECTURES, synthetic_windows
+from tests.support.keras_models import ARCHITECTURES, synthetic_windows
 
 STEPS = 200
 
@@ -25,7 +25,7 @@ def stream_errors(converted):
     for name, (_, windows, path, _) in converted.items():
         features = windows.shape[-1]
         streams = synthetic_windows(16, STEPS, features, seed=99)
-        # The float stream equals Keras on every prefix (tests/test_keras_parity.py), so it is the truth here.
+        # The float stream equals Keras on every prefix (tests/converter/test_keras_parity.py), so it is the truth here.
         reference = edge_lstm.load(path, "numpy").run(streams)
         errors[name] = {b: _stream_error(path, b, streams, reference) for b in ("numba-int8", "litert", "litert-int8")}
     return errors
@@ -101,7 +101,7 @@ def test_int8_bundle_files_are_listed_and_verified(converted, tmp_path):
 
 
 def test_old_bundle_without_int8_gets_advice(tmp_path):
-    from tests.bundles import write_random_bundle
+    from tests.support.bundles import write_random_bundle
 
     path = write_random_bundle(tmp_path / "float_only")
     with pytest.raises(edge_lstm.BundleError, match=r"no int8 weights.*convert it again"):

@@ -14,7 +14,7 @@ from edge_lstm.detect.detector import DetectorConfig
 from edge_lstm.serve.payloads import PayloadError, Sample
 from edge_lstm.serve.registry import Registry
 from edge_lstm.stream.engine import Engine, EngineConfig
-from tests.bundles import lstm_model, random_bundle
+from tests.support.bundles import lstm_model, random_bundle
 
 CONFIG = EngineConfig(forecast_every=5, standardise=20, gap_s=600.0, detector=replace(DetectorConfig(), warmup=10))
 
@@ -93,9 +93,9 @@ def test_the_registry_makes_room_from_the_least_recently_heard_from():
 def test_junk_ids_cannot_lock_a_new_device_out_and_idle_streams_leave(tmp_path, forecaster):
     """15,000 distinct ids used to fill input.max_streams for good (and the checkpoint, 39 MB): every new id
     refused, a real new device too, after a restart as well."""
-    from tests.mosquitto import Mosquitto
-    from tests.mqtt_helpers import Collector, DaemonProcess, publisher
-    from tests.test_daemon import T0, _daemon, series
+    from tests.serve.test_daemon import T0, _daemon, series
+    from tests.support.mosquitto import Mosquitto
+    from tests.support.mqtt import Collector, DaemonProcess, publisher
 
     broker = Mosquitto(tmp_path / "broker").start()
     collector = Collector(broker.port)

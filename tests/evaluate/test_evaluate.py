@@ -13,7 +13,7 @@ from edge_lstm.evaluate.labelled import nab_time, read_series
 from edge_lstm.evaluate.nab import probation_length
 from edge_lstm.evaluate.replay import replay
 from edge_lstm.stream.engine import EngineConfig
-from tests.keras_models import sine_series
+from tests.support.keras_models import sine_series
 
 T0 = 1_700_000_000.0
 

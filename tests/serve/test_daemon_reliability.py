@@ -13,10 +13,10 @@ import pytest
 pytest.importorskip("keras")
 
 from edge_lstm.serve.config import load_config
-from tests.bundles import lstm_model, write_random_bundle
-from tests.mosquitto import deployed_broker, free_port, stock_broker, tls_password_broker
-from tests.mqtt_helpers import Collector, DaemonProcess, publisher
-from tests.test_daemon import T0, _daemon, _samples
+from tests.serve.test_daemon import T0, _daemon, _samples
+from tests.support.bundles import lstm_model, write_random_bundle
+from tests.support.mosquitto import deployed_broker, free_port, stock_broker, tls_password_broker
+from tests.support.mqtt import Collector, DaemonProcess, publisher
 
 BURST = 20_000
 
@@ -222,7 +222,7 @@ def test_after_an_input_flood_fresh_samples_are_processed_within_seconds(tmp_pat
     queue behind the broker's backlog for the daemon. Once the flood stops, a fresh stream's samples are
     processed within seconds, through a real broker. (The bound on the wait itself is shown above, where
     the acknowledgements never come: this flood is too short to wedge the old code for long.)"""
-    from tests.mosquitto import Mosquitto
+    from tests.support.mosquitto import Mosquitto
 
     broker = Mosquitto(tmp_path / "broker").start()
     collector = Collector(broker.port)

@@ -10,7 +10,7 @@ import pytest
 import edge_lstm
 from edge_lstm.errors import BundleError
 from edge_lstm.runtime.bundle import write_bundle
-from tests.bundles import MIXED_MODEL, random_weights, write_random_bundle
+from tests.support.bundles import MIXED_MODEL, random_weights, write_random_bundle
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from edge_lstm.detect.detector import Detector, DetectorConfig
 from edge_lstm.serve.config import ConfigError, engine_config, load_config
 from edge_lstm.serve.payloads import PayloadError, Sample, parse
 from edge_lstm.stream.engine import Engine, EngineConfig
-from tests.bundles import lstm_model, random_bundle
+from tests.support.bundles import lstm_model, random_bundle
 
 
 @pytest.mark.parametrize(("payload", "expected"), [
@@ -317,7 +317,7 @@ def test_standardise_holds_the_first_samples_then_streams_them_scaled(batch):
 
 def test_worker_drains_at_most_batch_bytes_but_always_one_message(tmp_path):
     from edge_lstm.serve.daemon import Daemon
-    from tests.bundles import write_random_bundle
+    from tests.support.bundles import write_random_bundle
 
     path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
     config = load_config(None, {"model.bundle": str(path), "processing.batch_bytes": "100"})
@@ -335,7 +335,7 @@ def test_a_sample_that_makes_the_engine_fail_is_reported_and_left_and_the_rest_g
     import json
 
     from edge_lstm.serve.daemon import Daemon
-    from tests.bundles import write_random_bundle
+    from tests.support.bundles import write_random_bundle
 
     daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
     published = []
@@ -366,7 +366,7 @@ def test_a_checkpoint_that_reads_but_does_not_fit_starts_the_daemon_fresh(tmp_pa
     from starting (under systemd: restarting for ever)."""
     from edge_lstm.serve import checkpoint
     from edge_lstm.serve.daemon import Daemon
-    from tests.bundles import write_random_bundle
+    from tests.support.bundles import write_random_bundle
 
     path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
     config = load_config(None, {"model.bundle": str(path), "state.checkpoint": str(tmp_path / "state.npz")})
@@ -391,7 +391,7 @@ def test_a_checkpoint_that_cannot_be_written_is_counted_and_the_daemon_goes_on(t
     """A full SD card or a read-only mount must not stop the daemon; the last good checkpoint stays."""
     from edge_lstm.serve import checkpoint
     from edge_lstm.serve.daemon import Daemon
-    from tests.bundles import write_random_bundle
+    from tests.support.bundles import write_random_bundle
 
     path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
     daemon = Daemon(load_config(None, {"model.bundle": str(path), "state.checkpoint": str(tmp_path / "state.npz")}))
@@ -418,7 +418,7 @@ def test_a_refused_subscription_is_reported(tmp_path, monkeypatch):
     from paho.mqtt.reasoncodes import ReasonCode
 
     from edge_lstm.serve.daemon import Daemon
-    from tests.bundles import write_random_bundle
+    from tests.support.bundles import write_random_bundle
 
     daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
     published = []
@@ -539,7 +539,7 @@ def test_any_exception_a_message_raises_is_reported_and_the_message_acknowledged
 
     import edge_lstm.serve.daemon
     from edge_lstm.serve.daemon import Daemon
-    from tests.bundles import write_random_bundle
+    from tests.support.bundles import write_random_bundle
 
     daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
     published, acked = [], []

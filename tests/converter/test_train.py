@@ -12,7 +12,7 @@ pytest.importorskip("keras")
 import edge_lstm
 from converter.calibration import CalibrationDataError
 from converter.train import load_series, train, windows
-from tests.keras_models import sine_series
+from tests.support.keras_models import sine_series
 
 
 def test_windows_target_the_next_values_of_the_first_feature():

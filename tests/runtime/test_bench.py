@@ -6,7 +6,7 @@ import sys
 
 from edge_lstm.runtime.bench import macs_per_step
 from edge_lstm.runtime.spec import parse_model
-from tests.bundles import lstm_model, write_random_bundle
+from tests.support.bundles import lstm_model, write_random_bundle
 
 
 def test_macs_per_step_of_the_seed_model():

@@ -8,7 +8,7 @@ keras = pytest.importorskip("keras")
 import edge_lstm  # noqa: E402
 from converter.convert import convert  # noqa: E402
 from edge_lstm.runtime import activations  # noqa: E402
-from tests.keras_models import ARCHITECTURES  # noqa: E402
+from tests.support.keras_models import ARCHITECTURES  # noqa: E402
 
 BACKENDS = ["numpy", "numba-f32"]
 

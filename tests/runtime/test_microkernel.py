@@ -61,9 +61,9 @@ def test_matmuls_are_exact_on_this_machine():
 ])
 def test_matmuls_are_exact_when_compiled_for_other_cpus(cpu, features):
     env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=features)
-    code = "from tests.test_microkernel import check_shapes; check_shapes(1)"
+    code = "from tests.runtime.test_microkernel import check_shapes; check_shapes(1)"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
-                          cwd=os.path.dirname(os.path.dirname(__file__)))
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert done.returncode == 0, done.stderr[-3000:]
 
 

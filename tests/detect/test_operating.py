@@ -52,7 +52,7 @@ def test_a_dropped_incident_loses_its_close_too_and_flush_decides_the_rest():
 
 def steps_and_a_fault(n: int = 1500) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Three channels of one machine: the same load steps move all three; pressure alone drops at 900."""
-    from tests.keras_models import sine_series
+    from tests.support.keras_models import sine_series
 
     ts = np.arange(n, dtype=np.float64)
     load = np.where((ts >= 500) & (ts < 700), 4.0, 0.0) + np.where(ts >= 1200, -4.0, 0.0)

@@ -16,7 +16,7 @@ from firmware_sim.firmware import all_messages, allocate
 from firmware_sim.generate import blocks, labels, stream_block
 from firmware_sim.publisher import publish
 from firmware_sim.scenario import BUILTIN, ScenarioError, from_dict, load_scenario
-from tests.mosquitto import mosquitto  # noqa: F401  (fixture)
+from tests.support.mosquitto import mosquitto  # noqa: F401  (fixture)
 
 
 def _every_fault_scenario(**firmware):
@@ -187,7 +187,7 @@ def test_a_node_whose_clock_restarts_at_the_epoch_after_reboots_is_followed_by_t
     import edge_lstm
     from edge_lstm.serve.payloads import parse
     from edge_lstm.stream.engine import Engine, EngineConfig
-    from tests.bundles import lstm_model, random_bundle
+    from tests.support.bundles import lstm_model, random_bundle
 
     scenario = from_dict({"seed": 3, "duration": "3h", "devices": [{"name": "m", "kind": "motor", "rate_hz": 1}],
                           "firmware": {"reboot_every": "1h", "reboot_gap": "5s", "clock_sync": "2m"}})

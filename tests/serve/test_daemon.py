@@ -17,9 +17,9 @@ import pytest
 pytest.importorskip("keras")
 
 import edge_lstm
-from tests.keras_models import sine_series
-from tests.mosquitto import Mosquitto
-from tests.mqtt_helpers import Collector, DaemonProcess, publisher
+from tests.support.keras_models import sine_series
+from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt import Collector, DaemonProcess, publisher
 
 T0 = 1_700_000_000.0
 
@@ -55,7 +55,7 @@ def _publish(client, values, start=0, topic="sensors/pump/vib"):
         client.publish(topic, json.dumps({"ts": T0 + i, "value": float(v)}), qos=1)
 
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def _validate_all(collector):
@@ -134,7 +134,7 @@ def test_malformed_barrage_is_counted_and_survived(tmp_path, bundle, broker):
 
 def test_a_stream_beyond_the_limit_takes_the_place_of_the_least_recently_heard_from(tmp_path, bundle, broker):
     """A publisher minting a new stream id per message must not grow the daemon without bound, nor lock a real
-    new device out (tests/test_eviction.py)."""
+    new device out (tests/serve/test_eviction.py)."""
     collector = Collector(broker.port)
     daemon = _daemon(tmp_path, bundle, broker, "--set", "input.max_streams=3")
     try:
@@ -271,13 +271,13 @@ def test_check_validates_and_says_what_it_would_do_without_connecting(tmp_path, 
 def test_example_config_is_valid(tmp_path, bundle):
     from edge_lstm.serve.config import load_config
 
-    config = load_config(Path(__file__).resolve().parent.parent / "deploy" / "edge-lstm.toml",
+    config = load_config(Path(__file__).resolve().parents[2] / "deploy" / "edge-lstm.toml",
                          {"model.bundle": str(bundle)})
     assert config["mqtt"]["node_id"] == "edge-1" and config["input"]["subscribe"] == ["sensors/+/+"]
 
 
 def test_tls_and_password(tmp_path, bundle):
-    from tests.mosquitto import tls_password_broker
+    from tests.support.mosquitto import tls_password_broker
 
     broker = tls_password_broker(tmp_path / "tls-broker", "edge", "s3cret!").start()
     try:
@@ -320,7 +320,7 @@ def test_tls_and_password(tmp_path, bundle):
 
 
 def test_wrong_password_is_reported_and_retried(tmp_path, bundle):
-    from tests.mosquitto import tls_password_broker
+    from tests.support.mosquitto import tls_password_broker
 
     broker = tls_password_broker(tmp_path / "tls-broker", "edge", "right").start()
     try:
@@ -391,7 +391,7 @@ def test_the_daemons_socket_sends_without_nagle_delay(bundle, broker):
 
 
 def test_channels_on_separate_topics_feed_a_multi_feature_model(tmp_path, broker):
-    from tests.bundles import lstm_model, write_random_bundle
+    from tests.support.bundles import lstm_model, write_random_bundle
 
     path = write_random_bundle(tmp_path / "three", lstm_model(features=3, units=(8,), outputs=1))
     collector = Collector(broker.port)
@@ -429,7 +429,7 @@ def test_feature_list_must_match_the_model(tmp_path, bundle):
 def test_prometheus_metrics(tmp_path, bundle, broker):
     import urllib.request
 
-    from tests.mosquitto import free_port
+    from tests.support.mosquitto import free_port
 
     port = free_port()
     collector = Collector(broker.port)
@@ -449,7 +449,7 @@ def test_prometheus_metrics(tmp_path, bundle, broker):
 def test_load_changes_are_not_published_as_anomalies(tmp_path, bundle, broker):
     """anomaly.context end to end: three channels of one machine; load steps move all three, a fault
     moves pressure alone. Only the fault is published; the held events leave at SIGTERM too."""
-    from tests.test_operating import steps_and_a_fault
+    from tests.detect.test_operating import steps_and_a_fault
 
     collector = Collector(broker.port)
     daemon = _daemon(tmp_path, bundle, broker, "--set", "anomaly.context=current")

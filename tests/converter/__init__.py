@@ -1,0 +1,1 @@
+"""Tests of the converter: Keras parity, refusals, calibration, training."""

@@ -1,0 +1,1 @@
+"""Tests of edge_lstm.evaluate: replay, NAB scoring, metrics."""

@@ -1,0 +1,1 @@
+"""Tests of edge_lstm.forecast: the fallback and intervals."""
