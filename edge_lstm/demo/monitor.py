@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm.stream.engine import Scored
+from edge_lstm.stream.events import Scored
 
 
 @dataclass

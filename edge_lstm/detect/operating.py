@@ -16,7 +16,7 @@ therefore leave ``within_s`` of sample time late; forecasts pass straight throug
 checkpointed with the engine (:meth:`OperatingChanges.state`), and a device that falls silent keeps
 its held events until more of its samples arrive or the daemon stops (``flush``).
 
->>> from edge_lstm.stream.engine import Event
+>>> from edge_lstm.stream.events import Event
 >>> def opened(stream, t):
 ...     return Event("anomaly", stream, {"incident": f"{stream}@{t}", "state": "open", "start": t})
 >>> f = OperatingChanges("motor_current", within_s=5)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_lstm.runtime.model import Model
-from edge_lstm.stream.engine import Engine, EngineConfig, Scored
+from edge_lstm.stream.engine import Engine, EngineConfig
+from edge_lstm.stream.events import Scored
 from edge_lstm.stream.sample import Sample
 
 #: Samples handed to the engine per call (the result does not depend on it; it bounds memory).

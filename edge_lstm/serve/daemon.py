@@ -35,7 +35,8 @@ from edge_lstm.serve.connection import Client, ConnectionStatus, describe
 from edge_lstm.serve.outbox import Outbox
 from edge_lstm.serve.payloads import PayloadError, Sample, parse
 from edge_lstm.serve.registry import Registry
-from edge_lstm.stream.engine import Engine, Event, warm_up
+from edge_lstm.stream.engine import Engine, warm_up
+from edge_lstm.stream.events import Event
 
 log = logging.getLogger("edge_lstm.serve.daemon")
 

@@ -29,6 +29,8 @@ from edge_lstm.detect.relations import RelationConfig, Relations
 from edge_lstm.forecast.fallback import Fallback
 from edge_lstm.forecast.intervals import Bounds, Intervals
 from edge_lstm.runtime.model import Model
+from edge_lstm.stream import state
+from edge_lstm.stream.events import Event, Scored, severity
 from edge_lstm.stream.sample import Sample
 from edge_lstm.stream.scaling import changes, difference_scaling, standard_scaling
 
@@ -37,14 +39,6 @@ SEQUENCE_MIN = 4
 #: ... as long as fewer than this many streams have new samples in the batch.
 SEQUENCE_MAX_STREAMS = 32
 
-
-#: What a checkpoint's detector statistics are measured in. Checkpoints from before this was recorded hold
-#: them in the streams' own units, which for standardised streams the detector no longer uses.
-DETECTOR_UNITS = "model"
-
-#: Per-stream engine arrays saved in checkpoints.
-ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated", "restarted_at",
-                 "forecast_naive", "previous", "has_previous")
 
 
 @dataclass(frozen=True)
@@ -67,27 +61,6 @@ class EngineConfig:
     difference: bool = False
     settle: int = -1  # samples after a (re)start not scored (the LSTM state settling); -1: the model's window
     detector: DetectorConfig = field(default_factory=DetectorConfig)
-
-
-@dataclass(frozen=True)
-class Scored:
-    """Every scored sample of one detector update (what an observer of the engine sees), in order."""
-
-    streams: np.ndarray  # bank rows
-    ts: np.ndarray
-    value: np.ndarray
-    expected: np.ndarray  # the forecast made one sample earlier
-    result: Update
-    lower: np.ndarray  # its interval
-    upper: np.ndarray
-    naive: np.ndarray  # the forecast was the last value (edge_lstm.forecast.fallback), not the model's
-
-
-@dataclass(frozen=True)
-class Event:
-    kind: str  # "anomaly" or "forecast"
-    stream: str
-    body: dict[str, Any]
 
 
 def warm_up(model: Model, config: EngineConfig | None = None) -> None:
@@ -206,45 +179,16 @@ class Engine:
         self._alloc(capacity, old)
 
     def evict(self, names: list[str]) -> list[Event]:
-        """Forget streams ``names`` everywhere they hold a row (bank, detector, intervals, fallback, engine
-        arrays, held samples, relations, operating state; so in checkpoints too): the rows after them move up.
-        Returns the held anomaly events of devices left with no stream, decided now. An incident open on an
-        evicted stream gets no close event (its state is gone; the same name later starts afresh)."""
-        gone = sorted({self.streams[name] for name in names if name in self.streams})
-        if not gone:
-            return []
-        n = len(self.names)
-        keep = np.setdiff1d(np.arange(n), gone)
-        new_row = {int(old): new for new, old in enumerate(keep)}
-        bank = self._bank.state
-        for rows in bank.values():
-            rows[: keep.size] = rows[keep]
-            rows[keep.size : n] = 0.0
-        self._bank.state = bank
-        for arrays in (self.detector, self.intervals, self.fallback):
-            arrays.compact(keep, n)
-        for name in ENGINE_ARRAYS:
-            array = getattr(self, name)
-            array[: keep.size] = array[keep]
-            array[keep.size : n] = {"last_ts": -np.inf, "scale": 1.0}.get(name, 0)
-        self.warming = {new_row[i]: held for i, held in self.warming.items() if i in new_row}
-        self.behind = {new_row[i]: held for i, held in self.behind.items() if i in new_row}
-        evicted = [self.names[i] for i in gone]
-        self.names = [self.names[i] for i in keep.tolist()]
-        self.streams = {name: i for i, name in enumerate(self.names)}
-        self.channels, self.device_rows = [], defaultdict(list)
-        for index, name in enumerate(self.names):
-            self._register_device(index, name)
-        released = []
-        for name in evicted:
-            device, channel = device_and_channel(name)
-            if self.relations is not None:
-                self.relations.forget(device, channel)
-            if self.operating is not None:
-                released.extend(self.operating.forget(name, device in self.device_rows))
-        self.counters["streams"] = len(self.names)
-        self.counters["evicted"] += len(evicted)
-        return released
+        """Forget streams ``names`` everywhere they hold a row (:func:`edge_lstm.stream.state.evict`)."""
+        return state.evict(self, names)
+
+    def snapshot(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and JSON metadata that :meth:`restore` turns back into this engine's state."""
+        return state.snapshot(self)
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str | None:
+        """Take the state of :meth:`snapshot` back; returns what could not be taken over, if anything."""
+        return state.restore(self, arrays, meta)
 
     def _series(self, y: np.ndarray) -> np.ndarray:
         """Model outputs (k, outputs) -> the forecast of the target feature, (k, horizon)."""
@@ -586,80 +530,3 @@ class Engine:
             for k in np.flatnonzero(result.pattern > 1.0).tolist():
                 self.operating.novel_pattern(*self.channels[idx[k]], float(ts[k]))
         return events, result
-
-    # -- checkpoints ------------------------------------------------------------------------------
-    def snapshot(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Arrays and JSON metadata that :meth:`restore` turns back into this engine's state."""
-        n = len(self.names)
-        arrays = {f"bank/{k}": v[:n] for k, v in self._bank.state.items()}
-        arrays.update({f"detector/{k}": v[:n] for k, v in self.detector.state().items()})
-        arrays.update({f"intervals/{k}": v[:n] for k, v in self.intervals.state().items()})
-        arrays.update({f"fallback/{k}": v[:n] for k, v in self.fallback.state().items()})
-        for name in ENGINE_ARRAYS:
-            arrays[f"engine/{name}"] = getattr(self, name)[:n]
-        warming = {self.names[i]: [[s.ts, *s.values] for s in held] for i, held in self.warming.items()}
-        meta = {"streams": list(self.names), "counters": dict(self.counters), "warming": warming,
-                "detector_units": DETECTOR_UNITS}
-        if self.operating is not None:
-            meta["operating"] = self.operating.state()
-        if self.relations is not None:
-            relation_arrays, meta["relations"] = self.relations.state()
-            arrays.update({f"relations/{key}": value for key, value in relation_arrays.items()})
-        return arrays, meta
-
-    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str | None:
-        """Take the state of :meth:`snapshot` back; returns what could not be taken over, if anything."""
-        names = list(meta["streams"])
-        capacity = max(self.capacity, 1 << max(0, len(names) - 1).bit_length())
-        if capacity > self.capacity:
-            self._grow(capacity)
-        self.names, self.streams = names, {name: i for i, name in enumerate(names)}
-        self.channels, self.device_rows = [], defaultdict(list)
-        for index, name in enumerate(names):
-            self._register_device(index, name)
-        n = len(names)
-        state = self._bank.state
-        for key in state:
-            saved = np.asarray(arrays[f"bank/{key}"])
-            if saved.shape != state[key][:n].shape:
-                raise ValueError(f"bank/{key} holds {saved.shape}, this model's state for {n} streams is "
-                                 f"{state[key][:n].shape}")
-            state[key][:n] = saved
-        self._bank.state = state
-        note = None
-        if self.config.standardise and meta.get("detector_units") != DETECTOR_UNITS:
-            note = ("the checkpoint's anomaly statistics are in the streams' units (an older version): "
-                    "anomaly detection warms up again")
-        else:
-            detector_state = self.detector.state()
-            for key in detector_state:
-                saved = arrays.get(f"detector/{key}")  # (a checkpoint from an older version lacks the newer fields)
-                # A memory sized by the configuration (pattern, seasonal) that changed since: that view warms up again.
-                if saved is not None and saved.shape[1:] == detector_state[key].shape[1:]:
-                    detector_state[key][:n] = saved
-            self.detector.load_state(detector_state)
-        saved = {k: arrays[f"intervals/{k}"] for k in Intervals.FIELDS if f"intervals/{k}" in arrays}
-        if len(saved) == len(Intervals.FIELDS):
-            self.intervals.load_state(saved)
-        fallback = self.fallback.state()
-        if all(f"fallback/{k}" in arrays for k in fallback):  # (an older checkpoint: the model is trusted anew)
-            for key in fallback:
-                fallback[key][:n] = arrays[f"fallback/{key}"]
-            self.fallback.load_state(fallback)
-        for name in ENGINE_ARRAYS:
-            if f"engine/{name}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
-                getattr(self, name)[:n] = arrays[f"engine/{name}"]
-        self.warming = {self.streams[name]: [Sample(row[0], tuple(row[1:])) for row in held]
-                        for name, held in meta.get("warming", {}).items()}
-        if self.operating is not None and "operating" in meta:
-            self.operating.load_state(meta["operating"], Event)
-        if self.relations is not None and "relations" in meta:
-            self.relations.load_state({key.removeprefix("relations/"): value for key, value in arrays.items()
-                                       if key.startswith("relations/")}, meta["relations"])
-        self.counters.update({k: v for k, v in meta.get("counters", {}).items() if k not in self.counters})
-        return note
-
-
-def severity(peak_z: float, threshold: float) -> str:
-    """'critical' when the incident's peak z is at least twice the z threshold, else 'warning'."""
-    return "critical" if peak_z >= 2 * threshold else "warning"

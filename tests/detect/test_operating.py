@@ -11,7 +11,8 @@ import edge_lstm
 from edge_lstm.detect.detector import DetectorConfig
 from edge_lstm.detect.operating import OperatingChanges
 from edge_lstm.evaluate.replay import replay_streams
-from edge_lstm.stream.engine import Engine, EngineConfig, Event
+from edge_lstm.stream.engine import Engine, EngineConfig
+from edge_lstm.stream.events import Event
 from edge_lstm.stream.sample import Sample
 
 
