@@ -88,3 +88,12 @@ class ConnectionStatus:
         with self._lock:
             return {"connected": self.connected, "last_error": self.last_error,
                     "last_error_at": self.last_error_at, "connect_failures": self.failures}
+
+
+def receive_maximum(queue_size: int) -> int:
+    """The MQTT 5 Receive Maximum the daemon announces: its queue, within the protocol's 1-65,535.
+
+    >>> receive_maximum(100_000), receive_maximum(500)
+    (65535, 500)
+    """
+    return max(1, min(65_535, queue_size))

@@ -11,9 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import signal
-import socket
 import ssl
 import threading
 import time
@@ -31,52 +29,19 @@ from edge_lstm.serve import checkpoint
 from edge_lstm.serve.assembly import FeatureAssembler
 from edge_lstm.serve.broker import no_delay, parse_broker_url
 from edge_lstm.serve.config import ConfigError, engine_config
-from edge_lstm.serve.connection import Client, ConnectionStatus, describe
+from edge_lstm.serve.connection import Client, ConnectionStatus, describe, receive_maximum
+from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.outbox import Outbox
 from edge_lstm.serve.payloads import PayloadError, Sample, parse
 from edge_lstm.serve.registry import Registry
+from edge_lstm.serve.systemd import sd_notify
+from edge_lstm.serve.topics import stream_name
 from edge_lstm.stream.engine import Engine, warm_up
 from edge_lstm.stream.events import Event
 
 log = logging.getLogger("edge_lstm.serve.daemon")
 
 MAX_INFLIGHT = 1000  # QoS 1 events the daemon has in flight at most (less when the broker allows fewer)
-
-
-def stream_name(template: str, topic: str) -> str:
-    """Stream id from a topic by a template over its levels.
-
-    >>> stream_name("{1}/{2}", "sensors/pump-7/pressure")
-    'pump-7/pressure'
-    """
-    try:
-        return template.format(*topic.split("/"))
-    except (IndexError, KeyError, ValueError):
-        raise PayloadError(f"topic {topic!r} does not fit the stream template {template!r}") from None
-
-
-def receive_maximum(queue_size: int) -> int:
-    """The MQTT 5 Receive Maximum the daemon announces: its queue, within the protocol's 1-65,535.
-
-    >>> receive_maximum(100_000), receive_maximum(500)
-    (65535, 500)
-    """
-    return max(1, min(65_535, queue_size))
-
-
-def sd_notify(message: str) -> None:
-    """Tell systemd (Type=notify) about READY=1 / WATCHDOG=1 / STOPPING=1; a no-op elsewhere."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(address)
-            s.sendall(message.encode())
-        except OSError as exc:
-            log.warning("sd_notify failed: %s", exc)
 
 
 class Daemon:
@@ -113,7 +78,8 @@ class Daemon:
         self.registry = Registry(ic["max_streams"])
         self.restored = self._restore()
         self.client = self._client()
-        self.metrics = self._metrics(config["stats"]["metrics_port"])
+        port = config["stats"]["metrics_port"]
+        self.metrics = Metrics(port) if port else None
 
     # -- state ------------------------------------------------------------------------------------
     def _restore(self) -> str:
@@ -414,24 +380,11 @@ class Daemon:
             "checkpoint_errors": self.counters["checkpoint_errors"],
         }
 
-    def _metrics(self, port: int) -> Any:
-        if not port:
-            return None
-        from prometheus_client import Gauge, start_http_server
-
-        try:
-            start_http_server(port)
-        except OSError as exc:  # a port in use or not ours to take: say so, not a traceback
-            raise ConfigError(f"stats.metrics_port: cannot serve metrics on port {port} ({exc.strerror})") from None
-        return Gauge("edge_lstm", "edge-lstm daemon counters", ["name"])
-
     def _publish_stats(self) -> None:
         stats = self.stats()
         self.client.publish(f"{self.prefix}/stats", json.dumps(stats), qos=0)
         if self.metrics is not None:
-            for key, value in stats.items():
-                if isinstance(value, (int, float)):
-                    self.metrics.labels(key).set(value)
+            self.metrics.update(stats)
         sd_notify("WATCHDOG=1")
 
     def request_stop(self, *_: Any) -> None:

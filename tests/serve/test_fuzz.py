@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from edge_lstm.serve.config import ConfigError, load_config  # noqa: E402
-from edge_lstm.serve.daemon import stream_name  # noqa: E402
 from edge_lstm.serve.payloads import FLOAT32_MAX, PayloadError, parse  # noqa: E402
+from edge_lstm.serve.topics import stream_name  # noqa: E402
 from tests.support.bundles import lstm_model, write_random_bundle  # noqa: E402
 
 #: Cases per property in this run: a few hundred in CI, scaled up by ``make fuzz``.
