@@ -13,6 +13,7 @@ import pytest
 
 import edge_lstm
 from tests.support.mosquitto import mosquitto  # noqa: F401  (fixture)
+from tests.support.mqtt import Collector
 
 pytest.importorskip("keras")
 
@@ -38,15 +39,17 @@ def test_readme_quickstart_commands_work(tmp_path, mosquitto):  # noqa: F811
     assert json.loads((tmp_path / "evaluation" / "summary.json").read_text())["samples"] > 10_000
     assert edge_lstm.read_bundle(tmp_path / "model.bundle").standardise == 120, "convert records train --standardise"
     serve = shlex.split(commands[-1].replace("mqtt://localhost:1883", mosquitto.url))
+    collector = Collector(mosquitto.port, "edge-lstm/+/status")
     daemon = subprocess.Popen([*cli, *serve[1:]], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-    try:
-        time.sleep(3)
+    try:  # (samples published before it subscribes would be lost: wait for it, however slow the machine)
+        assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "online", 300)
         sim = subprocess.run([*cli, "sim", "run", "pump-cavitation", "--broker", mosquitto.url, "--speed", "max",
                               "--duration", "5m"], capture_output=True, text=True, timeout=120)
         assert sim.returncode == 0, sim.stderr
         time.sleep(3)
     finally:
+        collector.close()
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=60)
     assert daemon.returncode == 0, err
