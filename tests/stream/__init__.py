@@ -1,0 +1,1 @@
+"""Tests of edge_lstm.stream: the engine, its state and scaling."""
