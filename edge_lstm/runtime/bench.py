@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,19 +20,9 @@ import numpy as np
 
 import edge_lstm
 from edge_lstm.runtime.spec import ModelSpec
+from edge_lstm.runtime.timing import Row, time_per_call
 
 STREAM_COUNTS = (1, 100, 1000, 10000)
-
-
-@dataclass
-class Row:
-    """One backend's figures; ``None`` where not measured."""
-
-    name: str
-    kind: str  # "edge-lstm" or "baseline"
-    us_per_sample: float | None = None
-    steps_per_s: dict[int, float | None] = field(default_factory=dict)
-    note: str = ""
 
 
 def macs_per_step(spec: ModelSpec) -> int:
@@ -46,22 +35,6 @@ def macs_per_step(spec: ModelSpec) -> int:
         elif layer.kind in gates:
             total += gates[layer.kind] * layer.units * (layer.input_dim + layer.units)
     return total
-
-
-def _time_per_call(fn: Callable[[], Any], min_seconds: float = 0.25, rounds: int = 5) -> float:
-    """Median seconds per call over ``rounds`` batches of calls lasting ``min_seconds`` together."""
-    fn()
-    reps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < min_seconds / rounds or reps < 2:
-        fn()
-        reps += 1
-    samples = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        samples.append((time.perf_counter() - t) / reps)
-    return statistics.median(samples)
 
 
 def bench_backend(path: str, backend: str, counts: tuple[int, ...], budget_s: float) -> Row:
@@ -78,7 +51,7 @@ def bench_backend(path: str, backend: str, counts: tuple[int, ...], budget_s: fl
     for n in counts:
         bank = model.streams(n)
         x = rng.normal(size=(n, model.features)).astype(np.float32)
-        per_call = _time_per_call(lambda bank=bank, x=x: bank.step(x), budget_s)
+        per_call = time_per_call(lambda bank=bank, x=x: bank.step(x), budget_s)
         row.steps_per_s[n] = n / per_call
         if n == 1:
             row.us_per_sample = per_call * 1e6
@@ -131,7 +104,7 @@ def bench_torch(spec: ModelSpec, weights: dict[str, np.ndarray], counts: tuple[i
         return step
 
     for n in counts:
-        per_call = _time_per_call(make_step(n), budget_s)
+        per_call = time_per_call(make_step(n), budget_s)
         row.steps_per_s[n] = n / per_call
         if n == 1:
             row.us_per_sample = per_call * 1e6

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.errors import BundleError
+from edge_lstm.runtime.int8_scheme import check_int8
 from edge_lstm.runtime.spec import ModelSpec, check_weights, parse_model
 
 FORMAT_NAME = "edge-lstm-bundle"
@@ -185,12 +186,10 @@ def bundle_from_parts(
     bundle = Bundle(manifest=manifest or {"model": model}, spec=spec, weights=check_weights(spec, weights),
                     path=path, int8_weights=int8_weights or {}, files=files or {})
     if bundle.int8_weights:
-        from edge_lstm.runtime.quantize import check_int8
-
         if bundle.int8_params is None:
             raise BundleError(f"{WEIGHTS_INT8} is present but the manifest has no quantization.int8 section")
         try:
-            check_int8(bundle, bundle.int8_params, bundle.int8_weights)
+            check_int8(bundle.spec, bundle.int8_params, bundle.int8_weights)
         except ValueError as exc:
             raise BundleError(f"{WEIGHTS_INT8}: {exc}") from None
     return bundle

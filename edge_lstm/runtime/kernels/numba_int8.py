@@ -15,6 +15,7 @@ from numba import njit
 from edge_lstm.errors import BundleError
 from edge_lstm.runtime.activations import CODES
 from edge_lstm.runtime.bundle import Bundle
+from edge_lstm.runtime.int8_scheme import FUSED_KINDS
 from edge_lstm.runtime.kernels.base import Kernel, raise_non_finite
 from edge_lstm.runtime.kernels.fastmath import HALF
 from edge_lstm.runtime.kernels.microkernel import BLOCK, aligned, int_matmul, pack_pairs
@@ -36,7 +37,6 @@ from edge_lstm.runtime.kernels.numba_f32 import (
     lstm_gates_tile,
     scatter_state,
 )
-from edge_lstm.runtime.quantize import FUSED_KINDS
 
 # Program columns.
 (Q_OP, Q_IN, Q_OUT, Q_WP, Q_UP, Q_WS, Q_US, Q_B, Q_B2, Q_H, Q_C, Q_ACT, Q_RACT, Q_FLAG, Q_XINV, Q_HINV,
