@@ -16,7 +16,7 @@ from edge_lstm.serve.config import load_config
 from tests.serve.test_daemon import T0, _daemon, _samples
 from tests.support.bundles import lstm_model, write_random_bundle
 from tests.support.mosquitto import deployed_broker, free_port, stock_broker, tls_password_broker
-from tests.support.mqtt import Collector, DaemonProcess, publisher
+from tests.support.mqtt import Collector, DaemonProcess, publisher, wait_for
 
 BURST = 20_000
 
@@ -28,15 +28,6 @@ def _metrics(port: int) -> str:
         return ""
 
 
-def _wait(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_a_refused_connection_is_logged_with_its_reason_and_shown_in_the_metrics(tmp_path, forecaster):
     """`serve --broker mqtt://127.0.0.1:<nothing there>` used to log nothing after start, for ever."""
     metrics = free_port()
@@ -44,9 +35,9 @@ def test_a_refused_connection_is_logged_with_its_reason_and_shown_in_the_metrics
                             "--metrics-port", str(metrics), "--set", "stats.every_s=0.2",
                             "--set", "mqtt.reconnect_max_s=1"], tmp_path / "daemon.log")
     try:
-        assert _wait(lambda: daemon.output().count("connection refused") >= 2, 60), daemon.output()
+        assert wait_for(lambda: daemon.output().count("connection refused") >= 2, 60), daemon.output()
         assert "attempt 2" in daemon.output() and daemon.process.poll() is None
-        assert _wait(lambda: 'edge_lstm{name="connected"} 0.0' in _metrics(metrics)
+        assert wait_for(lambda: 'edge_lstm{name="connected"} 0.0' in _metrics(metrics)
                      and 'edge_lstm{name="connect_failures"} 0.0' not in _metrics(metrics)), _metrics(metrics)
         assert daemon.stop() == 0
     finally:
@@ -59,7 +50,7 @@ def test_a_broker_certificate_that_fails_verification_is_logged(tmp_path, foreca
     daemon = DaemonProcess(["--bundle", str(forecaster), "--broker", f"mqtts://edge:right@localhost:{broker.port}"],
                            tmp_path / "daemon.log")
     try:
-        assert _wait(lambda: "failed verification" in daemon.output(), 60), daemon.output()
+        assert wait_for(lambda: "failed verification" in daemon.output(), 60), daemon.output()
         assert "mqtt.ca_file" in daemon.output()
     finally:
         daemon.stop(signal.SIGKILL)
@@ -166,10 +157,10 @@ def test_the_worker_never_waits_for_ever_on_acknowledgements_that_do_not_come(tm
         assert daemon.intake_open.wait(30)
         for t in range(20):
             daemon._on_message(None, None, _message("sensors/a/v", {"ts": T0 + t, "value": float(t % 3)}))
-        assert _wait(lambda: daemon.engine.counters["samples"] >= 5, 10)
+        assert wait_for(lambda: daemon.engine.counters["samples"] >= 5, 10)
         time.sleep(0.3)
         assert daemon.outbox.full() and daemon.engine.counters["samples"] < 20  # waiting, as it should at first
-        assert _wait(lambda: daemon.engine.counters["samples"] == 20, 10), daemon.stats()
+        assert wait_for(lambda: daemon.engine.counters["samples"] == 20, 10), daemon.stats()
         assert daemon.stats()["unconfirmed_events"] >= 5 and daemon.stats()["outbox_waits"] > 0
     finally:
         daemon.request_stop()

@@ -13,6 +13,16 @@ import paho.mqtt.client as mqtt
 from edge_lstm.demo.brokers import DaemonProcess, publisher
 
 
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Whether ``predicate()`` came true within ``timeout`` seconds (polled every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 class Collector:
     """Subscribes to ``topic`` and keeps every message (topic, decoded JSON or raw bytes)."""
 
@@ -46,16 +56,11 @@ class Collector:
         return found[-1] if found else None
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return False
+        return wait_for(predicate, timeout)
 
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
 
 
-__all__ = ["Collector", "DaemonProcess", "publisher"]
+__all__ = ["Collector", "DaemonProcess", "publisher", "wait_for"]
