@@ -108,6 +108,11 @@ class Daemon:
         # crash, messages processed since the checkpoint come again and are counted again, once in all.
         self.counters.update({k: int(v) for k, v in meta.get("daemon_counters", {}).items()})
         self.registry.load_state(meta.get("registry", {}), self.engine.names, time.time())
+        limit = self.config["input"]["max_streams"]
+        excess = list(self.registry.last)[: max(0, len(self.registry.last) - limit)] if limit else []
+        if excess:  # (input.max_streams lowered since the checkpoint: the least recently heard from leave)
+            self.engine.evict(excess)
+            self.registry.forget(excess)
         if note:
             log.warning("%s", note)
             return f"restored {len(self.engine.names)} streams; {note}"
