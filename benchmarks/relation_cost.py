@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 import edge_lstm
-from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.stream.engine import Engine, EngineConfig
 from edge_lstm.stream.sample import Sample
 

@@ -220,7 +220,8 @@ def detector_scores(x: np.ndarray, e: np.ndarray, onsets: bool = False, ts: np.n
     incident, v is capped just below the line, as ``edge-lstm evaluate`` writes NAB's files (one detection per
     incident).
     ``ts``: the samples' times (the silence view needs them); else their indices."""
-    from edge_lstm.detect.detector import Detector, DetectorConfig
+    from edge_lstm.detect.config import DetectorConfig
+    from edge_lstm.detect.detector import Detector
 
     d = Detector(DetectorConfig(**settings), capacity=1)
     known = np.flatnonzero(np.isfinite(e))  # the engine's forecasts begin after its settle (NaN before)

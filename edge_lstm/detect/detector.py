@@ -73,98 +73,14 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from edge_lstm.detect.config import DAY_S, DetectorConfig
 from edge_lstm.stream.arrays import StreamArrays
 
-MODES = ("novelty", "z")
 BLOCKS = 8  # blocks of the trailing-maximum window
-DAY_S = 86400.0
 LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate x this many residual spreads
 # What raised a novelty score (Update.view indexes this); "relation" comes from outside (edge_lstm.detect.relations).
 VIEWS = ("forecast", "pattern", "level", "silence", "stuck", "relation")
 SEASONAL_MEMORY = ("season_low", "season_high", "season_bin")  # Detector fields a stream keeps across a reset
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    warmup: int = 50  # residuals seen before a stream may raise anomalies
-    threshold: float = 5.0  # z-value above which a sample is anomalous (mode "z"); twice it: critical
-    alpha: float = 0.01  # weight of a new residual once warmed up
-    quiet: int = 10  # normal samples that close an incident
-    min_std: float = 1e-6  # floor on the residual spread (a flat signal is not infinitely surprising)
-    mode: str = "novelty"  # "novelty" or "z" (see the module docstring)
-    novelty_window: int = 1200  # samples of residual history a new residual is compared with
-    z_gate: float = 8.0  # novelty is damped while z is below this (4 scored best on NAB; 8: ~0 false alarms on noise)
-    pattern_length: int = 64  # samples in the pattern view's window (0: no pattern view)
-    pattern_segment: int = 8  # samples averaged into one segment of a pattern
-    pattern_memory: int = 1200  # samples of history searched for the nearest pattern
-    pattern_gate: float = 3.0  # the pattern view is damped while its distance is below this times the mean
-    level_window: int = 2400  # samples whose [min, max] the level view compares a value with (0: no level view)
-    level_margin: float = 0.1  # the level view's v is the excursion over this times the range
-    silence_gate: float = 10.0  # a gap is news beyond this times the mean gap and twice the longest lately; 0: off
-    stuck_run: int = 10  # identical values in a row are news beyond this and twice the longest run lately; 0: off
-    late_gap: float = 4.0  # a sample this many mean gaps after the previous one is not judged or learned by the
-    # forecast view (its one-step forecast was made for a sample due long before); 0: off
-    # Seasonal memory of the forecast view: a value seen within seasonal_width_s of this time of day on one of the
-    # last seasonal_days days is as expected as the forecast (0: off). Kept as [min, max] per seasonal_bin_s.
-    seasonal_days: int = 0
-    seasonal_width_s: float = 3600.0
-    seasonal_bin_s: float = 300.0
-    # Read by the engine, not the detector: incidents coinciding with a jump of the device's ``context``
-    # channel (its load: motor current, speed) are operating changes, dropped (edge_lstm.detect.operating).
-    context: str = ""  # the channel name; "" = off
-    context_within_s: float = 5.0
-    context_z: float = 4.0  # a residual z this large is a channel "moving"
-    # Read by the engine: the relation view (edge_lstm.detect.relations), on when ``context`` names the load channel.
-    relation_block: int = 32  # samples of the context channel per block; 0: off
-    relation_span: int = 64  # blocks between the two compared
-    relation_alpha: float = 0.002  # weight of a new block in the slopes and statistics, once warmed up
-    relation_gate: float = 4.0  # a pair's ratio is its unexplained change over this many mean deviations
-    relation_warmup: int = 16  # judged blocks of a pair before it may raise its ratio
-    relation_tolerance: float = 0.1  # share of the explained change also allowed (no relation is exact)
-    relation_cusum: float = 10.0  # a CUSUM of block-to-block unexplained changes this high is news; 0: off
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"detector mode must be one of {MODES}, not {self.mode!r}")
-        if self.pattern_length:
-            if self.pattern_segment < 1 or self.pattern_length % self.pattern_segment:
-                raise ValueError(f"pattern_length: must be a multiple of pattern_segment ({self.pattern_segment}), "
-                                 f"got {self.pattern_length}")
-            if self.pattern_memory < 2 * self.pattern_length:
-                raise ValueError(f"pattern_memory: must be at least twice pattern_length ({self.pattern_length}), "
-                                 f"got {self.pattern_memory}")
-        if self.seasonal_days < 0:
-            raise ValueError(f"seasonal_days: must be zero or positive, got {self.seasonal_days}")
-        if self.seasonal_days:
-            if self.seasonal_bin_s <= 0 or DAY_S % self.seasonal_bin_s:
-                raise ValueError(f"seasonal_bin_s: must divide a day ({DAY_S:g} s) into whole bins, "
-                                 f"got {self.seasonal_bin_s}")
-            if self.seasonal_width_s < 0:
-                raise ValueError(f"seasonal_width_s: must be zero or positive, got {self.seasonal_width_s}")
-
-    @property
-    def pattern_segments(self) -> int:
-        """Segment means a stream keeps for the pattern view (0: no pattern view)."""
-        if not self.pattern_length:
-            return 0
-        return self.pattern_memory // self.pattern_segment + self.pattern_length // self.pattern_segment
-
-    @property
-    def seasonal_bins(self) -> int:
-        """Bins a stream keeps for the seasonal memory: back to ``seasonal_days`` days and the width before now."""
-        if not self.seasonal_days:
-            return 1
-        return int(self.seasonal_days * DAY_S // self.seasonal_bin_s + self.seasonal_reach + 1)
-
-    @property
-    def seasonal_reach(self) -> int:
-        """Bins either side of the same time of day that the seasonal memory searches."""
-        return math.ceil(self.seasonal_width_s / self.seasonal_bin_s)
-
-    @property
-    def threshold_score(self) -> float:
-        """The score above which a sample is anomalous (either mode)."""
-        return 0.5
 
 
 @dataclass

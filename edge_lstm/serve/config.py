@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
-from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.serve.broker import parse_broker_url
+from edge_lstm.settings import non_negative, one_of, positive, unit_interval
 from edge_lstm.stream.engine import EngineConfig
 
 
@@ -31,16 +32,12 @@ class Key:
     help: str = ""
 
 
-def _positive(v: Any) -> str | None:
-    return None if v > 0 else "must be positive"
-
-
-def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else "must be zero or positive"
-
-
-def _one_of(*allowed: Any) -> Callable[[Any], str | None]:
-    return lambda v: None if v in allowed else f"must be one of {', '.join(map(str, allowed))}"
+def keys_of(settings: type) -> dict[str, Key]:
+    """The configuration keys a settings dataclass declares (:func:`edge_lstm.settings.setting`): float fields
+    take integers too."""
+    kinds = {"int": int, "float": (int, float), "str": str}
+    return {f.name: Key(kinds[f.type], f.default, f.metadata.get("check"), f.metadata.get("help", ""))
+            for f in fields(settings) if f.metadata.get("toml", True)}
 
 
 def _broker(v: str) -> str | None:
@@ -79,18 +76,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "mqtt": {
         "broker": Key(str, "mqtt://localhost:1883", _broker, "mqtt[s]://[user:pass@]host:port"),
-        "protocol": Key(str, "5", _one_of("5", "3.1.1"), "MQTT version"),
+        "protocol": Key(str, "5", one_of("5", "3.1.1"), "MQTT version"),
         "node_id": Key(str, "edge-lstm", lambda v: None if v and "/" not in v and "+" not in v and "#" not in v
                        else "must be non-empty without '/', '+' or '#'", "names this daemon's topics"),
         "client_id": Key(str, "", help="MQTT client id (default: edge-lstm-<node_id>)"),
-        "keepalive": Key(int, 30, _positive, "seconds"),
-        "session_expiry": Key(int, 7 * 86400, _non_negative, "seconds the broker keeps the session while away"),
-        "qos": Key(int, 1, _one_of(0, 1), "subscription and event QoS"),
+        "keepalive": Key(int, 30, positive, "seconds"),
+        "session_expiry": Key(int, 7 * 86400, non_negative, "seconds the broker keeps the session while away"),
+        "qos": Key(int, 1, one_of(0, 1), "subscription and event QoS"),
         "ca_file": Key(str, "", help="CA certificate (mqtts)"),
         "cert_file": Key(str, "", help="client certificate (mqtts)"),
         "key_file": Key(str, "", help="client key (mqtts)"),
-        "reconnect_min_s": Key((int, float), 1, _positive),
-        "reconnect_max_s": Key((int, float), 60, _positive),
+        "reconnect_min_s": Key((int, float), 1, positive),
+        "reconnect_max_s": Key((int, float), 60, positive),
     },
     "input": {
         "subscribe": Key(list, ["sensors/+/+"], _topics, "topic filters"),
@@ -99,13 +96,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
                         else "must list distinct channel names", "channels assembled into one multi-feature "
                         "sample per stream (first = clock); empty: payloads carry all features"),
         "feature": Key(str, "{2}", _template, "channel name from topic levels, with input.features"),
-        "max_payload_bytes": Key(int, 65536, _positive),
-        "max_streams": Key(int, 10_000, _non_negative, "streams the daemon keeps (about 8 KB each); a new one beyond "
+        "max_payload_bytes": Key(int, 65536, positive),
+        "max_streams": Key(int, 10_000, non_negative, "streams the daemon keeps (about 8 KB each); a new one beyond "
                            "it takes the place of the least recently heard from (evicted); 0: no limit"),
-        "evict_after_s": Key((int, float), 7 * 86400, _non_negative, "a stream silent for longer is evicted: all "
+        "evict_after_s": Key((int, float), 7 * 86400, non_negative, "a stream silent for longer is evicted: all "
                              "its state is dropped, and it starts afresh if it comes back (0: never)"),
-        "gap_s": Key((int, float), 3600, _positive, "a longer silence resets a stream's state"),
-        "clock_reset": Key(int, 5, _non_negative, "samples in a row stamped more than gap_s before a stream's last "
+        "gap_s": Key((int, float), 3600, positive, "a longer silence resets a stream's state"),
+        "clock_reset": Key(int, 5, non_negative, "samples in a row stamped more than gap_s before a stream's last "
                            "that restart it from them (its clock was reset); 0: dropped as stale"),
         "settle": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the model's window) or a count",
                       "samples after a stream (re)starts that are not scored while its LSTM state settles"),
@@ -113,84 +110,33 @@ SCHEMA: dict[str, dict[str, Key]] = {
                            "scale each stream by its first N samples (-1: as the bundle says; 0: off)"),
     },
     "processing": {
-        "queue_size": Key(int, 100_000, _positive),
-        "batch_max": Key(int, 10_000, _positive, "messages drained per pass"),
-        "batch_bytes": Key(int, 1 << 20, _positive, "payload bytes drained per pass (at least one message): "
+        "queue_size": Key(int, 100_000, positive),
+        "batch_max": Key(int, 10_000, positive, "messages drained per pass"),
+        "batch_bytes": Key(int, 1 << 20, positive, "payload bytes drained per pass (at least one message): "
                            "bounds the memory a pass of large batched payloads takes"),
-        "overload": Key(str, "drop_oldest", _one_of("drop_oldest", "drop_newest")),
-        "max_unacked": Key(int, 2000, _positive, "events published at QoS 1 and not yet acknowledged by the "
+        "overload": Key(str, "drop_oldest", one_of("drop_oldest", "drop_newest")),
+        "max_unacked": Key(int, 2000, positive, "events published at QoS 1 and not yet acknowledged by the "
                            "broker; above it the worker waits (bounds memory while the broker is slow)"),
-        "ack_timeout_s": Key((int, float), 10, _positive, "an event not acknowledged within this is no longer "
+        "ack_timeout_s": Key((int, float), 10, positive, "an event not acknowledged within this is no longer "
                              "waited for (counted in unconfirmed_events; paho resends it after a reconnect)"),
     },
-    "anomaly": {
-        "warmup": Key(int, 50, _non_negative, "samples before a stream may raise anomalies"),
-        "threshold": Key((int, float), 5.0, _positive, "z of the residual: anomalous above it in mode z, "
-                                                      "critical above twice it"),
-        "alpha": Key((int, float), 0.01, lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
-        "quiet": Key(int, 10, _positive, "normal samples that close an incident"),
-        "mode": Key(str, "novelty", _one_of("novelty", "z"), "the anomaly score (README: anomaly detection)"),
-        "novelty_window": Key(int, 1200, _positive, "samples of residual history a residual is compared with"),
-        "z_gate": Key((int, float), 8.0, _positive, "novelty is damped while z is below this"),
-        "pattern_length": Key(int, 64, _non_negative, "samples in the pattern view's window, a multiple of "
-                              "pattern_segment (0: no pattern view)"),
-        "pattern_segment": Key(int, 8, _positive, "samples averaged into one segment of a pattern"),
-        "pattern_memory": Key(int, 1200, _positive, "samples of history searched for the nearest pattern "
-                              "(at least twice pattern_length)"),
-        "pattern_gate": Key((int, float), 3.0, _positive, "the pattern view is damped while its distance is "
-                            "below this times its mean"),
-        "level_window": Key(int, 2400, _non_negative, "samples whose [min, max] a value is compared with "
-                            "(0: no level view)"),
-        "level_margin": Key((int, float), 0.1, _positive, "the level view alarms when a value leaves that "
-                            "range by more than this share of it"),
-        "silence_gate": Key((int, float), 10.0, _non_negative, "a gap between samples is news beyond this "
-                            "times the mean gap and twice the longest lately (0: no silence view)"),
-        "stuck_run": Key(int, 10, _non_negative, "identical values in a row are news beyond this and twice the "
-                         "longest run lately (0: no stuck view)"),
-        "late_gap": Key((int, float), 4.0, _non_negative, "a sample this many mean gaps after the previous one "
-                        "is not judged or learned by the forecast view (its forecast spans the gap; 0: off)"),
-        "seasonal_days": Key(int, 0, _non_negative, "the forecast view also expects any value seen within "
-                             "seasonal_width_s of this time of day on each of the last N days (0: off)"),
-        "seasonal_width_s": Key((int, float), 3600.0, _non_negative, "seconds either side of the time of day that "
-                                "the seasonal memory searches"),
-        "seasonal_bin_s": Key((int, float), 300.0, _positive, "the seasonal memory keeps each bin's [min, max] "
-                              "(must divide a day)"),
-        "context": Key(str, "", help="the device channel that shows its load (e.g. motor_current): incidents "
-                                     "coinciding with it and another channel moving together are operating "
-                                     "changes, not published (empty: off)"),
-        "context_within_s": Key((int, float), 5.0, _positive, "how close in time (s) counts as coinciding; "
-                                                              "anomaly events are held this long"),
-        "context_z": Key((int, float), 4.0, _positive, "a residual z this large counts as a channel moving"),
-        "relation_block": Key(int, 32, _non_negative, "the relation view (with context): samples of the context "
-                              "channel per block of means; a channel whose change over relation_span blocks no "
-                              "other channel of its device explains is anomalous (0: off)"),
-        "relation_span": Key(int, 64, _positive, "blocks between the two the relation view compares"),
-        "relation_alpha": Key((int, float), 0.002, lambda v: None if 0 < v < 1 else "must be in (0, 1)",
-                              "weight of a new block in the relation view's slopes and statistics"),
-        "relation_gate": Key((int, float), 4.0, _positive, "the relation view alarms beyond this many mean "
-                             "deviations of the unexplained change"),
-        "relation_warmup": Key(int, 16, _non_negative, "blocks judged before the relation view may alarm"),
-        "relation_tolerance": Key((int, float), 0.1, _non_negative, "share of the change the other channel "
-                                  "explains that the relation view also allows (no relation is exact)"),
-        "relation_cusum": Key((int, float), 10.0, _non_negative, "the relation view also alarms when the CUSUM "
-                              "of a channel's block-to-block unexplained changes passes this (slow faults; 0: off)"),
-    },
+    "anomaly": keys_of(DetectorConfig),  # (declared on the dataclass: edge_lstm/detect/config.py)
     "forecast": {
-        "every": Key(int, 10, _non_negative, "samples between forecasts of a stream (0: none)"),
-        "interval_z": Key((int, float), 1.96, _positive, "forecast bounds cover what ± this covers of a normal "
+        "every": Key(int, 10, non_negative, "samples between forecasts of a stream (0: none)"),
+        "interval_z": Key((int, float), 1.96, positive, "forecast bounds cover what ± this covers of a normal "
                                                           "(1.96: 95%), learned as empirical error quantiles"),
-        "target_feature": Key(int, 0, _non_negative),
-        "fallback": Key((int, float), 1.0, _non_negative, "the last value is forecast instead while the model's "
+        "target_feature": Key(int, 0, non_negative),
+        "fallback": Key((int, float), 1.0, non_negative, "the last value is forecast instead while the model's "
                         "recent squared errors exceed this times the last value's (0: always the model)"),
-        "fallback_alpha": Key((int, float), 0.02, lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+        "fallback_alpha": Key((int, float), 0.02, unit_interval,
                               "weight of a new error in those averages"),
     },
     "state": {
         "checkpoint": Key(str, "", help="checkpoint file (empty: no checkpoints)"),
-        "checkpoint_every_s": Key((int, float), 60, _positive),
+        "checkpoint_every_s": Key((int, float), 60, positive),
     },
     "stats": {
-        "every_s": Key((int, float), 5, _positive),
+        "every_s": Key((int, float), 5, positive),
         "metrics_port": Key(int, 0, lambda v: None if 0 <= v <= 65535 else "must be a port number (0: off)"),
     },
 }

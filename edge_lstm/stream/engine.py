@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm.detect.detector import VIEWS, Detector, DetectorConfig, Update
+from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.detect.detector import VIEWS, Detector, Update
 from edge_lstm.detect.operating import OperatingChanges, device_and_channel, device_clocks
 from edge_lstm.detect.relations import RelationConfig, Relations
 from edge_lstm.forecast.fallback import Fallback

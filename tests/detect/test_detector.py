@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_lstm.detect.detector import Detector, DetectorConfig
+from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.detect.detector import Detector
 
 
 def test_detector_one_incident_per_burst_and_no_learning_from_it():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_lstm.detect.detector import VIEWS, Detector, DetectorConfig, _pattern_distance
+from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.detect.detector import VIEWS, Detector, _pattern_distance
 from edge_lstm.detect.operating import OperatingChanges
 from tests.detect.test_operating import event
 

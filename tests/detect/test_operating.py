@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.detect.operating import OperatingChanges
 from edge_lstm.evaluate.replay import replay_streams
 from edge_lstm.stream.engine import Engine, EngineConfig

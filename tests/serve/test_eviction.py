@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.serve.payloads import PayloadError, Sample
 from edge_lstm.serve.registry import Registry
 from edge_lstm.stream.engine import Engine, EngineConfig

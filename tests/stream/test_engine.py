@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.detect.detector import DetectorConfig
+from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.serve.payloads import Sample
 from edge_lstm.stream.engine import Engine, EngineConfig
 from tests.support.bundles import lstm_model, random_bundle

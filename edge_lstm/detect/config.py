@@ -1,0 +1,116 @@
+"""The detector's settings: each field's default, help and bounds in one place (the daemon's ``[anomaly]`` table
+is derived from them: :mod:`edge_lstm.serve.config`), with the checks across fields."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from edge_lstm.settings import non_negative, one_of, positive, setting, unit_interval
+
+MODES = ("novelty", "z")
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """What :class:`edge_lstm.detect.detector.Detector` does (its module docstring says how)."""
+
+    warmup: int = setting(50, "samples before a stream may raise anomalies", non_negative)
+    threshold: float = setting(5.0, "z of the residual: anomalous above it in mode z, critical above twice it",
+                               positive)
+    alpha: float = setting(0.01, "weight of a new residual once warmed up", unit_interval)
+    quiet: int = setting(10, "normal samples that close an incident", positive)
+    min_std: float = setting(1e-6, "floor on the residual spread (a flat signal is not infinitely surprising)",
+                             toml=False)
+    mode: str = setting("novelty", "the anomaly score (README: anomaly detection)", one_of(*MODES))
+    novelty_window: int = setting(1200, "samples of residual history a residual is compared with", positive)
+    z_gate: float = setting(8.0, "novelty is damped while z is below this", positive)
+    pattern_length: int = setting(64, "samples in the pattern view's window, a multiple of pattern_segment (0: no "
+                                  "pattern view)", non_negative)
+    pattern_segment: int = setting(8, "samples averaged into one segment of a pattern", positive)
+    pattern_memory: int = setting(1200, "samples of history searched for the nearest pattern (at least twice "
+                                  "pattern_length)", positive)
+    pattern_gate: float = setting(3.0, "the pattern view is damped while its distance is below this times its mean",
+                                  positive)
+    level_window: int = setting(2400, "samples whose [min, max] a value is compared with (0: no level view)",
+                                non_negative)
+    level_margin: float = setting(0.1, "the level view alarms when a value leaves that range by more than this "
+                                  "share of it", positive)
+    silence_gate: float = setting(10.0, "a gap between samples is news beyond this times the mean gap and twice the "
+                                  "longest lately (0: no silence view)", non_negative)
+    stuck_run: int = setting(10, "identical values in a row are news beyond this and twice the longest run lately "
+                             "(0: no stuck view)", non_negative)
+    late_gap: float = setting(4.0, "a sample this many mean gaps after the previous one is not judged or learned by "
+                              "the forecast view (its forecast spans the gap; 0: off)", non_negative)
+    seasonal_days: int = setting(0, "the forecast view also expects any value seen within seasonal_width_s of this "
+                                 "time of day on each of the last N days (0: off)", non_negative)
+    seasonal_width_s: float = setting(3600.0, "seconds either side of the time of day that the seasonal memory "
+                                      "searches", non_negative)
+    seasonal_bin_s: float = setting(300.0, "the seasonal memory keeps each bin's [min, max] (must divide a day)",
+                                    positive)
+    # Read by the engine, not the detector: incidents coinciding with a jump of the device's ``context`` channel
+    # (its load) are operating changes (edge_lstm.detect.operating); the relation view (edge_lstm.detect.relations).
+    context: str = setting("", "the device channel that shows its load (e.g. motor_current): incidents coinciding "
+                           "with it and another channel moving together are operating changes, not published "
+                           "(empty: off)")
+    context_within_s: float = setting(5.0, "how close in time (s) counts as coinciding; anomaly events are held this "
+                                      "long", positive)
+    context_z: float = setting(4.0, "a residual z this large counts as a channel moving", positive)
+    relation_block: int = setting(32, "the relation view (with context): samples of the context channel per block "
+                                  "of means; a channel whose change over relation_span blocks no other channel of "
+                                  "its device explains is anomalous (0: off)", non_negative)
+    relation_span: int = setting(64, "blocks between the two the relation view compares", positive)
+    relation_alpha: float = setting(0.002, "weight of a new block in the relation view's slopes and statistics",
+                                    unit_interval)
+    relation_gate: float = setting(4.0, "the relation view alarms beyond this many mean deviations of the "
+                                   "unexplained change", positive)
+    relation_warmup: int = setting(16, "blocks judged before the relation view may alarm", non_negative)
+    relation_tolerance: float = setting(0.1, "share of the change the other channel explains that the relation "
+                                        "view also allows (no relation is exact)", non_negative)
+    relation_cusum: float = setting(10.0, "the relation view also alarms when the CUSUM of a channel's "
+                                    "block-to-block unexplained changes passes this (slow faults; 0: off)",
+                                    non_negative)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"detector mode must be one of {MODES}, not {self.mode!r}")
+        if self.pattern_length:
+            if self.pattern_segment < 1 or self.pattern_length % self.pattern_segment:
+                raise ValueError(f"pattern_length: must be a multiple of pattern_segment ({self.pattern_segment}), "
+                                 f"got {self.pattern_length}")
+            if self.pattern_memory < 2 * self.pattern_length:
+                raise ValueError(f"pattern_memory: must be at least twice pattern_length ({self.pattern_length}), "
+                                 f"got {self.pattern_memory}")
+        if self.seasonal_days < 0:
+            raise ValueError(f"seasonal_days: must be zero or positive, got {self.seasonal_days}")
+        if self.seasonal_days:
+            if self.seasonal_bin_s <= 0 or DAY_S % self.seasonal_bin_s:
+                raise ValueError(f"seasonal_bin_s: must divide a day ({DAY_S:g} s) into whole bins, "
+                                 f"got {self.seasonal_bin_s}")
+            if self.seasonal_width_s < 0:
+                raise ValueError(f"seasonal_width_s: must be zero or positive, got {self.seasonal_width_s}")
+
+    @property
+    def pattern_segments(self) -> int:
+        """Segment means a stream keeps for the pattern view (0: no pattern view)."""
+        if not self.pattern_length:
+            return 0
+        return self.pattern_memory // self.pattern_segment + self.pattern_length // self.pattern_segment
+
+    @property
+    def seasonal_bins(self) -> int:
+        """Bins a stream keeps for the seasonal memory: back to ``seasonal_days`` days and the width before now."""
+        if not self.seasonal_days:
+            return 1
+        return int(self.seasonal_days * DAY_S // self.seasonal_bin_s + self.seasonal_reach + 1)
+
+    @property
+    def seasonal_reach(self) -> int:
+        """Bins either side of the same time of day that the seasonal memory searches."""
+        return math.ceil(self.seasonal_width_s / self.seasonal_bin_s)
+
+    @property
+    def threshold_score(self) -> float:
+        """The score above which a sample is anomalous (either mode)."""
+        return 0.5
