@@ -199,3 +199,25 @@ def test_any_exception_a_message_raises_is_reported_and_the_message_acknowledged
     acked.clear()
     daemon.process([("sensors/a/v", b'{"ts": 200, "value": 1}', 0.0, 7, 1)])
     assert acked == [7] and daemon.counters["internal_errors"] == 2
+
+
+def test_events_in_flight_stay_within_the_brokers_receive_maximum(tmp_path, monkeypatch):
+    """paho kept 1,000 QoS 1 events in flight whatever the broker allowed (Mosquitto: 20 unless configured)."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from edge_lstm.serve.daemon import MAX_INFLIGHT, Daemon
+    from tests.support.bundles import write_random_bundle
+
+    daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
+    monkeypatch.setattr(daemon.client, "publish", lambda *a, **k: None)
+    monkeypatch.setattr(daemon.client, "subscribe", lambda *a, **k: (0, 1))
+    connack = Properties(PacketTypes.CONNACK)
+    connack.ReceiveMaximum = 20
+    flags = type("Flags", (), {"session_present": False})()
+    daemon._on_connect(daemon.client, None, flags, ReasonCode(PacketTypes.CONNACK, identifier=0), connack)
+    assert daemon.client._max_inflight_messages == 20 and daemon.stats()["connected"]
+    daemon._on_connect(daemon.client, None, flags, ReasonCode(PacketTypes.CONNACK, identifier=0),
+                       Properties(PacketTypes.CONNACK))  # (no Receive Maximum: the protocol's 65,535)
+    assert daemon.client._max_inflight_messages == MAX_INFLIGHT
