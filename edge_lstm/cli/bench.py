@@ -6,13 +6,22 @@ import argparse
 import json
 
 from edge_lstm.cli.exits import EXIT_OK
+from edge_lstm.errors import EdgeLSTMError
 
 
 def run(args: argparse.Namespace) -> int:
     from edge_lstm.runtime.bench import markdown, run_bench
+    from edge_lstm.runtime.kernels import BACKENDS
 
-    counts = tuple(int(n) for n in args.streams.split(","))
-    backends = args.backends.split(",")
+    try:
+        counts = tuple(int(n) for n in args.streams.split(","))
+    except ValueError:
+        raise EdgeLSTMError(f"--streams {args.streams!r}: expected bank sizes such as 1,100,1000") from None
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise EdgeLSTMError(f"--backends: unknown {', '.join(map(repr, unknown)) or 'none given'} "
+                            f"(known: {', '.join(sorted(BACKENDS))})")
     result = run_bench(args.bundle, backends, counts, keras_path=args.keras, budget_s=args.seconds,
                        core=None if args.no_pin else args.core)
     print(json.dumps(result, indent=2) if args.json else markdown(result))

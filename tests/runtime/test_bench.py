@@ -29,3 +29,11 @@ def test_bench_json_lists_each_backend(tmp_path):
     assert rows["numpy"]["us_per_sample"] > 0 and set(rows["numba-f32"]["steps_per_s"]) == {"1", "10"}
     assert rows["numba-int8"]["note"].startswith("unavailable"), "a float-only bundle has no int8 weights"
     assert report["roofline"]["macs_per_step"] == 4 * 8 * 10 + 8
+
+
+def test_an_unknown_backend_is_a_usage_error_naming_the_known_ones(tmp_path):
+    path = write_random_bundle(tmp_path / "b", lstm_model(features=1, units=(4,), outputs=1))
+    result = subprocess.run([sys.executable, "-m", "edge_lstm", "bench", str(path), "--backends", "numpy,foo"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "--backends: unknown 'foo' (known: " in result.stderr
+    assert "numba-int8" in result.stderr and not result.stdout
