@@ -18,6 +18,7 @@ endif
 
 # $(call venv_install,EXTRAS,STAMP): the venv with this package (editable) and EXTRAS installed.
 define venv_install
+	@echo "installing edge-lstm with [$(1)] into $(VENV) (pip; a minute or two the first time)..."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(1)]'
