@@ -53,9 +53,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                         "its first 15%% (a model trained with --head 0.15 --standardise); none")
     p.add_argument("--gap", type=float, metavar="SECONDS",
                    help="reset a stream after a silence this long (default never)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="a detector setting, as in the config's [anomaly] table, or forecast.KEY=VALUE of its "
-                        "[forecast] table (interval_z, fallback, fallback_alpha) (repeatable)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="a setting as serve takes it: anomaly.KEY=VALUE (the config's [anomaly] table; the section "
+                        "may be left out) or forecast.KEY=VALUE (interval_z, fallback, fallback_alpha) (repeatable)")
     p.add_argument("--detector-name", default="edgelstm", help="name in NAB's results layout (default edgelstm)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

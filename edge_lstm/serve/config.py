@@ -6,6 +6,7 @@ Errors name the key and the problem.
 
 from __future__ import annotations
 
+import difflib
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -171,6 +172,21 @@ def _validate(section: str, table: dict[str, Any]) -> None:
             raise ConfigError(f"{name}: {problem}, got {value!r}")
 
 
+def suggest(key: str, section: str | None = None) -> str:
+    """``; did you mean anomaly.threshold?`` for a key given without its section, in another section, or
+    misspelt; else nothing.
+
+    >>> suggest("threshold"), suggest("anomaly.treshold"), suggest("input.qos")
+    ('; did you mean anomaly.threshold?', '; did you mean anomaly.threshold?', '; did you mean mqtt.qos?')
+    """
+    name = key.rpartition(".")[2]
+    everywhere = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys]
+    exact = [d for d in everywhere if d.endswith(f".{name}") and (section is None or d.startswith(f"{section}."))]
+    close = exact or difflib.get_close_matches(key if "." in key else f"{section or 'anomaly'}.{key}", everywhere,
+                                               n=1, cutoff=0.8)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def detector_config(items: list[str] | dict[str, Any]) -> DetectorConfig:
     """A :class:`DetectorConfig` from ``[anomaly]`` defaults and ``KEY=VALUE`` items, validated.
 
@@ -182,7 +198,7 @@ def detector_config(items: list[str] | dict[str, Any]) -> DetectorConfig:
     for k, value in pairs:
         k = k.removeprefix("anomaly.")
         if k not in table:
-            raise ConfigError(f"anomaly.{k}: unknown key (known: {', '.join(table)})")
+            raise ConfigError(f"anomaly.{k}: unknown key{suggest(k, 'anomaly')} (known: {', '.join(table)})")
         table[k] = _coerce(value, SCHEMA["anomaly"][k], f"anomaly.{k}") if isinstance(value, str) else value
     _validate("anomaly", table)
     try:
@@ -202,7 +218,7 @@ def forecast_settings(items: list[str]) -> dict[str, Any]:
         k, value = _split(item)
         k = k.removeprefix("forecast.")
         if k not in table:
-            raise ConfigError(f"forecast.{k}: unknown key (known: {', '.join(table)})")
+            raise ConfigError(f"forecast.{k}: unknown key{suggest(k, 'forecast')} (known: {', '.join(table)})")
         table[k] = _coerce(value, SCHEMA["forecast"][k], f"forecast.{k}")
     _validate("forecast", table)
     return table
@@ -250,12 +266,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"{section}: must be a table")
         for k, v in table.items():
             if k not in SCHEMA[section]:
-                raise ConfigError(f"{section}.{k}: unknown key (known: {', '.join(SCHEMA[section])})")
+                raise ConfigError(f"{section}.{k}: unknown key{suggest(f'{section}.{k}')} "
+                                  f"(known: {', '.join(SCHEMA[section])})")
             config[section][k] = v
     for dotted, value in (overrides or {}).items():
         section, _, k = dotted.partition(".")
         if section not in SCHEMA or k not in SCHEMA[section]:
-            raise ConfigError(f"{dotted}: unknown key")
+            raise ConfigError(f"{dotted}: unknown key{suggest(dotted)}")
         key = SCHEMA[section][k]
         config[section][k] = _coerce(value, key, dotted) if isinstance(value, str) else value
     for section in SCHEMA:

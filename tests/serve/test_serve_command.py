@@ -21,6 +21,7 @@ def bundle(forecaster):
     (["--bundle", ".", "--set", "anomaly.threshold=-1"], "anomaly.threshold: must be positive"),
     (["--bundle", ".", "--set", "anomaly.relation_alpha=1.5"], "anomaly.relation_alpha: must be in (0, 1)"),
     (["--bundle", ".", "--set", "nope.key=1"], "nope.key: unknown key"),
+    (["--bundle", ".", "--set", "threshold=3"], "threshold: unknown key; did you mean anomaly.threshold?"),
 ])
 def test_config_errors_exit_non_zero_with_the_key(args, message, tmp_path):
     result = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", *args], capture_output=True, text=True,
