@@ -31,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides)
     except ConfigError as exc:
         raise EdgeLSTMError(f"config: {exc}") from None
-    logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose:  # (edge-lstm's own: Numba's DEBUG logs its compiler's every step)
+        logging.getLogger("edge_lstm").setLevel(logging.DEBUG)
     from edge_lstm.serve.daemon import Daemon
 
     metrics_port = config["stats"]["metrics_port"]
@@ -81,6 +83,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics-port", dest="metrics_port", type=int, help="stats.metrics_port (Prometheus)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="any other config key")
     p.add_argument("--quiet", action="store_true", help="log warnings and errors only")
+    p.add_argument("-v", "--verbose", action="store_true", help="also log every event as it is published")
     p.add_argument("--check", action="store_true", help="validate the configuration, load the bundle and the "
                    "checkpoint, say what the daemon would do, and exit without connecting (0: all is well)")
     p.set_defaults(func=run)

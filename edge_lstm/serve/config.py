@@ -7,6 +7,8 @@ Errors name the key and the problem.
 from __future__ import annotations
 
 import difflib
+import re
+import socket
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -78,8 +80,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "mqtt": {
         "broker": Key(str, "mqtt://localhost:1883", _broker, "mqtt[s]://[user:pass@]host:port"),
         "protocol": Key(str, "5", one_of("5", "3.1.1"), "MQTT version"),
-        "node_id": Key(str, "edge-lstm", lambda v: None if v and "/" not in v and "+" not in v and "#" not in v
-                       else "must be non-empty without '/', '+' or '#'", "names this daemon's topics"),
+        "node_id": Key(str, "", lambda v: None if "/" not in v and "+" not in v and "#" not in v
+                       else "must not hold '/', '+' or '#'", "names this daemon's topics (default: the host name)"),
         "client_id": Key(str, "", help="MQTT client id (default: edge-lstm-<node_id>)"),
         "keepalive": Key(int, 30, positive, "seconds"),
         "session_expiry": Key(int, 7 * 86400, non_negative, "seconds the broker keeps the session while away"),
@@ -170,6 +172,13 @@ def _validate(section: str, table: dict[str, Any]) -> None:
         problem = key.check(value) if key.check else None
         if problem:
             raise ConfigError(f"{name}: {problem}, got {value!r}")
+
+
+def host_node_id() -> str:
+    """This machine's host name as a node id (``/``, ``+``, ``#`` and spaces made ``-``): each gateway's events
+    land under its own name without configuring one."""
+    name = re.sub(r"[/+#\s]", "-", socket.gethostname().strip())
+    return name or "edge-lstm"
 
 
 def suggest(key: str, section: str | None = None) -> str:
@@ -277,6 +286,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         config[section][k] = _coerce(value, key, dotted) if isinstance(value, str) else value
     for section in SCHEMA:
         _validate(section, config[section])
+    if not config["mqtt"]["node_id"]:
+        config["mqtt"]["node_id"] = host_node_id()
     if config["mqtt"]["reconnect_max_s"] < config["mqtt"]["reconnect_min_s"]:
         raise ConfigError("mqtt.reconnect_max_s: must not be below mqtt.reconnect_min_s")
     detector_config(config["anomaly"])  # the checks across [anomaly] keys, at start

@@ -189,6 +189,8 @@ class Daemon:
             if code.is_failure:
                 log.error("the broker refused the subscription to %s: %s", topic, code)
                 self._error(topic, b"", f"the broker refused the subscription to {topic!r}: {code}")
+            else:
+                log.info("subscribed to %s", topic)
 
     def _on_connect_fail(self, client, userdata) -> None:
         """paho's thread: an attempt failed before the broker answered (refused, DNS, TLS, timeout)."""
@@ -358,7 +360,10 @@ class Daemon:
 
     def _publish_event(self, event: Event) -> None:
         self.counters[f"events_{event.kind}"] += 1
-        info = self.client.publish(f"{self.prefix}/{event.kind}/{event.stream}", json.dumps(event.body), qos=self.qos)
+        topic, body = f"{self.prefix}/{event.kind}/{event.stream}", json.dumps(event.body)
+        info = self.client.publish(topic, body, qos=self.qos)
+        if log.isEnabledFor(logging.DEBUG):  # (serve -v)
+            log.debug("%s %s", topic, body)
         if self.qos:
             self.outbox.add(info)
 
@@ -411,6 +416,9 @@ class Daemon:
         if advised:
             log.info("compiler pages handed back to the kernel: %.0f MB", advised / 2**20)
         self.intake_open.set()
+        log.info("serving %s on %s: samples from %s on %s, events to %s/{anomaly,forecast}/<stream>",
+                 self.config["model"]["bundle"], self.model.backend, ", ".join(self.config["input"]["subscribe"]),
+                 self.broker, self.prefix)
         self.connect()
         sd_notify("READY=1")
         every_stats, every_ckpt = self.config["stats"]["every_s"], self.config["state"]["checkpoint_every_s"]

@@ -412,3 +412,4 @@ def test_load_changes_are_not_published_as_anomalies(tmp_path, bundle, broker):
     finally:
         daemon.stop(signal.SIGKILL)
         collector.close()
+
