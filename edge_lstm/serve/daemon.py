@@ -406,6 +406,9 @@ class Daemon:
         if handle_signals:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
+        log.info("serving %s on %s: samples from %s on %s, events to %s/{anomaly,forecast}/<stream>",
+                 self.config["model"]["bundle"], self.model.backend, ", ".join(self.config["input"]["subscribe"]),
+                 self.broker, self.prefix)
         # Everything alive now (modules, compiled kernels, the bank) lives as long as the daemon: keep it
         # out of the cyclic collector, whose full passes over it stalled the worker (sample-to-event p99
         # 103 -> 64 ms at 10,000 samples/s, docs/benchmarks.md).
@@ -416,9 +419,6 @@ class Daemon:
         if advised:
             log.info("compiler pages handed back to the kernel: %.0f MB", advised / 2**20)
         self.intake_open.set()
-        log.info("serving %s on %s: samples from %s on %s, events to %s/{anomaly,forecast}/<stream>",
-                 self.config["model"]["bundle"], self.model.backend, ", ".join(self.config["input"]["subscribe"]),
-                 self.broker, self.prefix)
         self.connect()
         sd_notify("READY=1")
         every_stats, every_ckpt = self.config["stats"]["every_s"], self.config["state"]["checkpoint_every_s"]
