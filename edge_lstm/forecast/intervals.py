@@ -42,6 +42,7 @@ class Bounds:
     before_hi: np.ndarray
     after_lo: np.ndarray  # (k, horizon): the band of the forecast made from the sample
     after_hi: np.ndarray
+    calibrated: np.ndarray  # (k,): that band's first step has learned from ``warmup`` of the stream's errors
 
 
 class Intervals(StreamArrays):
@@ -78,11 +79,12 @@ class Intervals(StreamArrays):
         ``learn``: False for samples whose errors must not move the quantiles (anomalies)."""
         learn = np.ones(idx.size, bool) if learn is None else np.ascontiguousarray(learn, bool)
         k = idx.size
-        out = Bounds(np.empty(k), np.empty(k), np.empty((k, self.horizon)), np.empty((k, self.horizon)))
+        out = Bounds(np.empty(k), np.empty(k), np.empty((k, self.horizon)), np.empty((k, self.horizon)),
+                     np.empty(k, bool))
         _update(np.ascontiguousarray(idx, np.int64), np.ascontiguousarray(value, np.float64),
                 np.ascontiguousarray(forecast, np.float64), np.ascontiguousarray(scale, np.float64), self.past,
                 learn, self.lo, self.hi, self.count, self.tau_lo, self.tau_hi, self.z, self.rate, self.warmup,
-                out.before_lo, out.before_hi, out.after_lo, out.after_hi)
+                out.before_lo, out.before_hi, out.after_lo, out.after_hi, out.calibrated)
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -93,7 +95,7 @@ class Intervals(StreamArrays):
 
 @njit(cache=True)
 def _update(idx, value, forecast, scale, past, learn, lo, hi, count, tau_lo, tau_hi, z, rate, warmup, before_lo,
-            before_hi, after_lo, after_hi):
+            before_hi, after_lo, after_hi, calibrated):
     horizon = past.shape[1]
     for j in range(idx.size):
         i = idx[j]
@@ -118,3 +120,4 @@ def _update(idx, value, forecast, scale, past, learn, lo, hi, count, tau_lo, tau
         for m in range(horizon):
             past[i, 0, m] = forecast[j, m]
             after_lo[j, m], after_hi[j, m] = lo[i, m], hi[i, m]
+        calibrated[j] = count[i, 0] >= warmup

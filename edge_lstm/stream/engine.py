@@ -333,7 +333,7 @@ class Engine:
         scored = self.has_forecast[idx] & (self.seen[idx] - self.restarted_at[idx] >= self.settle)
         naive = self._fall_back(idx, value, series, scored)
         scale = self._in_units(self.detector.std(idx), idx)
-        learn = np.ones(idx.size, bool)
+        learn = scored.copy()  # (the intervals learn from scored samples: before, the residual spread is not known)
         events: list[Event] = []
         if scored.any():
             expected, judged_naive = self.forecast[idx[scored], 0], self.forecast_naive[idx[scored]]
@@ -420,7 +420,7 @@ class Engine:
         expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
         judged_naive = np.concatenate([[self.forecast_naive[index]], naive[:-1]])  # what ``expected`` came from
         scale = np.repeat(self._in_units(self.detector.std(idx[:1]), idx[:1]), len(samples))
-        learn = np.ones(len(samples), bool)
+        learn = np.arange(len(samples)) >= first  # (as in _round)
         events: list[Event] = []
         if first < len(samples):
             events, result = self._score(idx[first:], ts[first:], value[first:], expected[first:],
@@ -494,6 +494,7 @@ class Engine:
                 "stream": self.names[idx[k]], "ts": float(ts[k]), "horizon": self.horizon,
                 "values": values.tolist(), "lower": (values + bounds.after_lo[k]).tolist(),
                 "upper": (values + bounds.after_hi[k]).tolist(), "interval": round(self.intervals.coverage, 4),
+                "calibrated": bool(bounds.calibrated[k]),
                 "forecaster": "last_value" if naive[k] else "model",
             }))
         self.counters["forecasts"] += int(due.size)
