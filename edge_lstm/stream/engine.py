@@ -143,6 +143,7 @@ class Engine:
         self.restarted_at = grown("restarted_at", np.int64)  # ``seen`` when the stream last (re)started
         self.previous = grown("previous", np.float64)  # the last sample stepped (``difference``: changes from it)
         self.has_previous = grown("has_previous", bool)
+        self.incident_views = grown("incident_views", np.int64)  # bit per view (VIEWS) of the open incident's samples
 
     @property
     def capacity(self) -> int:
@@ -508,8 +509,15 @@ class Engine:
                                       relation)
         z_threshold = self.config.detector.threshold
         events = []
-        for k in np.flatnonzero(result.opened | result.closed).tolist():
-            name = self.names[idx[k]]
+        for k in np.flatnonzero(result.anomalous | result.opened | result.closed).tolist():
+            row = idx[k]
+            if result.opened[k]:
+                self.incident_views[row] = 0
+            if result.anomalous[k]:  # (the views that found the incident's samples anomalous, so far)
+                self.incident_views[row] |= 1 << int(result.view[k])
+            if not (result.opened[k] or result.closed[k]):
+                continue
+            name = self.names[row]
             closing = bool(result.closed[k])
             body = {
                 "stream": name, "state": "closed" if closing else "open",
@@ -521,6 +529,7 @@ class Engine:
                 "score": float(result.score[k]), "peak_score": float(result.incident_peak_score[k]),
                 "z": float(result.z[k]), "threshold": self.detector.threshold_score,
                 "view": VIEWS[result.view[k]], "since": float(result.since[k]),
+                "views": [v for bit, v in enumerate(VIEWS) if self.incident_views[row] >> bit & 1],
                 "severity": severity(float(result.incident_peak_z[k]), z_threshold),
             }
             events.append(Event("anomaly", name, body))

@@ -22,7 +22,7 @@ DETECTOR_UNITS = "model"
 
 #: Per-stream engine arrays saved in checkpoints.
 ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated", "restarted_at",
-                 "forecast_naive", "previous", "has_previous")
+                 "forecast_naive", "previous", "has_previous", "incident_views")
 
 
 def evict(engine: Engine, names: list[str]) -> list[Event]:

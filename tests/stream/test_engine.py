@@ -269,3 +269,21 @@ def test_a_differencing_engine_resumes_from_a_checkpoint_exactly():
     for a, b in zip(got, expected, strict=True):
         if a.kind == "forecast":
             assert a.body["values"] == pytest.approx(b.body["values"], rel=1e-6)
+
+
+def test_an_incident_says_every_view_that_fired_while_it_was_open():
+    """One view may open an incident and the sample that closes it be judged by another: the events list the views
+    that found its samples anomalous (issue 20: an incident opened by one view and closed by another confused)."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    engine = Engine(model, EngineConfig(forecast_every=0, settle=0, detector=DetectorConfig(warmup=60)))
+    x = np.sin(np.arange(600) / 5)
+    x[300:310] += 5.0  # a burst: the forecast view
+    x[400:440] = x[399]  # a stuck sensor: the stuck view
+    events = engine.process([("a/b", Sample(float(t), (x[t],))) for t in range(600)])
+    incidents = {}
+    for e in events:
+        incidents.setdefault(e.body["incident"], []).append(e.body)
+    views = [[(b["state"], b["views"]) for b in bodies] for bodies in incidents.values()]
+    assert views[0][0] == ("open", ["forecast"]) and "forecast" in views[0][1][1]
+    assert ("open", ["stuck"]) in [v[0] for v in views]
+    assert all(set(b["views"]) >= {b["view"]} for bodies in incidents.values() for b in bodies if b["state"] == "open")
