@@ -13,13 +13,17 @@ from edge_lstm.errors import EdgeLSTMError
 
 
 def run(args: argparse.Namespace) -> int:
+    names = args.feature_names.split(",") if args.feature_names else None
+    model = Path(args.model)
+    if not model.is_file():  # (checked before TensorFlow loads, and before the calibration data)
+        raise EdgeLSTMError(f"{model}: no such model file (a .keras or .h5 that Keras saved)")
+    if Path(args.out).exists() and not args.force:
+        raise EdgeLSTMError(f"--out {args.out} already exists: pass --force to replace it")
     try:
         from converter.convert import convert
     except ImportError as exc:  # pragma: no cover - depends on the install
         print(f"edge-lstm convert needs the convert extra ({exc}): pip install 'edge-lstm[convert]'", file=sys.stderr)
         return EXIT_USAGE
-    names = args.feature_names.split(",") if args.feature_names else None
-    model = Path(args.model)
     calibration = args.calibration or model.with_suffix(".calibration.npy")
     if not Path(calibration).exists():
         raise EdgeLSTMError(f"no --calibration given and no {calibration} (edge-lstm train writes one)")

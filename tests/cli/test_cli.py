@@ -54,3 +54,15 @@ def test_version_and_help():
     for command in ("convert", "run", "inspect"):
         helped = edge_lstm_cli(command, "--help")
         assert helped.returncode == 0 and "usage: edge-lstm " + command in helped.stdout
+
+
+def test_convert_checks_its_inputs_and_out_before_the_work(tmp_path):
+    """(It loaded TensorFlow and complained about the calibration for a missing model, and refused an existing --out
+    only after 12 s of work, in the Python API's words.)"""
+    missing = edge_lstm_cli("convert", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "b"))
+    assert missing.returncode == 2 and "missing.keras: no such model file" in missing.stderr
+    (tmp_path / "m.keras").write_bytes(b"")
+    (tmp_path / "b").mkdir()
+    taken = edge_lstm_cli("convert", str(tmp_path / "m.keras"), "--out", str(tmp_path / "b"))
+    assert taken.returncode == 2 and "already exists: pass --force to replace it" in taken.stderr
+    assert "overwrite=True" not in taken.stderr
