@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from edge_lstm.evaluate.labelled import nab_time
-from firmware_sim.generate import blocks, fault_kinds, labels
+from firmware_sim.generate import blocks, fault_kinds, labels, outside
 from firmware_sim.scenario import Scenario
 
 
@@ -32,6 +33,9 @@ def export(scenario: Scenario, out: str | Path) -> dict[str, int]:
     finally:
         for f in files.values():
             f.close()
+    for fault in outside(scenario):
+        print(f"warning: {fault} begins after the exported {scenario.duration_s / 3600:g} h: not labelled",
+              file=sys.stderr)
     windows = {f"{k}.csv": [[nab_time(a), nab_time(b)] for a, b in v] for k, v in labels(scenario).items()}
     (out / "labels.json").write_text(json.dumps(windows, indent=2) + "\n", encoding="utf-8")
     kinds = {f"{k}.csv": v for k, v in fault_kinds(scenario).items()}

@@ -67,10 +67,19 @@ def blocks(scenario: Scenario, block_s: float = 600.0, with_faults: bool = True)
         yield out
 
 
+def outside(scenario: Scenario) -> list[str]:
+    """The faults that begin after the scenario's duration (cut short with --duration): not in :func:`labels`."""
+    return [f"{f.kind} on {f.device}/{f.channel} at {f.start / 3600:g} h" for f in scenario.faults
+            if f.start >= scenario.duration_s]
+
+
 def labels(scenario: Scenario) -> dict[str, list[tuple[float, float]]]:
-    """Stream id -> labelled anomaly windows [start, end) in epoch seconds (dropouts included)."""
+    """Stream id -> labelled anomaly windows [start, end) in epoch seconds (dropouts included); a fault that begins
+    after the duration has no window (its start would lie beyond its clipped end)."""
     out: dict[str, list[tuple[float, float]]] = {}
     for fault in scenario.faults:
+        if fault.start >= scenario.duration_s:
+            continue
         end = min(fault.end, scenario.duration_s)
         out.setdefault(f"{fault.device}/{fault.channel}", []).append(
             (scenario.start + fault.start, scenario.start + end))
@@ -81,5 +90,6 @@ def fault_kinds(scenario: Scenario) -> dict[str, list[str]]:
     """Stream id -> the fault kind of each window in :func:`labels`, in the same order."""
     out: dict[str, list[tuple[float, str]]] = {}
     for fault in scenario.faults:
-        out.setdefault(f"{fault.device}/{fault.channel}", []).append((fault.start, fault.kind))
+        if fault.start < scenario.duration_s:
+            out.setdefault(f"{fault.device}/{fault.channel}", []).append((fault.start, fault.kind))
     return {k: [kind for _, kind in sorted(v)] for k, v in out.items()}

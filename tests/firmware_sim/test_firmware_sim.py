@@ -219,3 +219,18 @@ def test_an_offline_backlog_keeps_the_stamps_of_when_it_was_measured():
     assert len(backlog) == 300 and stamps == sorted(stamps)
     assert stamps[0] == pytest.approx(3600, abs=1) and stamps[-1] == pytest.approx(3899, abs=1)
     assert all(m.send_time - scenario.start >= 3900 for m in backlog)
+
+
+def test_a_shorter_export_labels_only_the_faults_inside_it(tmp_path, capsys):
+    """pump-cavitation cut to 1 h: its faults (3 h, 8 h) are outside; their windows used to start after their ends."""
+    from firmware_sim.export import export
+    from firmware_sim.generate import labels
+    from firmware_sim.scenario import load_scenario
+
+    short = load_scenario("pump-cavitation").with_duration(3600.0)
+    assert labels(short) == {}
+    export(short, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "labels.json").read_text()) == {}
+    assert "begins after the exported 1 h: not labelled" in capsys.readouterr().err
+    windows = labels(load_scenario("pump-cavitation").with_duration(4 * 3600.0))
+    assert windows and all(start < end for spans in windows.values() for start, end in spans)
