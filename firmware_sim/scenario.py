@@ -7,13 +7,12 @@ Errors name the key and the problem. Durations are seconds or strings such as ``
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from firmware_sim.faults import KINDS, Fault
 from firmware_sim.signals import CHANNELS, Regime
@@ -233,7 +232,7 @@ def from_dict(raw: dict[str, Any], name: str = "scenario") -> Scenario:
     except ValueError:
         raise ScenarioError(f"start: expected an ISO-8601 time, got {start_text!r}") from None
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     duration = parse_duration(raw.get("duration", "1h"), "duration")
     if duration <= 0:
         raise ScenarioError("duration: must be positive")

@@ -30,6 +30,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"input       {inp.get('features')} feature(s) ({names}), trained window {inp.get('window')}")
         norm = inp.get("normalization", {})
         print(f"normalise   x * {norm.get('scale')} + {norm.get('offset')}")
+        pre = manifest.get("preprocessing", {})
+        if pre.get("standardise"):
+            what = "changes, over the spread of those" if pre.get("difference") else "values, by the mean and spread"
+            print(f"streams     scaled: the model sees each stream's {what} of its first {pre['standardise']} samples "
+                  "(serve applies it: input.standardise)")
         for i, layer in enumerate(model.get("layers", [])):
             extra = f" reset_after={layer['reset_after']}" if "reset_after" in layer else ""
             print(f"layer {i:<5} {layer['type']:<10} {layer['input_dim']:>4} → {layer['units']:<4} "

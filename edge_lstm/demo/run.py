@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -144,7 +144,7 @@ def _watch(options: DemoOptions, scenario: Any, truth: dict, monitor: Monitor, s
         sim = min(scenario.start + wall * options.speed, scenario.start + scenario.duration_s)
         samples = sum(len(s.ts) for s in monitor.streams.values())
         return {"wall_s": wall, "duration_s": options.duration_s,
-                "simulated": datetime.fromtimestamp(sim, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+                "simulated": datetime.fromtimestamp(sim, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
                 "rate": samples / wall if wall > 0 else 0.0, "errors": len(monitor.errors), "broker": broker_kind,
                 "anomaly_events": sum(len(s.incidents) for s in monitor.streams.values()),
                 "forecast_events": sum(s.forecasts for s in monitor.streams.values()), "sim_ts": sim}

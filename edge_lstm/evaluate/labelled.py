@@ -11,7 +11,7 @@ import csv
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,7 @@ def nab_time(epoch: float) -> str:
     >>> nab_time(1396310700.0), nab_time(1396310700.25)
     ('2014-04-01 00:05:00', '2014-04-01 00:05:00.250')
     """
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
     text = moment.strftime(TIME_FORMAT)
     return text if moment.microsecond == 0 else f"{text}.{moment.microsecond // 1000:03d}"
 

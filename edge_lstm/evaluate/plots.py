@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 
 def _times(ts: np.ndarray) -> list[datetime]:
-    return [datetime.fromtimestamp(float(t), tz=timezone.utc) for t in ts]
+    return [datetime.fromtimestamp(float(t), tz=UTC) for t in ts]
 
 
 def plot_stream(path: Path, title: str, ts: np.ndarray, value: np.ndarray, *, expected: np.ndarray | None = None,

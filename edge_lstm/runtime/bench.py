@@ -13,7 +13,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -124,7 +124,7 @@ def machine() -> dict[str, Any]:
         mhz, flags = 0.0, ""
     simd = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "neon" if "aarch64" in cpu else "?"
     return {"cpu": cpu, "mhz": mhz, "simd": simd, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "numpy": np.__version__, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 def roofline(spec: ModelSpec, info: dict[str, Any]) -> dict[str, float]:

@@ -10,12 +10,11 @@ import difflib
 import re
 import socket
 import string
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.serve.broker import parse_broker_url

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from edge_lstm.stream.sample import Sample
@@ -89,7 +89,7 @@ def _iso_ts(value: str) -> float:
     except ValueError:
         raise PayloadError(f"ts {value[:40]!r} is neither epoch seconds nor ISO-8601") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     try:
         ts = moment.timestamp()
     except (OverflowError, ValueError):  # (the year 1 or 9999 shifted by its offset out of range)
