@@ -15,7 +15,11 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from edge_lstm.serve.config import FLAG_KEYS, ConfigError, load_config
+    from edge_lstm.serve.config import FLAG_KEYS, ConfigError, example_toml, load_config
+
+    if args.print_config:
+        print(example_toml(), end="")
+        return EXIT_OK
 
     overrides: dict[str, object] = {}
     for flag, dotted in FLAG_KEYS.items():
@@ -73,7 +77,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the MQTT daemon: samples in, anomaly and forecast events out",
                        description="Subscribe to sensor topics, step the LSTM one sample at a time per stream, "
                                    "publish anomaly and forecast events. Every config key is also --set KEY=VALUE.")
-    p.add_argument("--config", metavar="FILE", help="TOML configuration (see deploy/edge-lstm.toml)")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (every key: --print-config)")
+    p.add_argument("--print-config", action="store_true", help="print every configuration key with its default "
+                   "and what it does, as TOML, and exit")
     p.add_argument("--bundle", help="model.bundle")
     p.add_argument("--backend", help="model.backend")
     p.add_argument("--broker", help="mqtt.broker: mqtt[s]://[user:pass@]host:port")

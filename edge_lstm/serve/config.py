@@ -7,6 +7,7 @@ Errors name the key and the problem.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import socket
 import string
@@ -178,6 +179,25 @@ def host_node_id() -> str:
     land under its own name without configuring one."""
     name = re.sub(r"[/+#\s]", "-", socket.gethostname().strip())
     return name or "edge-lstm"
+
+
+def example_toml() -> str:
+    """Every key of the configuration file with its default and help, as TOML (``serve --print-config``)."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, list):
+            return "[" + ", ".join(json.dumps(x) for x in v) + "]"
+        return json.dumps(v) if isinstance(v, str) else repr(v)
+
+    lines = ["# edge-lstm serve: every key with its default (edge-lstm serve --print-config > edge-lstm.toml)"]
+    for section, keys in SCHEMA.items():
+        lines.append(f"\n[{section}]")
+        for name, key in keys.items():
+            comment = f"  # {key.help}" if key.help else ""
+            lines.append(f"# {name} = ...{comment}" if key.default is None
+                         else f"{name} = {value(key.default)}{comment}")
+    return "\n".join(lines) + "\n"
 
 
 def suggest(key: str, section: str | None = None) -> str:

@@ -77,3 +77,20 @@ def test_example_config_is_valid(tmp_path, bundle):
     config = load_config(Path(__file__).resolve().parents[2] / "deploy" / "edge-lstm.toml",
                          {"model.bundle": str(bundle)})
     assert config["mqtt"]["node_id"] == "edge-1" and config["input"]["subscribe"] == ["sensors/+/+"]
+
+
+def test_print_config_is_every_key_with_its_default_and_loads_back(tmp_path, bundle):
+    """(serve --help pointed at deploy/edge-lstm.toml, which an installed package lacks.)"""
+    import tomllib
+
+    from edge_lstm.serve.config import SCHEMA, load_config
+
+    printed = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", "--print-config"], capture_output=True,
+                             text=True, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    table = tomllib.loads(printed.stdout)
+    assert {s: set(keys) for s, keys in table.items()} == {s: set(keys) - {"bundle"} if s == "model" else set(keys)
+                                                            for s, keys in SCHEMA.items()}
+    (tmp_path / "c.toml").write_text(printed.stdout)
+    assert load_config(tmp_path / "c.toml", {"model.bundle": str(bundle)}) == load_config(None, {"model.bundle":
+                                                                                                    str(bundle)})
