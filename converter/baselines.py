@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm.runtime.timing import Row, time_per_call
+from edge_lstm.runtime.timing import Row
 
 
 def bench_windowed(keras_path: str, window: int, features: int, budget_s: float) -> list[Row]:
@@ -26,8 +26,7 @@ def bench_windowed(keras_path: str, window: int, features: int, budget_s: float)
     x = np.random.default_rng(0).normal(size=(1, window, features)).astype(np.float32)
     fn = tf.function(tf.autograph.experimental.do_not_convert(lambda v: model(v, training=False)),
                      input_signature=[tf.TensorSpec(x.shape, tf.float32)])
-    per_call = time_per_call(lambda: fn(x), budget_s)
-    rows[0].us_per_sample, rows[0].steps_per_s[1] = per_call * 1e6, 1 / per_call
+    rows[0].time(1, lambda: fn(x), budget_s)
     rows[0].note = "tf.function, 1 thread"
     try:
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -46,8 +45,7 @@ def bench_windowed(keras_path: str, window: int, features: int, budget_s: float)
             interpreter.invoke()
             return interpreter.get_tensor(result["index"])
 
-        per_call = time_per_call(invoke, budget_s)
-        rows[1].us_per_sample, rows[1].steps_per_s[1] = per_call * 1e6, 1 / per_call
+        rows[1].time(1, invoke, budget_s)
         rows[1].note = "float32 sequence model, batch 1, 1 thread"
     except Exception as exc:  # the TFLite converter raises many types
         rows[1].note = f"conversion failed: {type(exc).__name__}: {str(exc)[:120]}"

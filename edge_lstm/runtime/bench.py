@@ -20,7 +20,7 @@ import numpy as np
 
 import edge_lstm
 from edge_lstm.runtime.spec import ModelSpec
-from edge_lstm.runtime.timing import Row, time_per_call
+from edge_lstm.runtime.timing import NOISY, Row
 
 STREAM_COUNTS = (1, 100, 1000, 10000)
 
@@ -51,10 +51,7 @@ def bench_backend(path: str, backend: str, counts: tuple[int, ...], budget_s: fl
     for n in counts:
         bank = model.streams(n)
         x = rng.normal(size=(n, model.features)).astype(np.float32)
-        per_call = time_per_call(lambda bank=bank, x=x: bank.step(x), budget_s)
-        row.steps_per_s[n] = n / per_call
-        if n == 1:
-            row.us_per_sample = per_call * 1e6
+        row.time(n, lambda bank=bank, x=x: bank.step(x), budget_s)
     return row
 
 
@@ -104,10 +101,7 @@ def bench_torch(spec: ModelSpec, weights: dict[str, np.ndarray], counts: tuple[i
         return step
 
     for n in counts:
-        per_call = time_per_call(make_step(n), budget_s)
-        row.steps_per_s[n] = n / per_call
-        if n == 1:
-            row.us_per_sample = per_call * 1e6
+        row.time(n, make_step(n), budget_s)
     row.note = f"torch {torch.__version__}, 1 thread"
     return row
 
@@ -171,13 +165,20 @@ def markdown(result: dict[str, Any]) -> str:
         + " | note |",
         "|---|---:|" + "---:|" * len(counts) + "---|",
     ]
+    noisy = False
     for r in result["rows"]:
-        us = f"{r['us_per_sample']:.1f}" if r["us_per_sample"] else "–"
+        spread = {int(n): s for n, s in r.get("spread", {}).items()}
+        flag = {n: "*" if spread.get(n, 0.0) > NOISY else "" for n in counts}
+        noisy |= any(flag.values())
+        us = f"{r['us_per_sample']:.1f}{flag.get(1, '')}" if r["us_per_sample"] else "–"
         cells = []
         for n in counts:
             v = r["steps_per_s"].get(n) or r["steps_per_s"].get(str(n))
-            cells.append(f"{v:,.0f}" if v else "–")
+            cells.append(f"{v:,.0f}{flag[n]}" if v else "–")
         lines.append(f"| {r['name']} | {us} | " + " | ".join(cells) + f" | {r['note']} |")
+    if noisy:
+        lines += ["", f"\\* noisy: its rounds spread over {NOISY:.0%} of their median (another process on the core?): "
+                  "run again, or --seconds longer."]
     lines += ["", f"Roofline for one core (matrix products at peak, nothing else): "
               f"{roof['f32_steps_per_s']:,.0f} float32 stream-steps/s, "
               f"{roof['int8_steps_per_s']:,.0f} int8 stream-steps/s."]

@@ -19,10 +19,24 @@ class Row:
     us_per_sample: float | None = None
     steps_per_s: dict[int, float | None] = field(default_factory=dict)
     note: str = ""
+    spread: dict[int, float] = field(default_factory=dict)  # (slowest - fastest round) / median, per bank size
+
+    def time(self, n: int, fn: Callable[[], Any], min_seconds: float) -> float:
+        """Time ``fn`` (a step of ``n`` streams) into this row; returns its median seconds per call."""
+        per_call, self.spread[n] = time_calls(fn, min_seconds)
+        self.steps_per_s[n] = n / per_call
+        if n == 1:
+            self.us_per_sample = per_call * 1e6
+        return per_call
 
 
-def time_per_call(fn: Callable[[], Any], min_seconds: float = 0.25, rounds: int = 5) -> float:
-    """Median seconds per call over ``rounds`` batches of calls lasting ``min_seconds`` together."""
+#: A measurement whose rounds spread wider than this share of their median is flagged as noisy.
+NOISY = 0.2
+
+
+def time_calls(fn: Callable[[], Any], min_seconds: float = 0.25, rounds: int = 5) -> tuple[float, float]:
+    """(median seconds per call, (slowest - fastest round) / median) over ``rounds`` batches of calls lasting
+    ``min_seconds`` together."""
     fn()
     reps, start = 0, time.perf_counter()
     while time.perf_counter() - start < min_seconds / rounds or reps < 2:
@@ -34,4 +48,5 @@ def time_per_call(fn: Callable[[], Any], min_seconds: float = 0.25, rounds: int 
         for _ in range(reps):
             fn()
         samples.append((time.perf_counter() - t) / reps)
-    return statistics.median(samples)
+    median = statistics.median(samples)
+    return median, (max(samples) - min(samples)) / median

@@ -37,3 +37,18 @@ def test_an_unknown_backend_is_a_usage_error_naming_the_known_ones(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2 and "--backends: unknown 'foo' (known: " in result.stderr
     assert "numba-int8" in result.stderr and not result.stdout
+
+
+def test_noisy_measurements_are_flagged():
+    from edge_lstm.runtime.bench import markdown
+    from edge_lstm.runtime.timing import Row
+
+    row = Row("numba-f32", "edge-lstm")
+    calls = iter([1.0] * 100)
+    row.time(1, lambda: next(calls, None), 0.01)  # (a steady call: some spread from the clock, well under 20%)
+    row.spread[100], row.steps_per_s[100] = 0.5, 1e6  # a measurement whose rounds spread 50%
+    result = {"machine": {"cpu": "x", "simd": "y", "mhz": 1, "python": "3", "numpy": "2", "date": "d"},
+              "pinned_core": 0, "roofline": {"macs_per_step": 1, "f32_steps_per_s": 1, "int8_steps_per_s": 1},
+              "model": ["lstm(4)"], "rows": [row.__dict__]}
+    table = markdown(result)
+    assert "| 1,000,000* |" in table and "* noisy: its rounds spread over 20%" in table
