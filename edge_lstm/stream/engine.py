@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.detect.config import DetectorConfig
-from edge_lstm.detect.detector import VIEWS, Detector, Update
+from edge_lstm.detect.detector import Detector, Update
 from edge_lstm.detect.operating import OperatingChanges, device_and_channel, device_clocks
 from edge_lstm.detect.relations import RelationConfig, Relations
 from edge_lstm.forecast.fallback import Fallback
 from edge_lstm.forecast.intervals import Bounds, Intervals
 from edge_lstm.runtime.model import Model
 from edge_lstm.stream import state
-from edge_lstm.stream.events import Event, Scored, severity
+from edge_lstm.stream.events import Event, Scored, anomaly_event, forecast_event
 from edge_lstm.stream.sample import Sample
 from edge_lstm.stream.scaling import changes, difference_scaling, standard_scaling
 
@@ -488,16 +488,9 @@ class Engine:
         due = np.flatnonzero(seen % cfg.forecast_every == 0)
         if not due.size:
             return []
-        events = []
-        for k in due.tolist():
-            values = series[k]
-            events.append(Event("forecast", self.names[idx[k]], {
-                "stream": self.names[idx[k]], "ts": float(ts[k]), "horizon": self.horizon,
-                "values": values.tolist(), "lower": (values + bounds.after_lo[k]).tolist(),
-                "upper": (values + bounds.after_hi[k]).tolist(), "interval": round(self.intervals.coverage, 4),
-                "calibrated": bool(bounds.calibrated[k]),
-                "forecaster": "last_value" if naive[k] else "model",
-            }))
+        events = [forecast_event(self.names[idx[k]], float(ts[k]), series[k], series[k] + bounds.after_lo[k],
+                                 series[k] + bounds.after_hi[k], self.intervals.coverage, bool(bounds.calibrated[k]),
+                                 bool(naive[k])) for k in due.tolist()]
         self.counters["forecasts"] += int(due.size)
         return events
 
@@ -517,23 +510,10 @@ class Engine:
                 self.incident_views[row] |= 1 << int(result.view[k])
             if not (result.opened[k] or result.closed[k]):
                 continue
-            name = self.names[row]
-            closing = bool(result.closed[k])
-            body = {
-                "stream": name, "state": "closed" if closing else "open",
-                "incident": f"{name}@{result.incident_start[k]:.3f}",
-                "ts": float(ts[k]), "start": float(result.incident_start[k]),
-                "end": float(ts[k]) if closing else None,
-                "value": float(value[k]), "expected": float(expected[k]), "residual": float(value[k] - expected[k]),
-                "forecaster": "last_value" if naive[k] else "model",
-                "score": float(result.score[k]), "peak_score": float(result.incident_peak_score[k]),
-                "z": float(result.z[k]), "threshold": self.detector.threshold_score,
-                "view": VIEWS[result.view[k]], "since": float(result.since[k]),
-                "views": [v for bit, v in enumerate(VIEWS) if self.incident_views[row] >> bit & 1],
-                "severity": severity(float(result.incident_peak_z[k]), z_threshold),
-            }
-            events.append(Event("anomaly", name, body))
-            self.counters["incidents_closed" if closing else "incidents_opened"] += 1
+            events.append(anomaly_event(self.names[row], result, k, float(ts[k]), float(value[k]), float(expected[k]),
+                                        bool(naive[k]), int(self.incident_views[row]), self.detector.threshold_score,
+                                        z_threshold))
+            self.counters["incidents_closed" if result.closed[k] else "incidents_opened"] += 1
         self.counters["anomalous_samples"] += int(result.anomalous.sum())
         if self.operating is not None:
             for k in np.flatnonzero(result.z >= self.operating.move_z).tolist():

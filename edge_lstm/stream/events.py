@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm.detect.detector import Update
+from edge_lstm.detect.detector import VIEWS, Update
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,32 @@ class Event:
 def severity(peak_z: float, threshold: float) -> str:
     """'critical' when the incident's peak z is at least twice the z threshold, else 'warning'."""
     return "critical" if peak_z >= 2 * threshold else "warning"
+
+
+def forecast_event(stream: str, ts: float, values: np.ndarray, lower: np.ndarray, upper: np.ndarray, coverage: float,
+                   calibrated: bool, naive: bool) -> Event:
+    """A forecast made at sample time ``ts``: the next values and their band (schemas/forecast.schema.json)."""
+    return Event("forecast", stream, {
+        "stream": stream, "ts": ts, "horizon": len(values), "values": values.tolist(), "lower": lower.tolist(),
+        "upper": upper.tolist(), "interval": round(coverage, 4), "calibrated": calibrated,
+        "forecaster": "last_value" if naive else "model",
+    })
+
+
+def anomaly_event(stream: str, result: Update, k: int, ts: float, value: float, expected: float, naive: bool,
+                  views: int, threshold: float, z_threshold: float) -> Event:
+    """An incident opening or closing at sample ``k`` of a detector update (schemas/anomaly.schema.json);
+    ``views``: a bit per view (VIEWS) that found the incident's samples anomalous."""
+    closing = bool(result.closed[k])
+    return Event("anomaly", stream, {
+        "stream": stream, "state": "closed" if closing else "open",
+        "incident": f"{stream}@{result.incident_start[k]:.3f}",
+        "ts": ts, "start": float(result.incident_start[k]), "end": ts if closing else None,
+        "value": value, "expected": expected, "residual": value - expected,
+        "forecaster": "last_value" if naive else "model",
+        "score": float(result.score[k]), "peak_score": float(result.incident_peak_score[k]),
+        "z": float(result.z[k]), "threshold": threshold,
+        "view": VIEWS[result.view[k]], "since": float(result.since[k]),
+        "views": [v for bit, v in enumerate(VIEWS) if views >> bit & 1],
+        "severity": severity(float(result.incident_peak_z[k]), z_threshold),
+    })
