@@ -142,6 +142,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "every_s": Key((int, float), 5, positive),
         "metrics_port": Key(int, 0, lambda v: None if 0 <= v <= 65535 else "must be a port number (0: off)"),
     },
+    "homeassistant": {
+        "discovery": Key(bool, False, help="publish Home Assistant MQTT discovery configs: per stream a problem "
+                         "binary_sensor, its anomaly score and its forecast, under a device per sensor device"),
+        "prefix": Key(str, "homeassistant", lambda v: None if v and "+" not in v and "#" not in v else
+                      "must be a topic prefix without wildcards", "Home Assistant's discovery prefix"),
+    },
 }
 
 FLAG_KEYS = {"bundle": "model.bundle", "backend": "model.backend", "broker": "mqtt.broker",
@@ -153,6 +159,11 @@ def _coerce(text: str, key: Key, name: str) -> Any:
     kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
     if list in kinds:
         return [t.strip() for t in text.split(",") if t.strip()]
+    if bool in kinds:
+        words = {**dict.fromkeys(("true", "yes", "on", "1"), True), **dict.fromkeys(("false", "no", "off", "0"), False)}
+        if text.strip().lower() in words:
+            return words[text.strip().lower()]
+        raise ConfigError(f"{name}: cannot read {text!r} as true or false")
     for kind in kinds:
         try:
             return kind(text) if kind is not str else text
@@ -167,7 +178,7 @@ def _validate(section: str, table: dict[str, Any]) -> None:
         if value is None:
             raise ConfigError(f"{name}: required ({key.help})")
         kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
-        if isinstance(value, bool) or not isinstance(value, kinds):
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             raise ConfigError(f"{name}: expected {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
         problem = key.check(value) if key.check else None
         if problem:

@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties
 
 import edge_lstm
 from edge_lstm.runtime.memory import page_out_compiler
-from edge_lstm.serve import checkpoint
+from edge_lstm.serve import checkpoint, homeassistant
 from edge_lstm.serve.assembly import FeatureAssembler
 from edge_lstm.serve.broker import no_delay, parse_broker_url
 from edge_lstm.serve.config import ConfigError, engine_config
@@ -76,6 +76,8 @@ class Daemon:
         self.started = time.time()
         self.checkpoint_path = config["state"]["checkpoint"]
         self.registry = Registry(ic["max_streams"])
+        self.discovery = config["homeassistant"]["prefix"] if config["homeassistant"]["discovery"] else ""
+        self.rediscover = threading.Event()  # (re)publish every stream's discovery configs (connected; HA restarted)
         self.restored = self._restore()
         self.client = self._client()
         port = config["stats"]["metrics_port"]
@@ -173,9 +175,12 @@ class Daemon:
         # the session holds after this callback, within the new limit.)
         broker_maximum = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
         client._max_inflight_messages = min(MAX_INFLIGHT, broker_maximum or MAX_INFLIGHT)
-        for topic in self.config["input"]["subscribe"]:
+        topics = [*self.config["input"]["subscribe"], *([f"{self.discovery}/status"] if self.discovery else [])]
+        for topic in topics:
             _, mid = client.subscribe(topic, qos=self.qos)
             self.subscribing[mid] = topic
+        if self.discovery:
+            self.rediscover.set()
         client.publish(f"{self.prefix}/status", json.dumps({
             "state": "online", "node": self.node, "version": edge_lstm.__version__, "bundle_sha256": self.bundle_hash,
             "backend": self.model.backend, "restored": self.restored, "since": self.started}), qos=1, retain=True)
@@ -213,6 +218,11 @@ class Daemon:
         except UnicodeDecodeError:  # (a broker that passes a topic that is not UTF-8; Mosquitto does not)
             topic = message._topic.decode("utf-8", "replace")
         item = (topic, message.payload, time.time(), message.mid, message.qos)
+        if self.discovery and topic == f"{self.discovery}/status":  # Home Assistant (re)started: configs again
+            if message.payload == b"online":
+                self.rediscover.set()
+            self._ack([item])
+            return
         if len(self.queue) >= self.queue_size:
             self.counters["dropped_overload"] += 1
             if self.config["processing"]["overload"] == "drop_newest":
@@ -297,6 +307,8 @@ class Daemon:
             samples.extend(parsed)
             origins.extend([(topic, payload)] * len(parsed))
         self.counters["messages"] += len(items)
+        if self.discovery:
+            self._announce(self.registry.arrived)
         if self.registry.leaving:  # room for this pass's new streams (input.max_streams)
             self._evict(self.registry.leaving, "the least recently heard from, to make room (input.max_streams)")
         stale_before = self.engine.counters["stale"]
@@ -331,6 +343,8 @@ class Daemon:
             self.assembler.forget(names)
         self.registry.forget(names)
         self.counters["evicted"] += len(names)
+        if self.discovery:
+            self._announce(names, remove=True)
         log.info("evicted %d stream(s), %s: %s", len(names), why, ", ".join(n[:40] for n in names[:5])
                  + (", ..." if len(names) > 5 else ""))
 
@@ -341,6 +355,13 @@ class Daemon:
             idle = self.registry.idle(before=now - after)
             if idle:
                 self._evict(idle, f"silent for over {after:g} s (input.evict_after_s)")
+
+    def _announce(self, streams: list[str], remove: bool = False) -> None:
+        """Home Assistant discovery configs of ``streams``, retained (``remove``: empty ones, which delete them)."""
+        for stream in streams:
+            for topic, config in homeassistant.configs(self.discovery, self.node, stream):
+                self.client.publish(topic, "" if remove else json.dumps(config), qos=1, retain=True)
+        self.counters["discovery_configs"] += len(streams)
 
     def _internal_error(self, topic: str, payload: bytes, doing: str, exc: Exception) -> None:
         """A failure that is the daemon's, not the input's: counted, logged (the first with its traceback) and
@@ -429,6 +450,9 @@ class Daemon:
                 time.sleep(0.001)
             elif items := self._drain(timeout=0.1):
                 self.process(items)
+            if self.rediscover.is_set():
+                self.rediscover.clear()
+                self._announce(list(self.registry.last))
             now = time.monotonic()
             if now >= next_stats:
                 self._publish_stats()

@@ -33,9 +33,10 @@ class Registry:
         self.last: OrderedDict[str, float] = OrderedDict()
         self.heard: set[str] = set()  # streams heard from in this pass
         self.leaving: list[str] = []  # streams this pass evicts to make room
+        self.arrived: list[str] = []  # streams new in this pass
 
     def begin_pass(self) -> None:
-        self.heard, self.leaving = set(), []
+        self.heard, self.leaving, self.arrived = set(), [], []
 
     def admit(self, name: str, now: float) -> None:
         """Stream ``name`` sent a sample at ``now``. Beyond the limit, the least recently heard-from stream not
@@ -50,6 +51,7 @@ class Registry:
                 raise
         elif name not in self.last:
             self._make_room(name)
+            self.arrived.append(name)
         self.last[name] = now
         self.last.move_to_end(name)
 
