@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import edge_lstm
 from edge_lstm.demo.brokers import demo_broker
 from edge_lstm.demo.monitor import Monitor
 from edge_lstm.demo.report import write_report
@@ -107,8 +108,10 @@ def _run(options: DemoOptions, scenario: Any, truth: dict, broker: Any, log: Any
     watcher.loop_stop()
     wall = time.time() - began
     samples = sum(len(s.ts) for s in monitor.streams.values())
+    last = max((s.ts[-1] for s in monitor.streams.values() if len(s.ts)), default=scenario.start)
+    simulated = last - scenario.start if stopped_early else scenario.duration_s  # (Ctrl-C: what ran)
     run = {"broker": broker.kind, "backend": options.backend, "speed": options.speed, "wall_s": wall,
-           "simulated_s": scenario.duration_s, "streams_seen": len(monitor.streams), "samples": samples,
+           "simulated_s": simulated, "streams_seen": len(monitor.streams), "samples": samples,
            "published_messages": report.messages, "stopped_early": stopped_early,
            "anomaly_events": sum(len(s.incidents) for s in monitor.streams.values()),
            "forecast_events": sum(s.forecasts for s in monitor.streams.values()), "errors": len(monitor.errors),
@@ -138,12 +141,13 @@ def _watch(options: DemoOptions, scenario: Any, truth: dict, monitor: Monitor, s
     import sys
 
     live = options.live if options.live is not None else sys.stdout.isatty()
+    gathering = edge_lstm.read_bundle(bundle_path()).standardise  # samples held per new stream for its scaling
 
     def header() -> dict[str, Any]:
         wall = time.time() - began
         sim = min(scenario.start + wall * options.speed, scenario.start + scenario.duration_s)
         samples = sum(len(s.ts) for s in monitor.streams.values())
-        return {"wall_s": wall, "duration_s": options.duration_s,
+        return {"wall_s": wall, "duration_s": options.duration_s, "gathering": gathering if not samples else 0,
                 "simulated": datetime.fromtimestamp(sim, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
                 "rate": samples / wall if wall > 0 else 0.0, "errors": len(monitor.errors), "broker": broker_kind,
                 "anomaly_events": sum(len(s.incidents) for s in monitor.streams.values()),

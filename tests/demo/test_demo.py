@@ -55,6 +55,7 @@ def test_demo_stops_cleanly_on_ctrl_c_and_still_reports(tmp_path):
     assert "stopping (Ctrl-C)" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stopped_early"] and summary["samples"] > 0
+    assert 0 < summary["simulated_s"] < 3000, "what ran, not the whole scenario's 3,000 s"
 
 
 def test_the_live_view_marks_forecasts_made_by_the_last_value():
@@ -75,3 +76,22 @@ def test_the_live_view_marks_forecasts_made_by_the_last_value():
     console = Console(width=140, record=True)
     console.print(render(header, streams, set(), 0.5))
     assert "*" not in console.export_text()
+
+
+def test_the_live_view_fits_80_columns_and_says_why_it_is_empty_at_first():
+    from rich.console import Console
+
+    from edge_lstm.demo.view import render
+
+    header = {"simulated": "2024-06-03 06:00:00", "wall_s": 1.0, "duration_s": 60.0, "rate": 0.0, "anomaly_events": 0,
+              "forecast_events": 0, "errors": 0, "broker": "mosquitto", "gathering": 120}
+    row = {"samples": 3600, "value": 12.345, "expected": 12.3, "forecast": 12.4, "forecaster": "model", "score": 0.12,
+           "open": 1, "incidents": 2}
+    streams = {f"motor-0{k}/vibration_rms": dict(row) for k in range(3)}
+    console = Console(width=80, record=True)
+    console.print(render(header, streams, set(), 0.5))
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "samples" in text and "3,600" in text and "12.3" in text and "2+" in text
+    assert "motor-02/vibration_rms" in text
+    assert "first 120 samples are gathered for its scaling" in text
