@@ -38,9 +38,7 @@ class StreamArrays:
         """Rows ``keep`` (ascending) move to the front, in order; the rest of the first ``n`` rows empty (the
         streams that were there are forgotten, as new ones)."""
         for name in self.FIELDS:
-            array = getattr(self, name)
-            array[: keep.size] = array[keep]
-            array[keep.size : n] = self._empty(name)
+            compact_rows(getattr(self, name), keep, n, self._empty(name))
 
     def state(self) -> dict[str, np.ndarray]:
         """A copy of every array in ``FIELDS``."""
@@ -50,3 +48,10 @@ class StreamArrays:
         """Take back what :meth:`state` gave (each array in its own dtype)."""
         for name in self.FIELDS:
             setattr(self, name, np.array(state[name], dtype=getattr(self, name).dtype))
+
+
+def compact_rows(array: np.ndarray, keep: np.ndarray, n: int, empty: float) -> None:
+    """In place: rows ``keep`` (ascending) of ``array`` move to the front, in order; the rest of its first ``n``
+    rows are set to ``empty``."""
+    array[: keep.size] = array[keep]
+    array[keep.size : n] = empty

@@ -126,7 +126,7 @@ class Engine:
             width = {"forecast": self.horizon, "offset": self.model.features, "scale": self.model.features,
                      "previous": self.model.features}
             shape = (capacity, width[name]) if name in width else capacity
-            fill = {"last_ts": -np.inf, "scale": 1.0}.get(name, 0)
+            fill = state.EMPTY.get(name, 0)
             new = np.full(shape, fill, dtype)
             if old:
                 new[:old] = getattr(self, name)[:old]
@@ -148,6 +148,13 @@ class Engine:
     @property
     def capacity(self) -> int:
         return self._bank.n
+
+    def _index(self, names: list[str]) -> None:
+        """The streams are ``names``, bank row by bank row (after a restore or an eviction)."""
+        self.names, self.streams = names, {name: i for i, name in enumerate(names)}
+        self.channels, self.device_rows = [], defaultdict(list)
+        for index, name in enumerate(names):
+            self._register_device(index, name)
 
     def stream_index(self, name: str) -> int:
         """The bank row of stream ``name``, registering (and growing the bank) when new."""

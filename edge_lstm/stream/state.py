@@ -3,13 +3,13 @@ dropped). Pure; the daemon writes and reads the files."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge_lstm.detect.operating import device_and_channel
 from edge_lstm.forecast.intervals import Intervals
+from edge_lstm.stream.arrays import compact_rows
 from edge_lstm.stream.events import Event
 from edge_lstm.stream.sample import Sample
 
@@ -23,6 +23,8 @@ DETECTOR_UNITS = "model"
 #: Per-stream engine arrays saved in checkpoints.
 ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated", "restarted_at",
                  "forecast_naive", "previous", "has_previous", "incident_views")
+#: What an engine array holds for a stream that has seen nothing, where it is not 0.
+EMPTY = {"last_ts": -np.inf, "scale": 1.0}
 
 
 def evict(engine: Engine, names: list[str]) -> list[Event]:
@@ -38,23 +40,16 @@ def evict(engine: Engine, names: list[str]) -> list[Event]:
     new_row = {int(old): new for new, old in enumerate(keep)}
     bank = engine._bank.state
     for rows in bank.values():
-        rows[: keep.size] = rows[keep]
-        rows[keep.size : n] = 0.0
+        compact_rows(rows, keep, n, 0.0)
     engine._bank.state = bank
     for arrays in (engine.detector, engine.intervals, engine.fallback):
         arrays.compact(keep, n)
     for name in ENGINE_ARRAYS:
-        array = getattr(engine, name)
-        array[: keep.size] = array[keep]
-        array[keep.size : n] = {"last_ts": -np.inf, "scale": 1.0}.get(name, 0)
+        compact_rows(getattr(engine, name), keep, n, EMPTY.get(name, 0))
     engine.warming = {new_row[i]: held for i, held in engine.warming.items() if i in new_row}
     engine.behind = {new_row[i]: held for i, held in engine.behind.items() if i in new_row}
     evicted = [engine.names[i] for i in gone]
-    engine.names = [engine.names[i] for i in keep.tolist()]
-    engine.streams = {name: i for i, name in enumerate(engine.names)}
-    engine.channels, engine.device_rows = [], defaultdict(list)
-    for index, name in enumerate(engine.names):
-        engine._register_device(index, name)
+    engine._index([engine.names[i] for i in keep.tolist()])
     released = []
     for name in evicted:
         device, channel = device_and_channel(name)
@@ -93,10 +88,7 @@ def restore(engine: Engine, arrays: dict[str, np.ndarray], meta: dict[str, Any])
     capacity = max(engine.capacity, 1 << max(0, len(names) - 1).bit_length())
     if capacity > engine.capacity:
         engine._grow(capacity)
-    engine.names, engine.streams = names, {name: i for i, name in enumerate(names)}
-    engine.channels, engine.device_rows = [], defaultdict(list)
-    for index, name in enumerate(names):
-        engine._register_device(index, name)
+    engine._index(names)
     n = len(names)
     state = engine._bank.state
     for key in state:
@@ -130,11 +122,11 @@ def restore(engine: Engine, arrays: dict[str, np.ndarray], meta: dict[str, Any])
         if f"engine/{name}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
             getattr(engine, name)[:n] = arrays[f"engine/{name}"]
     engine.warming = {engine.streams[name]: [Sample(row[0], tuple(row[1:])) for row in held]
-                    for name, held in meta.get("warming", {}).items()}
+                      for name, held in meta.get("warming", {}).items()}
     if engine.operating is not None and "operating" in meta:
         engine.operating.load_state(meta["operating"], Event)
     if engine.relations is not None and "relations" in meta:
         engine.relations.load_state({key.removeprefix("relations/"): value for key, value in arrays.items()
-                                   if key.startswith("relations/")}, meta["relations"])
+                                     if key.startswith("relations/")}, meta["relations"])
     engine.counters.update({k: v for k, v in meta.get("counters", {}).items() if k not in engine.counters})
     return note
