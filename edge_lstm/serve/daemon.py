@@ -78,8 +78,8 @@ class Daemon:
         self.registry = Registry(ic["max_streams"])
         self.discovery = config["homeassistant"]["prefix"] if config["homeassistant"]["discovery"] else ""
         self.rediscover = threading.Event()  # (re)publish every stream's discovery configs (connected; HA restarted)
+        self.client = self._client()  # (before the restore, which may evict: evictions publish)
         self.restored = self._restore()
-        self.client = self._client()
         port = config["stats"]["metrics_port"]
         self.metrics = Metrics(port) if port else None
 
@@ -112,9 +112,8 @@ class Daemon:
         self.registry.load_state(meta.get("registry", {}), self.engine.names, time.time())
         limit = self.config["input"]["max_streams"]
         excess = list(self.registry.last)[: max(0, len(self.registry.last) - limit)] if limit else []
-        if excess:  # (input.max_streams lowered since the checkpoint: the least recently heard from leave)
-            self.engine.evict(excess)
-            self.registry.forget(excess)
+        if excess:
+            self._evict(excess, "the least recently heard from, beyond input.max_streams (lowered since)")
         if note:
             log.warning("%s", note)
             return f"restored {len(self.engine.names)} streams; {note}"
@@ -361,7 +360,6 @@ class Daemon:
         for stream in streams:
             for topic, config in homeassistant.configs(self.discovery, self.node, stream):
                 self.client.publish(topic, "" if remove else json.dumps(config), qos=1, retain=True)
-        self.counters["discovery_configs"] += len(streams)
 
     def _internal_error(self, topic: str, payload: bytes, doing: str, exc: Exception) -> None:
         """A failure that is the daemon's, not the input's: counted, logged (the first with its traceback) and

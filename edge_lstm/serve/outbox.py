@@ -49,16 +49,14 @@ class Outbox:
     def pending(self, now: float | None = None) -> int:
         """Publishes waited for (counted up to the oldest unacknowledged one: the broker acknowledges in
         order); those older than ``timeout_s`` are given up first."""
-        sent = self._sent
-        while sent and _acknowledged(sent[0][0]):
+        sent, deadline = self._sent, (time.monotonic() if now is None else now) - self.timeout_s
+        while sent:
+            info, made = sent[0]
+            if not _acknowledged(info):
+                if made >= deadline:
+                    break
+                self.unconfirmed += 1
             sent.popleft()
-        if sent:
-            deadline = (time.monotonic() if now is None else now) - self.timeout_s
-            while sent and sent[0][1] < deadline:
-                if not _acknowledged(sent.popleft()[0]):
-                    self.unconfirmed += 1
-                while sent and _acknowledged(sent[0][0]):
-                    sent.popleft()
         return len(sent)
 
     def full(self, now: float | None = None) -> bool:
