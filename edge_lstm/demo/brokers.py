@@ -26,6 +26,12 @@ from edge_lstm.serve.broker import no_delay
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 
 
+def user_line() -> str:
+    """``user root`` for a Mosquitto started as root: it would otherwise switch to its own user, which cannot read
+    our private files."""
+    return "user root\n" if os.geteuid() == 0 else ""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,8 +69,7 @@ class Mosquitto:
             "message_size_limit 0\n"
             "set_tcp_nodelay true\n"  # no Nagle delay on small event messages (~40 ms otherwise)
             f"log_dest file {self.dir}/mosquitto.log\n"
-            # As root, mosquitto would switch to its own user, which cannot read our private files.
-            + ("user root\n" if os.geteuid() == 0 else "") + extra_config
+            + user_line() + extra_config
         )
         self.process: subprocess.Popen | None = None
 

@@ -12,9 +12,8 @@ import pytest
 
 pytest.importorskip("keras")
 
-from edge_lstm.serve.config import load_config
 from tests.serve.test_daemon import T0, _daemon, _samples
-from tests.support.bundles import lstm_model, write_random_bundle
+from tests.support.bundles import small_daemon
 from tests.support.mosquitto import deployed_broker, free_port, stock_broker, tls_password_broker
 from tests.support.mqtt import Collector, DaemonProcess, publisher, wait_for
 
@@ -123,15 +122,6 @@ def test_the_deployed_mosquitto_config_loses_nothing_through_a_kill_and_a_burst(
         broker.stop()
 
 
-def _pure_daemon(tmp_path, **settings):
-    from edge_lstm.serve.daemon import Daemon
-
-    path = tmp_path / "b"
-    if not path.exists():
-        write_random_bundle(path, lstm_model(1, (4,)))
-    return Daemon(load_config(None, {"model.bundle": str(path), **settings}))
-
-
 def test_the_worker_never_waits_for_ever_on_acknowledgements_that_do_not_come(tmp_path, monkeypatch):
     """After an input flood the broker's PUBACKs queue behind its backlog for the daemon (measured: 38 s,
     the worker stepping nothing meanwhile); a broker may lose them. The wait is bounded: an event older than
@@ -140,7 +130,7 @@ def test_the_worker_never_waits_for_ever_on_acknowledgements_that_do_not_come(tm
 
     from paho.mqtt.client import MQTTMessageInfo
 
-    daemon = _pure_daemon(tmp_path, **{"processing.max_unacked": "5", "processing.ack_timeout_s": "1",
+    daemon = small_daemon(tmp_path, **{"processing.max_unacked": "5", "processing.ack_timeout_s": "1",
                                        "forecast.every": "1", "processing.batch_max": "1"})
 
     def never_acknowledged(topic, body, **_):
@@ -177,14 +167,14 @@ def _message(topic: str, body: dict):
 
 def test_counters_roll_back_with_the_checkpoint_like_samples(tmp_path):
     """The counters were process totals (0 after a crash) while samples came back from the checkpoint."""
-    daemon = _pure_daemon(tmp_path, **{"state.checkpoint": str(tmp_path / "state.npz")})
+    daemon = small_daemon(tmp_path, **{"state.checkpoint": str(tmp_path / "state.npz")})
     items = [("sensors/a/v", json.dumps({"ts": T0 + t, "value": float(t % 5)}).encode(), 0.0, 0, 0)
              for t in range(30)] + [("sensors/a/v", b"oops", 0.0, 0, 0)]
     daemon.client.publish = lambda *a, **k: None
     daemon.process(items)
     daemon.save_checkpoint()
     daemon.process(items[:3])  # after the checkpoint: rolled back after a crash, like the samples they carry
-    restarted = _pure_daemon(tmp_path, **{"state.checkpoint": str(tmp_path / "state.npz")})
+    restarted = small_daemon(tmp_path, **{"state.checkpoint": str(tmp_path / "state.npz")})
     stats = restarted.stats()
     assert (stats["samples"], stats["messages"], stats["errors"], stats["checkpoints"]) == (30, 31, 1, 1)
 

@@ -130,16 +130,13 @@ def test_junk_ids_cannot_lock_a_new_device_out_and_idle_streams_leave(tmp_path, 
 
 
 def test_a_checkpoint_with_more_streams_than_the_limit_keeps_the_most_recently_heard_from(tmp_path):
-    from edge_lstm.serve.config import load_config
-    from edge_lstm.serve.daemon import Daemon
-    from tests.support.bundles import write_random_bundle
+    from tests.support.bundles import small_daemon
 
-    path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
-    settings = {"model.bundle": str(path), "state.checkpoint": str(tmp_path / "state.npz")}
-    daemon = Daemon(load_config(None, settings))
+    checkpoint = {"state.checkpoint": str(tmp_path / "state.npz")}
+    daemon = small_daemon(tmp_path, **checkpoint)
     daemon.client.publish = lambda *a, **k: None
     daemon.process([(f"sensors/d{k}/v", json.dumps({"ts": 100.0, "value": 1.0}).encode(), 1000.0 + k, 0, 0)
                     for k in range(5)])
     daemon.save_checkpoint()
-    fewer = Daemon(load_config(None, {**settings, "input.max_streams": "3"}))
+    fewer = small_daemon(tmp_path, **checkpoint, **{"input.max_streams": "3"})
     assert fewer.engine.names == ["d2/v", "d3/v", "d4/v"] and list(fewer.registry.last) == fewer.engine.names

@@ -9,7 +9,7 @@ import edge_lstm
 from edge_lstm.serve.config import ConfigError, engine_config, load_config
 from edge_lstm.serve.payloads import Sample
 from edge_lstm.stream.engine import Engine, EngineConfig
-from tests.support.bundles import lstm_model, random_bundle
+from tests.support.bundles import lstm_model, random_bundle, small_daemon
 
 
 def test_config_defaults_and_overrides(tmp_path):
@@ -47,12 +47,7 @@ def test_difference_needs_a_scaling(tmp_path):
 
 
 def test_worker_drains_at_most_batch_bytes_but_always_one_message(tmp_path):
-    from edge_lstm.serve.daemon import Daemon
-    from tests.support.bundles import write_random_bundle
-
-    path = write_random_bundle(tmp_path / "b", lstm_model(1, (4,)))
-    config = load_config(None, {"model.bundle": str(path), "processing.batch_bytes": "100"})
-    daemon = Daemon(config)
+    daemon = small_daemon(tmp_path, **{"processing.batch_bytes": "100"})
     for size in (60, 60, 60, 500, 10):
         daemon.queue.append(("sensors/a/b", b"x" * size, 0.0, 0, 0))
     drained = [len(daemon._drain(0.0)) for _ in range(4)]
@@ -65,10 +60,8 @@ def test_a_sample_that_makes_the_engine_fail_is_reported_and_left_and_the_rest_g
     restart and stop it again): the batch is retried sample by sample, the failing one reported and left."""
     import json
 
-    from edge_lstm.serve.daemon import Daemon
-    from tests.support.bundles import write_random_bundle
 
-    daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
+    daemon = small_daemon(tmp_path)
     published = []
     monkeypatch.setattr(daemon.client, "publish", lambda topic, body, **_: published.append((topic, body)))
     process = daemon.engine.process
@@ -148,10 +141,8 @@ def test_a_refused_subscription_is_reported(tmp_path, monkeypatch):
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from edge_lstm.serve.daemon import Daemon
-    from tests.support.bundles import write_random_bundle
 
-    daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
+    daemon = small_daemon(tmp_path)
     published = []
     monkeypatch.setattr(daemon.client, "publish", lambda topic, body, **_: published.append((topic, body)))
     daemon.subscribing.update({1: "sensors/+/+", 2: "plant/#"})
@@ -169,10 +160,8 @@ def test_any_exception_a_message_raises_is_reported_and_the_message_acknowledged
     import json
 
     import edge_lstm.serve.daemon
-    from edge_lstm.serve.daemon import Daemon
-    from tests.support.bundles import write_random_bundle
 
-    daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
+    daemon = small_daemon(tmp_path)
     published, acked = [], []
     monkeypatch.setattr(daemon.client, "publish", lambda topic, body, **_: published.append((topic, body)))
     monkeypatch.setattr(daemon.client, "ack", lambda mid, qos: acked.append(mid))
@@ -207,10 +196,9 @@ def test_events_in_flight_stay_within_the_brokers_receive_maximum(tmp_path, monk
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from edge_lstm.serve.daemon import MAX_INFLIGHT, Daemon
-    from tests.support.bundles import write_random_bundle
+    from edge_lstm.serve.daemon import MAX_INFLIGHT
 
-    daemon = Daemon(load_config(None, {"model.bundle": str(write_random_bundle(tmp_path / "b", lstm_model(1, (4,))))}))
+    daemon = small_daemon(tmp_path)
     monkeypatch.setattr(daemon.client, "publish", lambda *a, **k: None)
     monkeypatch.setattr(daemon.client, "subscribe", lambda *a, **k: (0, 1))
     connack = Properties(PacketTypes.CONNACK)

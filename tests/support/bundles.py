@@ -50,3 +50,15 @@ def lstm_model(features: int = 1, units: tuple[int, ...] = (16, 8), outputs: int
         width = u
     layers.append({"type": "dense", "name": "out", "input_dim": width, "units": outputs})
     return {"input": {"features": features}, "layers": layers, "output": {"size": outputs}}
+
+
+def small_daemon(tmp_path: Path, **settings: str):
+    """An in-process Daemon (not connected) on a small random LSTM bundle written once under ``tmp_path``; ``settings``:
+    ``{"section.key": "value"}`` over the defaults."""
+    from edge_lstm.serve.config import load_config
+    from edge_lstm.serve.daemon import Daemon
+
+    path = tmp_path / "b"
+    if not path.exists():
+        write_random_bundle(path, lstm_model(1, (4,)))
+    return Daemon(load_config(None, {"model.bundle": str(path), **settings}))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import edge_lstm.demo.brokers
-from edge_lstm.demo.brokers import MOSQUITTO, free_port
+from edge_lstm.demo.brokers import MOSQUITTO, free_port, user_line
 
 __all__ = ["MOSQUITTO", "Mosquitto", "free_port", "mosquitto", "tls_password_broker"]
 
@@ -67,9 +66,8 @@ def tls_password_broker(workdir: Path, user: str, password: str) -> Mosquitto:
 def stock_broker(workdir: Path) -> Mosquitto:
     """Mosquitto with its own defaults (20 messages in flight and 1,000 queued per client), as installed."""
     broker = Mosquitto(workdir)
-    root = "user root\n" if os.geteuid() == 0 else ""
     broker.config.write_text(f"listener {broker.port} 127.0.0.1\nallow_anonymous true\n"
-                             f"log_dest file {broker.dir}/mosquitto.log\n{root}")
+                             f"log_dest file {broker.dir}/mosquitto.log\n{user_line()}")
     return broker
 
 
@@ -87,6 +85,5 @@ def deployed_broker(workdir: Path) -> Mosquitto:
     (conf_d / "edge-lstm.conf").write_text(ours.replace("listener 1883 127.0.0.1\n",
                                                         f"listener {broker.port} 127.0.0.1\n"))
     broker.config.write_text(f"persistence true\npersistence_location {broker.dir}/\n"
-                             f"log_dest file {broker.dir}/mosquitto.log\ninclude_dir {conf_d}\n"
-                             + ("user root\n" if os.geteuid() == 0 else ""))
+                             f"log_dest file {broker.dir}/mosquitto.log\ninclude_dir {conf_d}\n{user_line()}")
     return broker
