@@ -77,6 +77,7 @@ class Daemon:
         self.checkpoint_path = config["state"]["checkpoint"]
         self.registry = Registry(ic["max_streams"])
         self.discovery = config["homeassistant"]["prefix"] if config["homeassistant"]["discovery"] else ""
+        self.ha_status = f"{self.discovery}/status" if self.discovery else None  # Home Assistant's birth topic
         self.rediscover = threading.Event()  # (re)publish every stream's discovery configs (connected; HA restarted)
         self.client = self._client()  # (before the restore, which may evict: evictions publish)
         self.restored = self._restore()
@@ -174,7 +175,7 @@ class Daemon:
         # the session holds after this callback, within the new limit.)
         broker_maximum = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
         client._max_inflight_messages = min(MAX_INFLIGHT, broker_maximum or MAX_INFLIGHT)
-        topics = [*self.config["input"]["subscribe"], *([f"{self.discovery}/status"] if self.discovery else [])]
+        topics = [*self.config["input"]["subscribe"], *([self.ha_status] if self.ha_status else [])]
         for topic in topics:
             _, mid = client.subscribe(topic, qos=self.qos)
             self.subscribing[mid] = topic
@@ -217,7 +218,7 @@ class Daemon:
         except UnicodeDecodeError:  # (a broker that passes a topic that is not UTF-8; Mosquitto does not)
             topic = message._topic.decode("utf-8", "replace")
         item = (topic, message.payload, time.time(), message.mid, message.qos)
-        if self.discovery and topic == f"{self.discovery}/status":  # Home Assistant (re)started: configs again
+        if topic == self.ha_status:  # Home Assistant (re)started: configs again
             if message.payload == b"online":
                 self.rediscover.set()
             self._ack([item])

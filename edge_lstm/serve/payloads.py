@@ -102,9 +102,10 @@ def _iso_ts(value: str) -> float:
 def _json_int(digits: str) -> int:
     """``json.loads``' reader of integers: one longer than any float32 is refused before Python converts it
     (a 4,301-digit integer raises ValueError there, and a long one costs quadratic time)."""
-    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-        raise PayloadError(f"an integer of {len(digits.lstrip('-'))} digits is beyond the float32 range the model "
-                           f"computes in (±{FLOAT32_MAX:.2g})")
+    length = len(digits.lstrip("-"))
+    if length > MAX_INT_DIGITS:
+        raise PayloadError(f"an integer of {length} digits is beyond the float32 range the model computes in "
+                           f"(±{FLOAT32_MAX:.2g})")
     return int(digits)
 
 
