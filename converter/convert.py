@@ -74,6 +74,7 @@ def convert(
     backends: tuple[str, ...] = BACKENDS,
     standardise: int = 0,
     difference: bool = False,
+    training: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> ConversionResult:
@@ -82,7 +83,8 @@ def convert(
     ``standardise`` = N records that the model expects each stream scaled by the mean and std of its
     first N samples (``edge-lstm train --standardise N``); the daemon then applies it by default.
     ``difference`` records that it sees each sample's change over the spread of the changes in those N
-    samples and forecasts the change (``edge-lstm train --difference``).
+    samples and forecasts the change (``edge-lstm train --difference``). ``training`` (what the model learned
+    from: data, head, seed) is recorded as given, for evaluation summaries to state.
     """
     keras_model = load_keras(model_path)
     import keras
@@ -135,6 +137,8 @@ def convert(
     }
     if standardise or difference:
         manifest["preprocessing"] = {"standardise": int(standardise), **({"difference": True} if difference else {})}
+    if training:
+        manifest["training"] = dict(training)
     parity_doc = {"windows": int(windows.shape[0]), "steps": int(windows.shape[1]), "backends": report}
     parity_file = json.dumps(parity_doc, indent=2).encode()
     if notes:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from converter.calibration import CalibrationDataError, read_csv_series
 from converter.quiet import tensorflow_quiet
+from edge_lstm.evaluate.protocol import find as find_probation
 from edge_lstm.stream.scaling import changes, difference_scaling, standard_scaling
 
 
@@ -37,6 +38,9 @@ class TrainReport:
     standardise: int | None  # N: each series scaled by its first N samples (0: all); None: raw units
     horizon: int
     difference: bool = False  # the model sees changes and forecasts the change ahead (over their head's spread)
+    data: str = ""  # what it learned from
+    head: str = "all"  # of each series: "probation" (the protocol's rows), a fraction, or "all"
+    seed: int = 0
 
     @property
     def skill(self) -> float:
@@ -44,12 +48,18 @@ class TrainReport:
         return 1.0 - self.val_rmse / self.naive_rmse if self.naive_rmse else 0.0
 
 
-def load_series(data: str | Path, columns: list[str] | None = None) -> tuple[list[np.ndarray], list[str]]:
-    """Series ``(L, F)`` from a CSV, or every CSV under a folder (a ``firmware_sim`` export, say)."""
+def csv_files(data: str | Path) -> list[Path]:
+    """A CSV, or every CSV under a folder (a ``firmware_sim`` export, say), in name order."""
     path = Path(data)
     files = sorted(path.rglob("*.csv")) if path.is_dir() else [path]
     if not files or not files[0].exists():
         raise CalibrationDataError(f"{path}: no CSV file found")
+    return files
+
+
+def load_series(data: str | Path, columns: list[str] | None = None) -> tuple[list[np.ndarray], list[str]]:
+    """Series ``(L, F)`` from a CSV, or every CSV under a folder, in :func:`csv_files` order."""
+    files = csv_files(data)
     series, names = [], None
     for f in files:
         values, cols = read_csv_series(f)
@@ -96,18 +106,33 @@ def windows(series: np.ndarray, window: int, horizon: int, cumulative: bool = Fa
     return x.astype(np.float32), y.astype(np.float32)
 
 
+def heads(data: str | Path, series: list[np.ndarray], head: float | str | None) -> list[np.ndarray]:
+    """The part of each series that may be learned from: with ``head="probation"`` its training rows under the
+    evaluation protocol (:mod:`edge_lstm.evaluate.protocol`: ``probation.json`` beside the data, else NAB's first
+    15%, at most 750 rows); with a fraction, that share of it; with None, all of it."""
+    if head is None:
+        return series
+    if head == "probation":
+        table, root = find_probation(Path(data))
+        names = [f.resolve().relative_to(root.resolve()).as_posix() for f in csv_files(data)]
+        return [s[: max(1, table.rows(name, len(s)))] for name, s in zip(names, series, strict=True)]
+    if isinstance(head, str) or not 0 < head <= 1:
+        raise CalibrationDataError(f"head must be 'probation' or a fraction in (0, 1], not {head!r}")
+    return [s[: max(1, int(len(s) * head))] for s in series]
+
+
 def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[int, ...] = (64, 32), dense: int = 16,
           cell: str = "lstm", horizon: int = 1, epochs: int = 50, batch: int = 64, patience: int = 5,
           validation: float = 0.2, columns: list[str] | None = None, seed: int = 0, max_windows: int = 20_000,
-          head: float | None = None, standardise: int | None = None, difference: bool = False,
+          head: float | str | None = None, standardise: int | None = None, difference: bool = False,
           progress: bool = True) -> TrainReport:
     """Train, save ``out`` (.keras), ``.report.json`` and ``.calibration.npy`` beside it; return the report.
 
-    ``head`` keeps only the first fraction of each series (NAB's protocol: learn from the first 15%
-    of a file, never from the part it is scored on). ``standardise`` scales each series by the mean
+    ``head`` keeps only the part of each series that may be learned from (:func:`heads`; ``"probation"``:
+    never the part a file is scored on). ``standardise`` scales each series by the mean
     and standard deviation of its first ``standardise`` samples (0: of all that is kept), for one
     model shared by series of any units: serve it with ``input.standardise`` set to the same N
-    (``edge-lstm evaluate --standardise probation`` for 0 with ``head=0.15``). ``difference`` (with
+    (``edge-lstm evaluate --standardise probation`` for 0 with ``head="probation"``). ``difference`` (with
     ``standardise``) trains on each series' sample-to-sample changes, scaled by the spread of those in the
     same N samples, to forecast the change ahead: for signals whose noise is small against the range their
     operating points span, the noise then stays near unit size for the network.
@@ -118,10 +143,7 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
     if max_windows < 1:
         raise CalibrationDataError(f"max_windows must be positive, not {max_windows}")
     series, names = load_series(data, columns)
-    if head is not None:
-        if not 0 < head <= 1:
-            raise CalibrationDataError(f"head must be in (0, 1], not {head}")
-        series = [s[: max(1, int(len(s) * head))] for s in series]
+    series = heads(data, series, head)
     if standardise is not None:
         scaled = [standardised(s, standardise or len(s), difference=difference) for s in series]
         if standardise:
@@ -194,6 +216,7 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
         val_rmse=float(np.sqrt(np.mean((predicted - y_val) ** 2))), val_mae=float(np.mean(np.abs(predicted - y_val))),
         naive_rmse=float(np.sqrt(np.mean((naive - y_val) ** 2))), naive_mae=float(np.mean(np.abs(naive - y_val))),
         features=names, window=window, horizon=horizon, standardise=standardise, difference=difference,
+        data=str(data), head="all" if head is None else str(head), seed=seed,
     )
     # Input windows for `edge-lstm convert` (its default --calibration): in the space the model sees.
     sample = np.sort(rng.choice(len(x_train), min(512, len(x_train)), replace=False))

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import edge_lstm
 from edge_lstm.evaluate import nab
 from edge_lstm.evaluate.labelled import discover, read_series
+from edge_lstm.evaluate.protocol import nab_probation
 from edge_lstm.stream.scaling import standard_scaling
 from research.nab_study import SETTLE, detector_scores, squash, trailing_novelty
 
@@ -47,7 +48,7 @@ def main() -> None:
     files = {}
     for path, name, windows in discover(args.data, args.data / "combined_windows.json"):
         s = read_series(path, name, windows)
-        mean, scale = standard_scaling(s.values[: nab.probation_length(len(s.ts))])
+        mean, scale = standard_scaling(s.values[: nab_probation(len(s.ts))])
         x = ((s.values - mean) / scale).astype(np.float32)
         y = model.run(x).reshape(len(x), -1).astype(np.float64)
         files[name] = (s.ts, s.windows, x[:, 0].astype(np.float64), aligned(y))

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 import edge_lstm
-from edge_lstm.evaluate import nab
 from edge_lstm.evaluate.labelled import discover, read_series
+from edge_lstm.evaluate.protocol import nab_probation
 from edge_lstm.evaluate.replay import replay
 from edge_lstm.stream.engine import EngineConfig
 from edge_lstm.stream.scaling import difference_scaling, standard_scaling
@@ -35,7 +35,7 @@ def forecasts(bundle: str, data: Path, backend: str, cache: Path) -> dict:
     files = {}
     for path, name, windows in discover(data, data / "combined_windows.json"):
         s = read_series(path, name, windows)
-        probation = nab.probation_length(len(s.ts))
+        probation = nab_probation(len(s.ts))
         config = EngineConfig(gap_s=float("inf"), standardise=max(2, probation), difference=model.bundle.difference)
         trace = replay(model, s.ts, s.values, config)
         head = s.values[:probation]

@@ -25,6 +25,7 @@ from numba import njit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge_lstm.evaluate import nab
+from edge_lstm.evaluate.protocol import nab_probation
 from research.detector_study import ewm_z
 from research.nab_forecasts import forecasts
 
@@ -200,7 +201,7 @@ def diagnose(files: dict, make) -> None:
     for name, (ts, s, windows) in scored.items():
         n = len(s)
         idx = nab.to_indices(ts, windows)
-        start = nab.probation_length(n)
+        start = nab_probation(n)
         hit = s >= thr
         hit[:start] = False
         inside = np.zeros(n, bool)

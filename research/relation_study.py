@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from edge_lstm.evaluate.incidents import Match, match
 from edge_lstm.evaluate.labelled import LabelledSeries, discover, read_series
-from edge_lstm.evaluate.nab import probation_length
+from edge_lstm.evaluate.protocol import nab_probation as probation_length
 
 
 def ewma(x: np.ndarray, ts: np.ndarray, tau: float) -> np.ndarray:

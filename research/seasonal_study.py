@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge_lstm.evaluate import nab
 from edge_lstm.evaluate.labelled import discover, read_series
+from edge_lstm.evaluate.protocol import nab_probation
 from edge_lstm.stream.scaling import standard_scaling
 from research.nab_study import detector_scores, squash
 
@@ -40,7 +41,7 @@ def load(data: Path, period_s: float) -> dict:
     files = {}
     for path, name, windows in discover(data, data / "combined_windows.json"):
         s = read_series(path, name, windows)
-        head = nab.probation_length(len(s.ts))
+        head = nab_probation(len(s.ts))
         mean, scale = standard_scaling(s.values[:head])
         x = ((s.values[:, 0] - mean[0]) / scale[0]).astype(np.float64)
         files[name] = (s.ts, s.windows, x, seasonal_hint(s.ts, x, period_s), head)

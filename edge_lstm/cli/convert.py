@@ -27,13 +27,13 @@ def run(args: argparse.Namespace) -> int:
     calibration = args.calibration or model.with_suffix(".calibration.npy")
     if not Path(calibration).exists():
         raise EdgeLSTMError(f"no --calibration given and no {calibration} (edge-lstm train writes one)")
-    standardise, difference = _trained_preprocessing(model)
+    standardise, difference, training = _trained_preprocessing(model)
     if standardise:
         what = "the changes of streams, scaled by those of" if difference else "streams scaled by"
         print(f"{model.with_suffix('.report.json')}: trained on {what} their first {standardise} "
               "samples; recorded in the bundle (edge-lstm serve applies it)")
     result = convert(model, calibration, args.out, feature_names=names, window=args.window, standardise=standardise,
-                     difference=difference, overwrite=args.force, progress=not args.quiet)
+                     difference=difference, training=training, overwrite=args.force, progress=not args.quiet)
     spec = edge_lstm.read_bundle(result.path).spec
     print(f"wrote {result.path}: {len(spec.layers)} layers, {spec.features} feature(s) in, {spec.outputs} out")
     print("parity against Keras on the calibration windows:")
@@ -52,13 +52,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _trained_preprocessing(model: Path) -> tuple[int, bool]:
-    """N and whether the model forecasts changes, from the ``.report.json`` that ``edge-lstm train --standardise N
-    [--difference]`` left beside the model; else (0, False)."""
+def _trained_preprocessing(model: Path) -> tuple[int, bool, dict | None]:
+    """N, whether the model forecasts changes, and what it learned from (data, head, seed), from the
+    ``.report.json`` that ``edge-lstm train --standardise N [--difference]`` left beside the model; else
+    (0, False, None)."""
     report = model.with_suffix(".report.json")
     try:
         trained = json.loads(report.read_text()) if report.exists() else {}
-        return int(trained.get("standardise") or 0), bool(trained.get("difference"))
+        training = {k: trained[k] for k in ("data", "head", "seed") if k in trained} or None
+        return int(trained.get("standardise") or 0), bool(trained.get("difference")), training
     except (ValueError, OSError) as exc:
         raise EdgeLSTMError(f"{report}: unreadable ({exc})") from None
 

@@ -27,6 +27,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _head(text: str) -> str | float:
+    if text == "probation":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'probation' or a fraction, not {text!r}") from None
+
+
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a forecaster of the seed's shape on a series (needs TensorFlow)",
                        description="Fit LSTM/GRU layers → Dense → Dense(horizon) on a CSV series, a folder of "
@@ -46,8 +55,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-windows", type=int, default=20_000, metavar="N",
                    help="train on at most N windows, drawn at random (default 20000); early stopping watches at "
                         "most N evenly spaced validation windows")
-    p.add_argument("--head", type=float, metavar="FRACTION",
-                   help="learn only from the first FRACTION of each series (NAB's probationary 0.15)")
+    p.add_argument("--head", type=_head, metavar="probation|FRACTION",
+                   help="learn only from the start of each series: probation = the rows the evaluation protocol "
+                        "allows (probation.json beside the data, else NAB's first 15%%, at most 750 rows), or a "
+                        "FRACTION of each")
     p.add_argument("--standardise", type=int, nargs="?", const=0, metavar="N",
                    help="scale each series by the mean and std of its first N samples (no N: all of it): one "
                         "model for series of any units; serve with input.standardise = N")

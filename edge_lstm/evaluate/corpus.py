@@ -28,23 +28,43 @@ from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.evaluate import nab
 from edge_lstm.evaluate.incidents import Match, match
 from edge_lstm.evaluate.labelled import LabelledSeries, discover, nab_time, read_series
+from edge_lstm.evaluate.protocol import Probation
+from edge_lstm.evaluate.protocol import find as find_probation
 from edge_lstm.evaluate.replay import Trace, replay_streams
+from edge_lstm.evaluate.report import markdown
 from edge_lstm.runtime.model import Model
 from edge_lstm.stream.engine import EngineConfig
 
 STANDARDISE = ("bundle", "probation", "none")
-_REPLAY = ("each file is replayed from zero state one sample at a time with no look-ahead; the first 15% "
-           "(at most 750 points) is not scored")
-PROTOCOL = {
-    "probation": "the model learned only from the first 15% of each file (edge-lstm train --head 0.15 "
-                 "--standardise), each file scaled by its own first 15%; " + _REPLAY,
-    "bundle": "the model learned from other data (edge-lstm train on its own series); each stream scaled as "
-              "the bundle says; " + _REPLAY,
-    "none": "the model learned from other data; raw units; " + _REPLAY,
+SCALING = {
+    "probation": "each file scaled by the mean and spread of its own probation rows",
+    "bundle": "each stream scaled as the bundle says (by its first N samples, as the daemon does)",
+    "none": "raw units",
 }
-#: Added to the protocol when the bundle's model forecasts changes (edge-lstm train --difference).
-DIFFERENCED = ("; the model sees each sample's change from the one before over the spread of the changes where "
-               "the stream is scaled, and forecasts the change (edge-lstm train --difference)")
+#: Added when the bundle's model forecasts changes (edge-lstm train --difference).
+DIFFERENCED = ("the model sees each sample's change from the one before over the spread of the changes where the "
+               "stream is scaled, and forecasts the change")
+REPLAY = ("each file is replayed from zero state one sample at a time with no look-ahead, and scored after its "
+          "probation rows; a row no newer than one before it is dropped, as the daemon drops it")
+
+
+def protocol(model: Model, data: Path, standardise: str, probation: Probation) -> str:
+    """The learning protocol of an evaluation, in words, from what the bundle records of its training."""
+    training = model.bundle.training
+    if not training:
+        learned = "the bundle does not record what its model learned from"
+    else:
+        same = Path(training.get("data", "")).resolve() == data.resolve()
+        part = {"probation": "only the probation rows of each file", "all": "all of each file"}.get(
+            str(training.get("head")), f"the first {training.get('head')} of each file")
+        where = training.get("data") if same else f"other data ({training.get('data')})"
+        learned = f"the model learned from {where}, {part} (seed {training.get('seed', '?')})"
+        if same and training.get("head") != "probation":
+            learned += ": beyond the probation rows, so these scores are not a fair test"
+    parts = [f"probation: {probation.describe()}", learned, SCALING[standardise]]
+    if model.bundle.difference:
+        parts.append(DIFFERENCED)
+    return "; ".join([*parts, REPLAY])
 
 
 @dataclass
@@ -64,6 +84,13 @@ class FileResult:
     coverage: float  # share of samples inside the forecast interval
     fallback: float  # share of those forecasts that were the last value (the engine's fallback)
     seconds: float  # replay time
+    probation: int = 0  # leading rows learned from, not scored
+    out_of_order: int = 0  # rows older than one before them (dropped, as the daemon drops them)
+    repeated: int = 0  # rows stamped the same as the newest before them (dropped)
+    missing: int = 0  # samples missing from gaps in the clock (estimated)
+    precision: float = 1.0  # of this file's incidents after probation
+    recall: float = 1.0
+    f1: float = 1.0
 
 
 def anomaly_scores(trace: Trace) -> np.ndarray:
@@ -143,9 +170,11 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
         raise EdgeLSTMError("the bundle's model sees changes over the spread of a stream's first samples (edge-lstm "
                             "train --difference): --standardise bundle or probation, not none")
     files = discover(data, windows_file)
+    probation, root = find_probation(data)
     out.mkdir(parents=True, exist_ok=True)
     results: list[FileResult] = []
     scored: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]] = {}
+    starts: dict[str, int] = {}
     total = Match()
     bar = tqdm(total=len(files), desc="evaluating", unit="file", disable=not progress)
     for group in _groups(files, by_device=bool(config.detector.context)):
@@ -154,21 +183,28 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
             if series.values.shape[1] != model.features:
                 raise EdgeLSTMError(f"{path}: {series.values.shape[1]} value column(s), "
                                     f"the model takes {model.features}")
-        length = len(loaded[0][2].ts)
+        learn = {name: probation.rows(_relative(path, root), len(series.ts)) for path, name, series in loaded}
         group_config = replace(config, standardise=model.bundle.standardise if standardise == "bundle" else 0,
                                difference=model.bundle.difference)
-        if standardise == "probation":  # the engine holds the probationary samples back to learn the scaling
-            group_config = replace(group_config, standardise=max(2, nab.probation_length(length)))
+        if standardise == "probation":  # the engine holds the probation samples back to learn the scaling
+            group_config = replace(group_config, standardise=max(2, min(
+                int(series.kept[: learn[name]].sum()) for _, name, series in loaded)))
         started = time.perf_counter()
-        streams = {_stream(path, len(group)): (series.ts, series.values) for path, _, series in loaded}
+        streams = {_stream(path, len(group)): (series.ts[series.kept], series.values[series.kept])
+                   for path, _, series in loaded}
         traces = replay_streams(model, streams, group_config)
         seconds = (time.perf_counter() - started) / len(group)
         for path, name, series in loaded:
-            trace = traces[_stream(path, len(group))]
-            total = _file(model, out, detector_name, name, series, trace, seconds, plots, results, scored, total)
+            trace = expanded(traces[_stream(path, len(group))], series.kept, series.ts,
+                             series.values[:, group_config.target_feature])
+            starts[name] = learn[name]
+            total = _file(model, out, detector_name, name, series, trace, learn[name], seconds, plots, results,
+                          scored, total)
             bar.update(1)
     bar.close()
-    summary = summarise(model, results, scored, total, config, standardise, data, windows_file)
+    summary = summarise(model, results, scored, starts, total, config, data, windows_file)
+    summary["standardise"] = standardise
+    summary["protocol"] = protocol(model, data, standardise, probation)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(markdown(summary), encoding="utf-8")
     return summary
@@ -185,24 +221,51 @@ def _groups(files: list, by_device: bool) -> list[list]:
     return list(devices.values())
 
 
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def expanded(trace: Trace, kept: np.ndarray, ts: np.ndarray, value: np.ndarray) -> Trace:
+    """A trace of the kept rows, laid back over every row of the file (a dropped row: no forecast, score 0)."""
+    if kept.all():
+        return trace
+
+    def spread(column: np.ndarray, empty: Any) -> np.ndarray:
+        out = np.full(kept.size, empty, column.dtype)
+        out[kept] = column
+        return out
+
+    return replace(trace, ts=ts, value=value, expected=spread(trace.expected, np.nan),
+                   lower=spread(trace.lower, np.nan), upper=spread(trace.upper, np.nan),
+                   naive=spread(trace.naive, False), z=spread(trace.z, np.nan), score=spread(trace.score, 0.0),
+                   anomalous=spread(trace.anomalous, False))
+
+
 def _stream(path: Path, group_size: int) -> str:
     return f"{path.parent.name}/{path.stem}" if group_size > 1 else "series"
 
 
-def _file(model: Model, out: Path, detector_name: str, name: str, series: LabelledSeries, trace: Trace, seconds: float,
-          plots: bool, results: list[FileResult], scored: dict, total: Match) -> Match:
-    """Write one file's results and plot; append its metrics; return the running incident total."""
+def _file(model: Model, out: Path, detector_name: str, name: str, series: LabelledSeries, trace: Trace, start: int,
+          seconds: float, plots: bool, results: list[FileResult], scored: dict, total: Match) -> Match:
+    """Write one file's results and plot; append its metrics; return the running incident total. Rows before
+    ``start`` (the probation) are not scored: neither the incidents that end in them nor the windows."""
     scores = anomaly_scores(trace)
     stem = Path(name).name
     write_results(out / detector_name / series.category / f"{detector_name}_{stem}", series, trace, scores)
     scored[name] = (series.ts, scores, series.windows)
-    start = nab.probation_length(len(series.ts))
-    found = match([i for i in trace.incidents if i[1] >= series.ts[start]], series.windows)
+    begin = series.ts[min(start, len(series.ts) - 1)]
+    incidents = [i for i in trace.incidents if i[1] >= begin]
+    found = match(incidents, [w for w in series.windows if w[1] >= begin])
+    write_incidents(out / "incidents.csv", name, incidents, series.windows, first=not results)
     total = total + found
     results.append(FileResult(
-        name=name, samples=len(series.ts), windows=len(series.windows), incidents=found.true_incidents
+        name=name, samples=len(series.ts), windows=found.windows, incidents=found.true_incidents
         + found.false_incidents, true_incidents=found.true_incidents, false_incidents=found.false_incidents,
-        detected_windows=found.detected, mean_delay_s=found.mean_delay, seconds=seconds,
+        detected_windows=found.detected, mean_delay_s=found.mean_delay, seconds=seconds, probation=start,
+        precision=found.precision, recall=found.recall, f1=found.f1, **series.clock,
         **forecast_metrics(trace, start)))
     if plots:
         from edge_lstm.evaluate.plots import plot_stream
@@ -214,11 +277,23 @@ def _file(model: Model, out: Path, detector_name: str, name: str, series: Labell
     return total
 
 
-def summarise(model: Model, results: list[FileResult], scored: dict, total: Match, config: EngineConfig,
-              standardise: str, data: Path, windows_file: Path | None) -> dict[str, Any]:
+def write_incidents(path: Path, name: str, incidents: list[tuple[float, float]], windows: list[tuple[float, float]],
+                    first: bool) -> None:
+    """Append a file's incidents (after its probation) to ``incidents.csv``: file, start, end, whether it touches a
+    labelled window."""
+    with path.open("w" if first else "a", encoding="utf-8", newline="\n") as f:
+        if first:
+            f.write("file,start,end,true\n")
+        f.writelines(f"{name},{nab_time(a)},{nab_time(b)},{int(any(a <= w1 and w0 <= b for w0, w1 in windows))}\n"
+                     for a, b in incidents)
+
+
+def summarise(model: Model, results: list[FileResult], scored: dict, starts: dict[str, int], total: Match,
+              config: EngineConfig, data: Path, windows_file: Path | None) -> dict[str, Any]:
     """Corpus-level numbers: NAB scores per profile, incident metrics, forecast quality, timing."""
-    profiles = {profile: nab.corpus_score(scored, profile) for profile in nab.PROFILES}
-    days = sum((s[0][-1] - s[0][nab.probation_length(len(s[0]))]) / 86400 for s in scored.values())
+    profiles = {profile: nab.corpus_score(scored, profile, starts=starts) for profile in nab.PROFILES}
+    days = sum((s[0][-1] - s[0][min(starts[name], len(s[0]) - 1)]) / 86400 for name, s in scored.items())
+    points = sum(r.samples - r.probation for r in results)
     finite = [r for r in results if np.isfinite(r.rmse) and r.naive_rmse > 0 and r.naive_mae > 0]
     forecast = {
         "rmse_vs_naive_median": float(np.median([r.rmse / r.naive_rmse for r in finite])),
@@ -230,50 +305,19 @@ def summarise(model: Model, results: list[FileResult], scored: dict, total: Matc
     return {
         "data": str(data), "windows": str(windows_file) if windows_file else None,
         "bundle": str(model.bundle.path),
-        "backend": model.backend, "standardise": standardise,
-        "protocol": PROTOCOL[standardise] + (DIFFERENCED if model.bundle.difference else ""),
+        "backend": model.backend,
         "detector": asdict(config.detector),
         "nab": {p: {k: v for k, v in s.items()} for p, s in profiles.items()},
         "incidents": {"true": total.true_incidents, "false": total.false_incidents, "windows": total.windows,
                       "detected": total.detected, "precision": total.precision, "recall": total.recall,
                       "f1": total.f1, "mean_delay_s": total.mean_delay,
                       "false_per_stream_day": total.false_incidents / days if days else None,
-                      "stream_days": days},  # scored (after each file's probation)
+                      "false_per_1000_points": 1000 * total.false_incidents / points if points else None,
+                      "stream_days": days, "points": points},  # scored (after each file's probation)
+        "clock": {key: int(sum(getattr(r, key) for r in results)) for key in ("out_of_order", "repeated", "missing")},
         "forecast": forecast,
         "interval_coverage": math.erf(config.interval_z / math.sqrt(2.0)),
         "samples": int(sum(r.samples for r in results)),
         "replay_seconds": float(sum(r.seconds for r in results)),
         "files": [asdict(r) for r in results],
     }
-
-
-def markdown(summary: dict[str, Any]) -> str:
-    """The summary as a Markdown report."""
-    nab_rows = "\n".join(f"| {p} | {s['score']:.1f} | {s['threshold']:.4f} |" for p, s in summary["nab"].items())
-    inc, fc = summary["incidents"], summary["forecast"]
-    delay = f"{inc['mean_delay_s'] / 60:.1f} min" if inc["mean_delay_s"] is not None else "n/a"
-    lines = [
-        f"# Evaluation: {summary['data']}", "",
-        f"Bundle `{summary['bundle']}`, backend `{summary['backend']}`, standardise `{summary['standardise']}`; "
-        f"{summary['samples']:,} samples replayed in {summary['replay_seconds']:.1f} s.", "",
-        f"Protocol: {summary['protocol']}.", "",
-        "| NAB profile | score | threshold |", "|---|---:|---:|", nab_rows, "",
-        f"Incidents: {inc['true']} true, {inc['false']} false over {inc['windows']} labelled windows "
-        f"({inc['detected']} detected): precision {inc['precision']:.2f}, recall {inc['recall']:.2f}, "
-        f"F1 {inc['f1']:.2f}, mean detection delay {delay}.", "",
-    ]
-    if fc:
-        lines += [f"One-step forecast after probation, median over {fc['files']} files: RMSE / last-value RMSE "
-                  f"{fc['rmse_vs_naive_median']:.2f}, MAE / last-value MAE {fc['mae_vs_naive_median']:.2f}; "
-                  f"nominal {summary['interval_coverage']:.0%} interval (calibrated online): measured coverage "
-                  f"{fc['coverage_mean']:.1%} (mean over files); the last value forecast instead of the model "
-                  f"(the fallback) {fc['fallback_mean']:.1%} of the time (mean over files).", ""]
-    lines += ["| file | samples | windows | detected | false incidents | delay (min) | RMSE/naive | coverage | "
-              "fallback |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in summary["files"]:
-        delay = f"{r['mean_delay_s'] / 60:.0f}" if r["mean_delay_s"] is not None else ""
-        ratio = r["rmse"] / r["naive_rmse"] if r["naive_rmse"] else float("nan")
-        lines.append(f"| {r['name']} | {r['samples']} | {r['windows']} | {r['detected_windows']} | "
-                     f"{r['false_incidents']} | {delay} | {ratio:.2f} | {r['coverage']:.1%} | {r['fallback']:.0%} |")
-    return "\n".join(lines) + "\n"

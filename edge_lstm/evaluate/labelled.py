@@ -29,6 +29,23 @@ class LabelledSeries:
     windows: list[tuple[float, float]]  # labelled anomaly windows, epoch seconds
 
     @property
+    def kept(self) -> np.ndarray:
+        """Rows the daemon would take: each one newer than every row before it (it drops one that is not)."""
+        return in_order(self.ts)
+
+    @property
+    def clock(self) -> dict[str, int]:
+        """What is wrong with the file's clock: rows older than one before them (``out_of_order``), rows stamped
+        the same as the newest before them (``repeated``), and samples missing from gaps longer than one and a
+        half times the usual step (``missing``, estimated from the median step)."""
+        newest = np.maximum.accumulate(self.ts)
+        back, same = self.ts[1:] < newest[:-1], self.ts[1:] == newest[:-1]
+        step = np.diff(self.ts[self.kept])
+        usual = float(np.median(step)) if step.size else 0.0
+        missing = int(np.sum(np.round(step[step > 1.5 * usual] / usual) - 1)) if usual > 0 else 0
+        return {"out_of_order": int(back.sum()), "repeated": int(same.sum()), "missing": missing}
+
+    @property
     def category(self) -> str:
         """The folder the file sits in (NAB's data category), or "" at the top level."""
         return self.name.rpartition("/")[0]
@@ -61,7 +78,8 @@ def to_epoch(text: str, where: str) -> float:
 
 
 def read_series(path: Path, name: str, windows: list[tuple[float, float]] | None = None) -> LabelledSeries:
-    """A CSV whose first column is the timestamp and the others numbers, in time order."""
+    """A CSV whose first column is the timestamp and the others numbers (rows out of time order are kept here:
+    :attr:`LabelledSeries.kept` says which the streaming path takes)."""
     with path.open(newline="", encoding="utf-8") as f:
         rows = [r for r in csv.reader(f) if r]
     if len(rows) < 2:
@@ -83,23 +101,20 @@ def read_series(path: Path, name: str, windows: list[tuple[float, float]] | None
     if bad.size:
         raise EdgeLSTMError(f"{path} row {bad[0] + 2}: a value beyond the float32 range the model computes in "
                             f"(±{FLOAT32_MAX:.2g})")
-    back = np.flatnonzero(np.diff(ts) < 0)
-    if back.size:
-        raise EdgeLSTMError(f"{path} row {back[0] + 3}: timestamps must not go back in time")
-    return LabelledSeries(name, distinct(ts), values, header[1:], list(windows or []))
+    return LabelledSeries(name, ts, values, header[1:], list(windows or []))
 
 
-def distinct(ts: np.ndarray, step: float = 1e-3) -> np.ndarray:
-    """Repeated timestamps (NAB has some, from clock changes) moved ``step`` s apart, so that every
-    row is a sample of its own (the streaming path drops a sample no newer than the last).
+def in_order(ts: np.ndarray) -> np.ndarray:
+    """Rows newer than every row before them: what the streaming path takes (it drops a sample no newer than the
+    last, as a clock set back an hour for daylight saving sends).
 
-    >>> np.round(distinct(np.array([0.0, 5.0, 5.0, 5.0, 9.0])), 6).tolist()
-    [0.0, 5.0, 5.001, 5.002, 9.0]
+    >>> in_order(np.array([0.0, 5.0, 5.0, 9.0, 3.0, 10.0])).tolist()
+    [True, True, False, True, False, True]
     """
-    out = ts.astype(np.float64).copy()
-    for i in np.flatnonzero(np.diff(ts) == 0) + 1:
-        out[i] = max(out[i], out[i - 1] + step)
-    return out
+    if not ts.size:
+        return np.zeros(0, bool)
+    before = np.concatenate([[-np.inf], np.maximum.accumulate(ts)[:-1]])
+    return ts > before
 
 
 def read_windows(path: Path) -> dict[str, list[tuple[float, float]]]:

@@ -31,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from edge_lstm.evaluate.protocol import nab_probation
+
 PROFILES = {
     "standard": {"tp": 1.0, "fp": 0.11, "fn": 1.0},
     "reward_low_FP_rate": {"tp": 1.0, "fp": 0.22, "fn": 1.0},
     "reward_low_FN_rate": {"tp": 1.0, "fp": 0.11, "fn": 2.0},
 }
-PROBATION = 0.15
 
 
 def scaled_sigmoid(y: float) -> float:
@@ -46,10 +47,6 @@ def scaled_sigmoid(y: float) -> float:
     (0.98661, 0.0, -0.98661)
     """
     return -1.0 if y >= 3.0 else 2.0 / (1.0 + math.exp(5.0 * y)) - 1.0
-
-
-def probation_length(n: int) -> int:
-    return int(min(math.floor(PROBATION * n), PROBATION * 5000))
 
 
 def point_weights(n: int, windows: list[tuple[int, int]], profile: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -79,12 +76,13 @@ def point_weights(n: int, windows: list[tuple[int, int]], profile: dict[str, flo
     return weight, window_of
 
 
-def file_score_curve(scores: np.ndarray, windows: list[tuple[int, int]], profile: dict[str, float]
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(thresholds, raw score) pairs for one file: the score when detecting every point >= threshold."""
+def file_score_curve(scores: np.ndarray, windows: list[tuple[int, int]], profile: dict[str, float],
+                     start: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds, raw score) pairs for one file: the score when detecting every point >= threshold, from point
+    ``start`` on (default: after NAB's probationary period)."""
     n = len(scores)
     weight, window_of = point_weights(n, windows, profile)
-    keep = np.arange(n) >= probation_length(n)
+    keep = np.arange(n) >= (nab_probation(n) if start is None else start)
     scorable_windows = {w for w in window_of[keep] if w >= 0}
     order = np.argsort(-scores[keep], kind="stable")
     s, w, win = scores[keep][order], weight[keep][order], window_of[keep][order]
@@ -120,9 +118,10 @@ def to_indices(timestamps: np.ndarray, windows: list[tuple[Any, Any]]) -> list[t
 
 
 def corpus_score(files: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[Any, Any]]]], profile: str,
-                 threshold: float | None = None) -> dict[str, Any]:
+                 threshold: float | None = None, starts: dict[str, int] | None = None) -> dict[str, Any]:
     """Normalised NAB score of a detector over ``files``: name -> (timestamps, anomaly scores, windows).
 
+    Each file is scored from its point ``starts[name]`` on (default: after NAB's probationary period).
     The threshold is optimised over the corpus unless given. Returns the score, the threshold,
     the raw score and the null/perfect raw scores.
     """
@@ -130,9 +129,9 @@ def corpus_score(files: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[Any, 
     curves, n_windows = {}, 0
     for name, (ts, scores, windows) in files.items():
         idx = to_indices(np.asarray(ts), windows)
-        keep = [w for w in idx if w[1] >= probation_length(len(scores))]
-        n_windows += len(keep)
-        curves[name] = file_score_curve(np.asarray(scores, dtype=float), idx, weights)
+        start = (starts or {}).get(name, nab_probation(len(scores)))
+        n_windows += sum(1 for w in idx if w[1] >= start)
+        curves[name] = file_score_curve(np.asarray(scores, dtype=float), idx, weights, start)
     candidates = np.unique(np.concatenate([c[0] for c in curves.values()]))[::-1]
     if threshold is not None:
         candidates = np.array([threshold], dtype=float)

@@ -76,6 +76,11 @@ class Bundle:
         return bool((self.manifest.get("preprocessing") or {}).get("difference"))
 
     @property
+    def training(self) -> dict:
+        """What the model learned from, as ``edge-lstm train`` reported it (data, head, seed); {} when unknown."""
+        return dict(self.manifest.get("training") or {})
+
+    @property
     def sha256(self) -> str:
         """Hash of the manifest, which pins every file of the bundle."""
         return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()

@@ -10,7 +10,7 @@ import pytest
 import edge_lstm
 from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.evaluate.labelled import nab_time, read_series
-from edge_lstm.evaluate.nab import probation_length
+from edge_lstm.evaluate.protocol import nab_probation as probation_length
 from edge_lstm.evaluate.replay import replay
 from edge_lstm.stream.engine import EngineConfig
 from tests.support.keras_models import sine_series
@@ -95,17 +95,53 @@ def test_evaluate_writes_nab_layout_scores_and_plots(forecaster, tmp_path):
     assert "--difference" not in summary["protocol"]  # (a model of the values)
 
 
-def test_evaluate_names_a_bad_file(forecaster, tmp_path):
-    (tmp_path / "bad.csv").write_text("timestamp,value\n2024-01-01 00:00:00,1\n2023-01-01 00:00:00,2\n")
-    run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(tmp_path / "bad.csv"), "--bundle",
-                          str(forecaster), "--out", str(tmp_path / "o"), "--quiet"], capture_output=True, text=True)
-    assert run.returncode == 2 and "bad.csv row 3" in run.stderr and "back in time" in run.stderr
+def test_evaluate_takes_a_clock_set_back_as_the_daemon_does(forecaster, tmp_path):
+    """A daylight-saving step back of an hour and repeated stamps do not stop the run: the rows no newer than one
+    before them are dropped (as the daemon drops them), counted, and still written with score 0."""
+    ts, values = _series()
+    ts = ts.copy()
+    ts[700:] -= 3600.0  # the clock goes back an hour at row 700: rows 700-759 repeat an hour already seen
+    ts[300] = ts[299]  # and one stamp repeats
+    windows = _write(tmp_path / "data", "dst.csv", ts, values, [(ts[1080], ts[1140])])
+    (tmp_path / "windows.json").write_text(json.dumps(windows))
+    out = tmp_path / "o"
+    run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(tmp_path / "data"), "--bundle",
+                          str(forecaster), "--windows", str(tmp_path / "windows.json"), "--out", str(out),
+                          "--standardise", "none", "--no-plots", "--quiet"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clock"] == {"out_of_order": 59, "repeated": 2, "missing": 1}, summary["clock"]  # (row 300 dropped)
+    assert summary["incidents"]["detected"] == 1
+    rows = (out / "edgelstm" / "edgelstm_dst.csv").read_text().splitlines()[1:]
+    assert len(rows) == ts.size and {r.split(",")[2] for r in rows[701:760]} == {"0.000000"}
+    assert "dropped, as the daemon drops them" in (out / "summary.md").read_text()
 
 
-def test_read_series_spreads_repeated_timestamps(tmp_path):
-    (tmp_path / "s.csv").write_text("timestamp,value\n0,1\n60,2\n60,3\n120,4\n")
+def test_evaluate_follows_probation_json(forecaster, tmp_path):
+    """probation.json beside the data sets, per file, the rows learned from and not scored; NAB's rule elsewhere."""
+    data = tmp_path / "data"
+    ts, values = _series()
+    windows = _write(data, "set/a.csv", ts, values, [(ts[1080], ts[1140])])
+    windows.update(_write(data, "set/b.csv", ts, values, [(ts[1080], ts[1140])]))
+    (data / "windows.json").write_text(json.dumps(windows))
+    (data / "probation.json").write_text(json.dumps({"set/a.csv": 1090}))
+    out = tmp_path / "o"
+    run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(data), "--bundle", str(forecaster),
+                          "--windows", str(data / "windows.json"), "--out", str(out), "--standardise", "probation",
+                          "--no-plots", "--quiet"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {f["name"]: f for f in summary["files"]}
+    assert rows["set/a.csv"]["probation"] == 1090 and rows["set/b.csv"]["probation"] == probation_length(ts.size)
+    assert "probation.json lists them (1 files" in summary["protocol"]
+    assert "does not record what its model learned from" in summary["protocol"]
+
+
+def test_read_series_keeps_what_the_daemon_takes(tmp_path):
+    (tmp_path / "s.csv").write_text("timestamp,value\n0,1\n60,2\n60,3\n30,5\n120,4\n300,6\n")
     s = read_series(tmp_path / "s.csv", "s.csv")
-    assert s.ts.tolist() == pytest.approx([0, 60, 60.001, 120]) and s.values[:, 0].tolist() == [1, 2, 3, 4]
+    assert s.kept.tolist() == [True, True, False, False, True, True]
+    assert s.clock == {"out_of_order": 1, "repeated": 1, "missing": 2}
 
 
 @pytest.mark.parametrize(("cell", "reason"), [("nan", "row 3: NaN or infinite value"),
