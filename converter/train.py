@@ -1,9 +1,12 @@
 """``edge-lstm train``: fit a streaming forecaster of the seed's shape on a series, ready to convert.
 
-The model sees raw values and forecasts raw values: a Normalization layer (adapted on the
-training part) leads, and a Rescaling layer trails, so the bundle carries both and the daemon
-needs no separate scaling. The split is in time order (the last ``validation`` fraction of every
-series validates), training stops early on the validation loss, and gradients are clipped.
+Trained the way it runs: the daemon carries h and c from sample to sample for as long as a stream lives, so the
+model learns from long sequences (``window`` samples, 256 by default) with a forecast at every step, from zero state,
+the first ``burn_in`` steps not judged; the report judges it streamed over each whole series, as the daemon would
+run it. The model sees raw values and forecasts raw values: a Normalization layer (adapted on the training part)
+leads, and a Rescaling layer trails, so the bundle carries both and the daemon needs no separate scaling. The split
+is in time order (the last ``validation`` fraction of every series validates), training stops early on the
+validation loss, and gradients are clipped.
 """
 
 from __future__ import annotations
@@ -25,16 +28,17 @@ from edge_lstm.stream.scaling import changes, difference_scaling, standard_scali
 @dataclass
 class TrainReport:
     model: str
-    series: int
-    train_windows: int
-    validation_windows: int
+    series: int  # series learned from
+    copies: int  # extra copies of them, scaled by another stretch's statistics (--standardise N)
+    train_sequences: int
+    validation_sequences: int
     epochs_run: int
-    val_rmse: float
+    val_rmse: float  # streamed over each whole series, judged on its validation part (copies not included)
     val_mae: float
     naive_rmse: float
     naive_mae: float
     features: list[str]
-    window: int
+    window: int  # samples per training sequence
     standardise: int | None  # N: each series scaled by its first N samples (0: all); None: raw units
     horizon: int
     difference: bool = False  # the model sees changes and forecasts the change ahead (over their head's spread)
@@ -90,20 +94,36 @@ def standardised(series: np.ndarray, first: int, whole: np.ndarray | None = None
 
 #: Extra copies of each series, scaled by the statistics of a random N-sample stretch (train --standardise N).
 AUGMENT_DRAWS = 3
+#: Training sequences kept for convert's calibration.
+CALIBRATION_SEQUENCES = 128
+#: A training sequence begins every window / STRIDE_DIVISOR samples.
+STRIDE_DIVISOR = 8
 
 
-def windows(series: np.ndarray, window: int, horizon: int, cumulative: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs (N, window, F) and targets (N, horizon): the next values of the first feature (``cumulative``: their
-    running sums, for a series of changes: the change from the window's last sample to each step ahead)."""
-    n = len(series) - window - horizon + 1
+def targets(series: np.ndarray, horizon: int, cumulative: bool = False) -> np.ndarray:
+    """(L - horizon, horizon): at each sample, the next ``horizon`` values of the first feature (``cumulative``:
+    their running sums, for a series of changes: the change from this sample to each step ahead)."""
+    n = len(series) - horizon
     if n <= 0:
-        return np.zeros((0, window, series.shape[1]), np.float32), np.zeros((0, horizon), np.float32)
-    idx = np.arange(n)[:, None]
-    x = series[idx + np.arange(window)]
-    y = series[idx + window + np.arange(horizon), 0]
-    if cumulative:
-        y = np.cumsum(y, axis=1)
-    return x.astype(np.float32), y.astype(np.float32)
+        return np.zeros((0, horizon), np.float32)
+    y = series[np.arange(n)[:, None] + 1 + np.arange(horizon), 0]
+    return (np.cumsum(y, axis=1) if cumulative else y).astype(np.float32)
+
+
+def sequences(series: np.ndarray, length: int, horizon: int, cumulative: bool = False, start: int = 0
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sequences of ``length`` samples from ``series`` (L, F), one every ``length / STRIDE_DIVISOR`` samples, the
+    last ending at the last sample whose targets are known: inputs (N, length, F), targets (N, length, horizon)
+    (:func:`targets`) and the row each begins at (N,). ``start``: the first row a sequence may begin at (earlier if
+    none would fit after it). A series shorter than ``length`` plus ``horizon`` gives none."""
+    y_all = targets(series, horizon, cumulative)
+    last = len(y_all) - length  # the latest start
+    if last < 0:
+        return (np.zeros((0, length, series.shape[1]), np.float32), np.zeros((0, length, horizon), np.float32),
+                np.zeros(0, np.int64))
+    starts = np.unique(np.r_[np.arange(min(start, last), last + 1, max(1, length // STRIDE_DIVISOR)), last])
+    idx = starts[:, None] + np.arange(length)
+    return series[idx].astype(np.float32), y_all[idx], starts
 
 
 def heads(data: str | Path, series: list[np.ndarray], head: float | str | None) -> list[np.ndarray]:
@@ -121,9 +141,10 @@ def heads(data: str | Path, series: list[np.ndarray], head: float | str | None) 
     return [s[: max(1, int(len(s) * head))] for s in series]
 
 
-def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[int, ...] = (64, 32), dense: int = 16,
-          cell: str = "lstm", horizon: int = 1, epochs: int = 50, batch: int = 64, patience: int = 5,
-          validation: float = 0.2, columns: list[str] | None = None, seed: int = 0, max_windows: int = 20_000,
+def train(data: str | Path, out: str | Path, *, window: int = 256, units: tuple[int, ...] = (64, 32), dense: int = 16,
+          cell: str = "lstm", horizon: int = 1, epochs: int = 50, batch: int = 32, patience: int = 5,
+          validation: float = 0.2, columns: list[str] | None = None, seed: int = 0, max_sequences: int = 1_000,
+          burn_in: int = 32,
           head: float | str | None = None, standardise: int | None = None, difference: bool = False,
           progress: bool = True) -> TrainReport:
     """Train, save ``out`` (.keras), ``.report.json`` and ``.calibration.npy`` beside it; return the report.
@@ -140,10 +161,11 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
     if difference and standardise is None:
         raise CalibrationDataError("difference needs standardise: the changes are scaled by each series' first "
                                    "N samples")
-    if max_windows < 1:
-        raise CalibrationDataError(f"max_windows must be positive, not {max_windows}")
+    if max_sequences < 1:
+        raise CalibrationDataError(f"max_sequences must be positive, not {max_sequences}")
     series, names = load_series(data, columns)
     series = heads(data, series, head)
+    originals = len(series)
     if standardise is not None:
         scaled = [standardised(s, standardise or len(s), difference=difference) for s in series]
         if standardise:
@@ -155,22 +177,30 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
                     start = int(draws.integers(0, len(s) - standardise))
                     scaled.append(standardised(s[start:], standardise, s, difference))
         series = scaled
-    parts = {"train": ([], []), "val": ([], [])}
+    burn = min(burn_in, window // 2)
+    # Each step's loss counts after the burn-in; a validation sequence judges only the steps past the cut (it
+    # starts earlier when the validation part is shorter than a sequence).
+    parts: dict[str, tuple[list, list, list]] = {"train": ([], [], []), "val": ([], [], [])}
     for s in series:
         cut = int(len(s) * (1 - validation))
-        for name, piece in (("train", s[:cut]), ("val", s[cut - window :])):
-            x, y = windows(piece, window, horizon, cumulative=difference)
-            parts[name][0].append(x)
-            parts[name][1].append(y)
-    x_train, y_train = (np.concatenate(a) for a in parts["train"])
-    x_val, y_val = (np.concatenate(a) for a in parts["val"])
-    if len(x_train) < batch or not len(x_val):
-        raise CalibrationDataError(f"{data}: too little data for window {window} (train {len(x_train)}, "
-                                   f"validation {len(x_val)} windows)")
+        for name, piece, start in (("train", s[:cut], 0), ("val", s, max(0, cut - burn))):
+            x, y, starts = sequences(piece, window, horizon, cumulative=difference, start=start)
+            rows = starts[:, None] + np.arange(window)
+            judged = (np.arange(window) >= burn) & ((rows >= cut) if name == "val" else np.ones_like(rows, bool))
+            for part, item in zip(parts[name], (x, y, judged.astype(np.float32)), strict=True):
+                part.append(item)
+    x_train, y_train, w_train = (np.concatenate(a) for a in parts["train"])
+    x_val, y_val, w_val = (np.concatenate(a) for a in parts["val"])
+    if not len(x_train) or not w_val.any():
+        raise CalibrationDataError(f"{data}: too little data for sequences of {window} samples (train "
+                                   f"{len(x_train)}, validation {len(x_val)}): a shorter --window, or more data")
     rng = np.random.default_rng(seed)
-    if len(x_train) > max_windows:
-        keep = np.sort(rng.choice(len(x_train), max_windows, replace=False))
-        x_train, y_train = x_train[keep], y_train[keep]
+    if len(x_train) > max_sequences:
+        keep = np.sort(rng.choice(len(x_train), max_sequences, replace=False))
+        x_train, y_train, w_train = x_train[keep], y_train[keep], w_train[keep]
+    if len(x_val) > max_sequences:
+        keep = np.sort(rng.choice(len(x_val), max_sequences, replace=False))
+        x_val, y_val, w_val = x_val[keep], y_val[keep], w_val[keep]
     train_values = np.concatenate([s[: int(len(s) * (1 - validation))] for s in series])
     mean, std = float(train_values[:, 0].mean()), float(train_values[:, 0].std() or 1.0)
 
@@ -181,11 +211,10 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
     norm = keras.layers.Normalization()
     norm.adapt(train_values)
     recurrent = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
-    core = [norm]
-    for i, u in enumerate(units):
-        core.append(recurrent(u, return_sequences=i < len(units) - 1))
-    core += [keras.layers.Dense(dense, activation="relu"), keras.layers.Dense(horizon)]
-    fit_model = keras.Sequential([keras.Input((window, x_train.shape[2])), *core])
+    core = [norm, *(recurrent(u, return_sequences=True) for u in units),
+            keras.layers.Dense(dense, activation="relu"), keras.layers.Dense(horizon)]
+    features = x_train.shape[2]
+    fit_model = keras.Sequential([keras.Input((None, features)), *core])
     fit_model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0), loss="mse")
     bar = tqdm(total=epochs, desc="training", unit="epoch", disable=not progress)
 
@@ -195,31 +224,45 @@ def train(data: str | Path, out: str | Path, *, window: int = 50, units: tuple[i
             bar.set_postfix(loss=f"{(logs or {}).get('loss', 0):.4f}", val=f"{(logs or {}).get('val_loss', 0):.4f}")
 
     stop = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
-    # Early stopping watches at most max_windows evenly spaced validation windows (the report below uses
-    # them all): on long series the full validation set would cost each epoch many times its training.
-    watch = np.unique(np.linspace(0, len(x_val) - 1, min(len(x_val), max_windows)).round().astype(int))
-    history = fit_model.fit(x_train, (y_train - mean) / std,
-                            validation_data=(x_val[watch], (y_val[watch] - mean) / std),
+    history = fit_model.fit(x_train, (y_train - mean) / std, sample_weight=w_train,
+                            validation_data=(x_val, (y_val - mean) / std, w_val),
                             epochs=epochs, batch_size=batch, verbose=0, callbacks=[stop, Progress()])
     bar.close()
     # The saved model forecasts in raw units: the same layers, then the inverse of the target scaling.
-    model = keras.Sequential([keras.Input((window, x_train.shape[2])), *core, keras.layers.Rescaling(std, mean)])
+    model = keras.Sequential([keras.Input((None, features)), *core, keras.layers.Rescaling(std, mean)])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
-    predicted = np.asarray(model.predict(x_val, verbose=0, batch_size=1024))
-    # The last value: no change, for a model of changes.
-    naive = np.zeros_like(y_val) if difference else np.repeat(x_val[:, -1:, 0], horizon, axis=1)
+    errors, naive_errors = streamed_errors(model, series[:originals], validation, horizon, difference)
     report = TrainReport(
-        model=str(out), series=len(series), train_windows=len(x_train), validation_windows=len(x_val),
-        epochs_run=len(history.history["loss"]),
-        val_rmse=float(np.sqrt(np.mean((predicted - y_val) ** 2))), val_mae=float(np.mean(np.abs(predicted - y_val))),
-        naive_rmse=float(np.sqrt(np.mean((naive - y_val) ** 2))), naive_mae=float(np.mean(np.abs(naive - y_val))),
+        model=str(out), series=originals, copies=len(series) - originals, train_sequences=len(x_train),
+        validation_sequences=len(x_val), epochs_run=len(history.history["loss"]),
+        val_rmse=float(np.sqrt(np.mean(errors**2))), val_mae=float(np.mean(np.abs(errors))),
+        naive_rmse=float(np.sqrt(np.mean(naive_errors**2))), naive_mae=float(np.mean(np.abs(naive_errors))),
         features=names, window=window, horizon=horizon, standardise=standardise, difference=difference,
         data=str(data), head="all" if head is None else str(head), seed=seed,
     )
-    # Input windows for `edge-lstm convert` (its default --calibration): in the space the model sees.
-    sample = np.sort(rng.choice(len(x_train), min(512, len(x_train)), replace=False))
+    # Input sequences for `edge-lstm convert` (its default --calibration): in the space the model sees.
+    sample = np.sort(rng.choice(len(x_train), min(CALIBRATION_SEQUENCES, len(x_train)), replace=False))
     np.save(out.with_suffix(".calibration.npy"), x_train[sample])
     out.with_suffix(".report.json").write_text(json.dumps({**asdict(report), "skill": report.skill}, indent=2))
     return report
+
+
+def streamed_errors(model: Any, series: list[np.ndarray], validation: float, horizon: int, difference: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The model's forecast errors and the last value's, each series streamed whole from zero state (as the daemon
+    runs it), over its last ``validation`` fraction."""
+    errors, naive_errors = [], []
+    for s in series:
+        y = targets(s, horizon, cumulative=difference)
+        cut = int(len(s) * (1 - validation))
+        if len(y) <= cut:
+            continue
+        predicted = np.asarray(model.predict(s[None, : len(y)], verbose=0))[0]
+        naive = np.zeros_like(y) if difference else np.repeat(s[: len(y), :1], horizon, axis=1)
+        errors.append((predicted - y)[cut:].ravel())
+        naive_errors.append((naive - y)[cut:].ravel())
+    if not errors:
+        raise CalibrationDataError("no series long enough to validate on")
+    return np.concatenate(errors), np.concatenate(naive_errors)

@@ -17,10 +17,13 @@ def run(args: argparse.Namespace) -> int:
     report = train(args.data, args.out, window=args.window, units=tuple(int(u) for u in args.units.split(",")),
                    dense=args.dense, cell=args.cell, horizon=args.horizon, epochs=args.epochs, patience=args.patience,
                    columns=args.columns.split(",") if args.columns else None, seed=args.seed, head=args.head,
-                   standardise=args.standardise, difference=args.difference, max_windows=args.max_windows,
-                   progress=not args.quiet)
-    print(f"wrote {args.out} ({report.epochs_run} epochs on {report.train_windows:,} windows of {report.window})")
-    print(f"validation ({report.validation_windows:,} windows, the last 20% of each series in time):")
+                   standardise=args.standardise, difference=args.difference, max_sequences=args.max_sequences,
+                   burn_in=args.burn_in, progress=not args.quiet)
+    copies = f" and {report.copies} rescaled copies" if report.copies else ""
+    print(f"wrote {args.out} ({report.epochs_run} epochs on {report.train_sequences:,} sequences of {report.window} "
+          f"samples from {report.series} series{copies})")
+    print(f"validation: each of the {report.series} series streamed whole from zero state, as the daemon runs it, "
+          f"judged on its last 20%:")
     print(f"  model        RMSE {report.val_rmse:.4g}  MAE {report.val_mae:.4g}")
     print(f"  last value   RMSE {report.naive_rmse:.4g}  MAE {report.naive_mae:.4g}")
     print(f"  skill (1 - RMSE/naive RMSE): {report.skill:+.3f}")
@@ -43,7 +46,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                                    "for `edge-lstm convert` and a .report.json.")
     p.add_argument("data", help="a CSV (timestamp,value[,...]) or a folder of CSVs")
     p.add_argument("--out", required=True, metavar="MODEL.keras", help="where to save the model")
-    p.add_argument("--window", type=int, default=50, help="input window in samples (default 50)")
+    p.add_argument("--window", type=int, default=256, help="samples per training sequence, a forecast at each; the "
+                   "model runs on streams of any length (default 256)")
+    p.add_argument("--burn-in", type=int, default=32, metavar="N",
+                   help="first samples of each sequence not judged, while the state settles (default 32)")
     p.add_argument("--units", default="64,32", help="recurrent units per layer (default 64,32)")
     p.add_argument("--dense", type=int, default=16, help="units of the hidden Dense layer (default 16)")
     p.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
@@ -52,9 +58,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs")
     p.add_argument("--columns", metavar="A,B", help="feature columns (default: every numeric column)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-windows", type=int, default=20_000, metavar="N",
-                   help="train on at most N windows, drawn at random (default 20000); early stopping watches at "
-                        "most N evenly spaced validation windows")
+    p.add_argument("--max-sequences", type=int, default=1_000, metavar="N",
+                   help="train on at most N sequences, drawn at random, and validate on at most N (default 1000)")
     p.add_argument("--head", type=_head, metavar="probation|FRACTION",
                    help="learn only from the start of each series: probation = the rows the evaluation protocol "
                         "allows (probation.json beside the data, else NAB's first 15%%, at most 750 rows), or a "

@@ -43,7 +43,7 @@ SCALING = {
 }
 #: Added when the bundle's model forecasts changes (edge-lstm train --difference).
 DIFFERENCED = ("the model sees each sample's change from the one before over the spread of the changes where the "
-               "stream is scaled, and forecasts the change")
+               "stream is scaled, and forecasts the change (edge-lstm train --difference)")
 REPLAY = ("each file is replayed from zero state one sample at a time with no look-ahead, and scored after its "
           "probation rows; a row no newer than one before it is dropped, as the daemon drops it")
 

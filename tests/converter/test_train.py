@@ -11,15 +11,20 @@ pytest.importorskip("keras")
 
 import edge_lstm
 from converter.calibration import CalibrationDataError
-from converter.train import load_series, train, windows
+from converter.train import load_series, sequences, train
 from tests.support.keras_models import sine_series
 
 
-def test_windows_target_the_next_values_of_the_first_feature():
-    s = np.arange(20, dtype=np.float32).reshape(10, 2)
-    x, y = windows(s, window=3, horizon=2)
-    assert x.shape == (6, 3, 2) and y.shape == (6, 2)
-    assert x[0, :, 0].tolist() == [0.0, 2.0, 4.0] and y[0].tolist() == [6.0, 8.0]
+def test_sequences_target_the_next_values_of_the_first_feature_at_every_step():
+    s = np.arange(40, dtype=np.float32).reshape(20, 2)
+    x, y, starts = sequences(s, length=8, horizon=2)
+    assert starts.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]  # (one every 8 / 8 samples; the last ends at row 17)
+    assert x.shape == (11, 8, 2) and y.shape == (11, 8, 2)
+    assert x[0, :3, 0].tolist() == [0.0, 2.0, 4.0] and y[0, 0].tolist() == [2.0, 4.0] and y[0, 2].tolist() == [6.0, 8.0]
+    assert y[-1, -1].tolist() == [36.0, 38.0]  # the last target known: rows 18 and 19
+    _, y, _ = sequences(s, length=8, horizon=2, cumulative=True)
+    assert y[0, 0].tolist() == [2.0, 6.0]  # running sums, for a series of changes
+    assert sequences(s, length=19, horizon=2)[0].shape[0] == 0  # too short for one
 
 
 def test_train_convert_stream(tmp_path):
@@ -34,7 +39,7 @@ def test_train_convert_stream(tmp_path):
     assert trained.returncode == 0, trained.stderr
     report = json.loads((tmp_path / "m.report.json").read_text())
     assert report["val_rmse"] < report["naive_rmse"], "a trained forecaster beats repeating the last value"
-    assert report["features"] == ["value"] and report["window"] == 30
+    assert report["features"] == ["value"] and report["window"] == 30 and report["head"] == "all"
     converted = subprocess.run([*cli, "convert", str(tmp_path / "m.keras"), "--calibration",
                                 str(tmp_path / "series.csv"), "--out", str(tmp_path / "bundle"), "--quiet"],
                                capture_output=True, text=True)
@@ -52,14 +57,27 @@ def test_train_convert_stream(tmp_path):
     assert (tmp_path / "eval" / "edgelstm" / "edgelstm_series.csv").exists()
 
 
-def test_max_windows_bounds_training_but_the_report_judges_every_validation_window(tmp_path):
+def test_max_sequences_bounds_training_and_the_report_judges_the_stream(tmp_path):
     values = sine_series(2000, seed=5)
     (tmp_path / "s.csv").write_text("timestamp,value\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(values)))
-    report = train(tmp_path / "s.csv", tmp_path / "m.keras", window=20, units=(4,), dense=4, epochs=1,
-                   validation=0.5, max_windows=300, progress=False)
-    assert report.train_windows == 300 and report.validation_windows == 1000  # (early stopping watched 300)
-    with pytest.raises(CalibrationDataError, match="max_windows must be positive"):
-        train(tmp_path / "s.csv", tmp_path / "m.keras", max_windows=0, progress=False)
+    report = train(tmp_path / "s.csv", tmp_path / "m.keras", window=64, units=(4,), dense=4, epochs=1,
+                   validation=0.5, max_sequences=30, progress=False)
+    assert report.train_sequences == 30 and report.validation_sequences == 30 and report.series == 1
+    assert np.load(tmp_path / "m.calibration.npy").shape == (30, 64, 1)  # (convert calibrates on these)
+    with pytest.raises(CalibrationDataError, match="max_sequences must be positive"):
+        train(tmp_path / "s.csv", tmp_path / "m.keras", max_sequences=0, progress=False)
+
+
+def test_head_probation_learns_only_the_rows_the_protocol_allows(tmp_path):
+    """train --head probation: probation.json's rows where it lists the file, NAB's 15% (at most 750) elsewhere."""
+    from converter.train import heads
+
+    (tmp_path / "a.csv").write_text("t,v\n" + "".join(f"{i},{i}\n" for i in range(10_000)))
+    (tmp_path / "b.csv").write_text("t,v\n" + "".join(f"{i},{i}\n" for i in range(1_000)))
+    (tmp_path / "probation.json").write_text('{"b.csv": 400}')
+    series, _ = load_series(tmp_path)
+    assert [len(s) for s in heads(tmp_path, series, "probation")] == [750, 400]
+    assert [len(s) for s in heads(tmp_path, series, 0.5)] == [5000, 500]
 
 
 def test_load_series_reads_a_firmware_sim_export(tmp_path):
