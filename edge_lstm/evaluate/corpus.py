@@ -259,7 +259,7 @@ def _file(model: Model, out: Path, detector_name: str, name: str, series: Labell
     begin = series.ts[min(start, len(series.ts) - 1)]
     incidents = [i for i in trace.incidents if i[1] >= begin]
     found = match(incidents, [w for w in series.windows if w[1] >= begin])
-    write_incidents(out / "incidents.csv", name, incidents, series.windows, first=not results)
+    write_incidents(out / "incidents.csv", name, incidents, series.windows, trace.incident_views, first=not results)
     total = total + found
     results.append(FileResult(
         name=name, samples=len(series.ts), windows=found.windows, incidents=found.true_incidents
@@ -278,14 +278,17 @@ def _file(model: Model, out: Path, detector_name: str, name: str, series: Labell
 
 
 def write_incidents(path: Path, name: str, incidents: list[tuple[float, float]], windows: list[tuple[float, float]],
-                    first: bool) -> None:
+                    views: dict[float, dict], first: bool) -> None:
     """Append a file's incidents (after its probation) to ``incidents.csv``: file, start, end, whether it touches a
-    labelled window."""
+    labelled window, its peak score, the view that opened it and every view that found it anomalous."""
     with path.open("w" if first else "a", encoding="utf-8", newline="\n") as f:
         if first:
-            f.write("file,start,end,true\n")
-        f.writelines(f"{name},{nab_time(a)},{nab_time(b)},{int(any(a <= w1 and w0 <= b for w0, w1 in windows))}\n"
-                     for a, b in incidents)
+            f.write("file,start,end,true,peak_score,opened_by,views\n")
+        for a, b in incidents:
+            true = int(any(a <= w1 and w0 <= b for w0, w1 in windows))
+            info = views.get(a, {})
+            f.write(f"{name},{nab_time(a)},{nab_time(b)},{true},{info.get('peak_score', float('nan')):.4f},"
+                    f"{info.get('opened_by', '')},{'+'.join(info.get('views', []))}\n")
 
 
 def summarise(model: Model, results: list[FileResult], scored: dict, starts: dict[str, int], total: Match,

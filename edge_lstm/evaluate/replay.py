@@ -8,7 +8,7 @@ have published, with no look-ahead: a sample's score depends on the samples befo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,6 +36,8 @@ class Trace:
     anomalous: np.ndarray
     incidents: list[tuple[float, float]]  # debounced incidents (start, end); end = last ts if still open
     threshold_score: float  # the score at the detector's threshold
+    # per incident start: the view that opened it, every view that found its samples anomalous, its peak score
+    incident_views: dict[float, dict] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.ts.size
@@ -85,8 +87,11 @@ def replay_streams(model: Model, series: dict[str, tuple[np.ndarray, np.ndarray]
         for event in events:
             if event.kind != "anomaly":
                 continue
-            if event.body["state"] == "open":
-                opened[event.stream] = event.body["start"]
+            body = event.body
+            info = traces[event.stream].incident_views.setdefault(body["start"], {"opened_by": body["view"]})
+            info.update(views=body["views"], peak_score=body["peak_score"])
+            if body["state"] == "open":
+                opened[event.stream] = body["start"]
             else:
                 traces[event.stream].incidents.append((event.body["start"], event.body["end"]))
                 opened.pop(event.stream, None)

@@ -93,6 +93,11 @@ def test_evaluate_writes_nab_layout_scores_and_plots(forecaster, tmp_path):
     assert (out / "plots" / "machines" / "spiky.png").stat().st_size > 10_000
     assert "| standard |" in (out / "summary.md").read_text()
     assert "--difference" not in summary["protocol"]  # (a model of the values)
+    incidents = (out / "incidents.csv").read_text().splitlines()
+    assert incidents[0] == "file,start,end,true,peak_score,opened_by,views"
+    true = [line.split(",") for line in incidents[1:] if line.split(",")[3] == "1"]
+    assert len(true) == 1 and true[0][0] == "machines/spiky.csv" and float(true[0][4]) > 0.5, incidents
+    assert true[0][5] in true[0][6].split("+"), true  # the view that opened it found it anomalous
 
 
 def test_evaluate_takes_a_clock_set_back_as_the_daemon_does(forecaster, tmp_path):
