@@ -24,7 +24,8 @@ class DetectorConfig:
     min_std: float = setting(1e-6, "floor on the residual spread (a flat signal is not infinitely surprising)",
                              toml=False)
     mode: str = setting("novelty", "the anomaly score (README: anomaly detection)", one_of(*MODES))
-    novelty_window: int = setting(1200, "samples of residual history a residual is compared with", positive)
+    novelty_window: int = setting(1_000_000, "samples of history (residuals, pattern distances, gaps, runs) a sample "
+                                  "is compared with: the largest of them is the bar for news", positive)
     z_gate: float = setting(8.0, "novelty is damped while z is below this", positive)
     pattern_length: int = setting(64, "samples in the pattern view's window, a multiple of pattern_segment (0: no "
                                   "pattern view)", non_negative)

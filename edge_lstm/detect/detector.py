@@ -189,7 +189,8 @@ class Detector(StreamArrays):
         ints = np.array([cfg.warmup, cfg.quiet, max(1, -(-cfg.novelty_window // BLOCKS)), cfg.pattern_length,
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty",
                          cfg.stuck_run, cfg.seasonal_days, cfg.seasonal_reach if cfg.seasonal_days else 0,
-                         int(DAY_S // cfg.seasonal_bin_s) if cfg.seasonal_days else 0], np.int64)
+                         int(DAY_S // cfg.seasonal_bin_s) if cfg.seasonal_days else 0,
+                         cfg.pattern_memory // 2], np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
                            cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s])
         extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
@@ -308,6 +309,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
     late_gap = floats[7]
     stuck_run = ints[7]
     seasonal_days, seasonal_reach, bins_per_day, bin_s = ints[8], ints[9], ints[10], floats[8]
+    pattern_learned = ints[11]  # values seen before a pattern distance enters the view's history
     nblocks = blocks.shape[1] - 1
     query = np.empty(max(1, length // max(1, seg)))
     for j in range(idx.size):
@@ -339,7 +341,10 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         late = late_gap > 0.0 and seen[i] > 0 and gap_mean[i] > 0.0 and ts[j] - last_ts[i] > late_gap * gap_mean[i]
         if novelty:
             history = _trailing_max(blocks[i])
-            v = size / max(history, min_std) * min(1.0, z / z_gate) if warmed and not late else 0.0
+            # Judged once a warm-up's worth of residuals after the warm-up is kept (those of the first samples, from
+            # zero state, are not the model's usual errors and never enter the history).
+            judged = count[i] >= 2 * warmup and not late
+            v = size / max(history, min_std) * min(1.0, z / z_gate) if judged else 0.0
             if length:
                 seen_now = seen[i] + 1
                 recent[i, seen[i] % length] = x
@@ -348,7 +353,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
                 if distance >= 0.0:
                     distance_history = _trailing_max(distance_blocks[i])
                     # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
-                    if warmed and distances[i] >= warmup and not (seasonal_days and r == 0.0):
+                    if distance_history > 0.0 and distances[i] >= warmup and not (seasonal_days and r == 0.0):
                         gate = min(1.0, distance / max(pattern_gate * distance_mean[i], min_std))
                         v_pattern = distance / max(distance_history, min_std) * gate
                         if v_pattern > v:
@@ -442,12 +447,15 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
             bar[i] = history
         if anomalous and novelty and history > 0.0:
             size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
-        if not late:
+        if warmed and not late:
             blocks[i, nblocks] = max(blocks[i, nblocks], size)
         if distance >= 0.0:
             if v_pattern > 1.0 and distance_history > 0.0:
                 distance = min(distance, 2.0 * distance_history)
-            distance_blocks[i, nblocks] = max(distance_blocks[i, nblocks], distance)
+            # A distance is kept once half the memory was searched: nearer neighbours are found in more history, so
+            # those of a short one are too large to set the bar.
+            if seen[i] + 1 >= pattern_learned:
+                distance_blocks[i, nblocks] = max(distance_blocks[i, nblocks], distance)
             distances[i] += 1
             distance_mean[i] += (distance - distance_mean[i]) * max(alpha, 1.0 / distances[i])
         block_fill[i] += 1
