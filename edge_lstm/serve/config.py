@@ -108,7 +108,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "clock_reset": Key(int, 5, non_negative, "samples in a row stamped more than gap_s before a stream's last "
                            "that restart it from them (its clock was reset); 0: dropped as stale"),
         "settle": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the model's window) or a count",
-                      "samples after a stream (re)starts that are not scored while its LSTM state settles"),
+                      "samples after a stream (re)starts that are not scored while its LSTM state settles (-1: the "
+                      "model's input window, 50 for a model of any length)"),
         "standardise": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the bundle's), 0 (off) or N",
                            "scale each stream by its first N samples (-1: as the bundle says; 0: off)"),
     },

@@ -39,6 +39,8 @@ from edge_lstm.stream.scaling import changes, difference_scaling, standard_scali
 SEQUENCE_MIN = 4
 #: ... as long as fewer than this many streams have new samples in the batch.
 SEQUENCE_MAX_STREAMS = 32
+#: Samples after a (re)start not scored when the model takes streams of any length (edge-lstm train trains so).
+SETTLE = 50
 
 
 
@@ -60,7 +62,8 @@ class EngineConfig:
     # The model sees each sample's change from the one before, over the spread of the changes in the first
     # ``standardise`` samples, and forecasts the change ahead (edge-lstm train --difference; the bundle says)
     difference: bool = False
-    settle: int = -1  # samples after a (re)start not scored (the LSTM state settling); -1: the model's window
+    settle: int = -1  # samples after a (re)start not scored (the LSTM state settling); -1: the model's window, or
+    # SETTLE for a model of any length (edge-lstm train's)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
 
@@ -90,7 +93,7 @@ class Engine:
             raise ValueError("difference: the model sees changes over the spread of a stream's first N samples, "
                              "so standardise must be N > 0")
         self.horizon = self._horizon(model)
-        self.settle = self.config.settle if self.config.settle >= 0 else (model.spec.window or 0)
+        self.settle = self.config.settle if self.config.settle >= 0 else (model.spec.window or SETTLE)
         self.streams: dict[str, int] = {}
         self.names: list[str] = []
         self.counters: Counter[str] = Counter()
