@@ -7,7 +7,7 @@ scores exactly what ``evaluate`` does.
 With ``--diagnose IDEA``: per file, the windows found and the false detections at the threshold.
 Several bundles (comma-separated; e.g. the same training with other ``--seed``s): each idea is scored on
 each model's forecasts, and the mean is printed with the per-model scores (a seed alone moves the
-score by about 2 points; docs/evaluation.md, "Training seeds").
+score by about 2 points).
 
     python research/nab_study.py BUNDLE[,BUNDLE...] ../shared/data/nab-dev [--backend numba-int8]
 """

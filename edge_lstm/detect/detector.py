@@ -10,11 +10,13 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
   recent history has not:
 
   - **forecast**: how far ``|residual|`` exceeds the largest one of the trailing ``novelty_window``
-    samples, damped while z is below ``z_gate``: ``|r| / max|r|(trailing) * min(1, z / z_gate)``.
+    samples (by default a million: the stream's whole history, so that a long stream's ordinary records do not
+    keep raising incidents), damped while z is below ``z_gate``: ``|r| / max|r|(trailing) * min(1, z / z_gate)``.
     An error the model makes every day is no news; a larger one is. The trailing maximum is kept
     per block of ``novelty_window / 8`` samples; a residual of an incident enters it at most at twice
     the maximum from before the incident began, so one huge spike, or a burst, does not hide the next
-    fault for a whole window.
+    fault. The residuals of the warm-up (the model's state settling from zero) never enter it, and the
+    view judges from two warm-ups on.
     A sample arriving more than ``late_gap`` mean gaps after the previous one is neither judged nor
     learned here: the forecast it is compared with was made for a sample due long before.
     With ``seasonal_days`` > 0 (a **seasonal memory**), the residual is taken against whichever is
@@ -27,7 +29,9 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     (averaged over segments of ``pattern_segment``) to the nearest such window of the trailing
     ``pattern_memory`` samples that does not overlap it (a left nearest neighbour, a streaming
     matrix-profile discord), over the largest such distance of the trailing ``novelty_window``,
-    damped while the distance is below ``pattern_gate`` times its running mean. It finds shapes
+    damped while the distance is below ``pattern_gate`` times its running mean; a distance enters that
+    history once half of ``pattern_memory`` was searched (nearest neighbours in a short memory are too
+    far to set the bar). It finds shapes
     the one-step forecast follows without surprise: a daily cycle that loses its peak, a level
     the signal never sat at. The windows searched start on segment boundaries, so a stream keeps
     ``pattern_memory / pattern_segment`` segment means, not the samples.
@@ -45,10 +49,8 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
   - **relation** (given by the engine when ``context`` names the load channel): a channel's change
     over a span that no other channel of its device explains (:mod:`edge_lstm.detect.relations`).
 
-  On the NAB dev subset (``z_gate`` 4) the forecast view alone scored 59.5 and the five views
-  71.7, 79.7 with NAB's more sensitive profile and 83.1 with the seasonal memory
-  (docs/evaluation.md); on simulated machines ``z_gate`` 8 (the default) keeps sensor noise from
-  raising incidents, and the pattern view found a 36-hour bearing wear-out the forecast view did not.
+  docs/evaluation.md gives what each view and setting is worth on labelled data, and on which data
+  each default was chosen.
 - ``"z"``: ``z / (z + threshold)``; anomalous when ``z`` exceeds ``threshold`` (score above 0.5).
 
 Either way the score is in [0, 1) and 0.5 is the line between normal and anomalous.

@@ -99,7 +99,7 @@ def anomaly_scores(trace: Trace) -> np.ndarray:
     incident the daemon would not publish (an operating change), it is capped just below the line: what
     the daemon reports is one event per incident, and NAB counts every sample above its threshold (a
     burst of anomalous samples outside a window was a burst of false positives; on the NAB dev subset
-    this is worth about 2 points, docs/evaluation.md).
+    this was worth about 2 points: docs/evaluation.md as of 2fbba95).
 
     >>> from edge_lstm.evaluate.replay import Trace
     >>> nan, t = np.nan, np.arange(5.0)

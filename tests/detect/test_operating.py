@@ -75,7 +75,7 @@ def test_engine_drops_load_steps_and_keeps_the_fault(forecaster, context):
     near = {name: {t for t in (500, 700, 900, 1000, 1200) if any(abs(s - t) <= 3 for s in found)}
             for name, found in starts.items()}
     if context:  # the fault's onset; its end (pressure stepping back alone) may be news too, the fault having
-        # raised the forecast view's bar only twice (docs/evaluation.md, "An incident's bar")
+        # raised the forecast view's bar only twice (edge_lstm/detect/detector.py)
         assert near["m/current"] == near["m/vibration"] == set(), starts
         assert {900} <= near["m/pressure"] <= {900, 1000}, starts
     else:  # without the context every load step is an incident on every channel
