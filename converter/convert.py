@@ -26,6 +26,8 @@ QUANTISED_BACKENDS = ("numba-int8", "litert")
 INFORMATIVE_BACKENDS = ("litert-int8",)
 BACKENDS = FLOAT_BACKENDS + QUANTISED_BACKENDS + INFORMATIVE_BACKENDS
 _CHUNK = 64
+#: Samples of the one long stream, state carried, on which a model of any input length is also checked.
+LONG_STREAM = 4096
 
 
 class ConversionError(EdgeLSTMError):
@@ -98,9 +100,14 @@ def convert(
     float_bundle = bundle_from_parts(spec.to_json(), weights)
     if progress:
         print(f"calibrating int8 on {len(windows)} windows of {windows.shape[1]} steps…", flush=True)
-    int8_params, int8_arrays = quantize_int8(float_bundle, windows)
+    # A model of any input length that forecasts at every step also runs as the daemon runs it: one stream of
+    # thousands of samples, state carried (the calibration windows end to end): int8 is calibrated on it too, and
+    # every backend checked against Keras on it.
+    stream = windows.reshape(-1, windows.shape[2])[:LONG_STREAM] if spec.window is None and spec.sequence_output \
+        else None
+    int8_params, int8_arrays = quantize_int8(float_bundle, windows, stream)
     quantization = {"int8": int8_params}
-    tflite_files, tflite_section, notes = _tflite(float_bundle, windows, int8_arrays, progress)
+    tflite_files, tflite_section, notes = _tflite(float_bundle, windows, int8_arrays, progress, stream)
     bundle = bundle_from_parts(spec.to_json(), weights, manifest={"model": spec.to_json(),
                                "quantization": quantization, "tflite": tflite_section},
                                int8_weights=int8_arrays, files=tflite_files)
@@ -111,17 +118,18 @@ def convert(
         return y.reshape(len(batch), batch.shape[1], -1) if spec.sequence_output else y.reshape(len(batch), -1)
 
     reference = _batched(keras_predict, windows, "keras reference", progress)
+    stream_reference = keras_predict(stream[None])[0] if stream is not None else None
     report: dict[str, dict[str, Any]] = {}
     for backend in backends:
         model = edge_lstm.load(bundle, backend)
         ours = _batched(model.run, windows, f"parity {backend}", progress)
         ours = ours if spec.sequence_output else ours[:, -1]
-        if backend in INFORMATIVE_BACKENDS:
-            report[backend] = parity(reference, ours)
-        elif backend in QUANTISED_BACKENDS:
-            report[backend] = parity(reference, ours, rms_vs_std=QUANTISED_RMS_VS_STD)
-        else:
-            report[backend] = parity(reference, ours, FLOAT_TOLERANCE)
+        report[backend] = _judged(backend, reference, ours)
+        if stream is not None:
+            streamed = _judged(backend, stream_reference, model.run(stream))
+            report[backend]["stream"] = {"steps": len(stream), **streamed}
+            if streamed.get("within_tolerance") is False:
+                report[backend]["within_tolerance"] = False
     source = Path(model_path)
     manifest = {
         "converter": {
@@ -148,8 +156,17 @@ def convert(
     return ConversionResult(path=path, parity=report, manifest=manifest)
 
 
+def _judged(backend: str, reference: np.ndarray, ours: np.ndarray) -> dict[str, Any]:
+    """Parity of a backend's outputs with Keras', judged by the backend's kind."""
+    if backend in INFORMATIVE_BACKENDS:
+        return parity(reference, ours)
+    if backend in QUANTISED_BACKENDS:
+        return parity(reference, ours, rms_vs_std=QUANTISED_RMS_VS_STD)
+    return parity(reference, ours, FLOAT_TOLERANCE)
+
+
 def _tflite(
-    bundle: Any, windows: np.ndarray, means: dict[str, np.ndarray], progress: bool
+    bundle: Any, windows: np.ndarray, means: dict[str, np.ndarray], progress: bool, stream: np.ndarray | None = None
 ) -> tuple[dict[str, bytes], dict[str, Any], list[str]]:
     """The TFLite step models, or none with a note saying why (the other backends still work)."""
     from converter.tflite_step import F32_FILE, INT8_FILE, INT16X8_FILE, build_tflite, tensor_names
@@ -158,7 +175,8 @@ def _tflite(
         print("building the TFLite step models (float32 and full-integer int8)…", flush=True)
     try:
         with tensorflow_quiet():
-            files = build_tflite(bundle, windows, {k: v for k, v in means.items() if k.endswith(".input_mean")})
+            files = build_tflite(bundle, windows, {k: v for k, v in means.items() if k.endswith(".input_mean")},
+                                 stream)
     except Exception as exc:  # TFLite raises many types for unsupported ops
         note = f"no TFLite step model: the TFLite converter failed ({type(exc).__name__}: {str(exc)[:300]})"
         return {}, {}, [note]

@@ -161,17 +161,22 @@ def representative_samples(bundle: Bundle, windows: np.ndarray, count: int = 800
     return seen
 
 
-def build_tflite(bundle: Bundle, windows: np.ndarray, means: dict[str, np.ndarray] | None = None) -> dict[str, bytes]:
+def build_tflite(bundle: Bundle, windows: np.ndarray, means: dict[str, np.ndarray] | None = None,
+                 stream: np.ndarray | None = None) -> dict[str, bytes]:
     """Convert the step to ``step_f32.tflite`` and two full-integer models with int8 weights:
     ``step_int8.tflite`` (int8 activations) and ``step_int16x8.tflite`` (int16 activations, so the
     cell state keeps 16 bits, as TFLite's own integer LSTM does). ``means`` (``layers.<i>.input_mean``
-    from :func:`edge_lstm.runtime.quantize.quantize_int8`) centre each layer's input as the int8 kernel does."""
+    from :func:`edge_lstm.runtime.quantize.quantize_int8`) centre each layer's input as the int8 kernel does;
+    ``stream`` (L, F), one long stream whose every step joins the representative samples (a state carried for
+    thousands of samples can leave the ranges short windows show)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     module, concrete = _step_module(bundle, means or {})
     files = {F32_FILE: tf.lite.TFLiteConverter.from_concrete_functions([concrete], module).convert()}
     samples = representative_samples(bundle, windows)
+    if stream is not None:
+        samples += representative_samples(bundle, stream[None], count=len(stream), extremes=1)
     for name, ops, io_type in (
         (INT8_FILE, tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8),
         (INT16X8_FILE, tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, tf.int16),

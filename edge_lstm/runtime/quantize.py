@@ -25,20 +25,22 @@ def quantize_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(q.T), scale
 
 
-def activation_ranges(bundle: Bundle, windows: np.ndarray) -> list[dict[str, float]]:
-    """Largest |input| of every layer and |h| of every recurrent layer over the calibration windows."""
+def activation_ranges(bundle: Bundle, *batches: np.ndarray) -> list[dict[str, float]]:
+    """Largest |input| of every layer and |h| of every recurrent layer over the calibration windows (each batch
+    (N, T, F) run from zero state: the windows, and a long stream as a batch of one)."""
     kernel = ReferenceKernel(bundle)
     spec = bundle.spec
     inputs: list[list[np.ndarray]] = [[] for _ in spec.layers]
     states: list[float] = [0.0 for _ in spec.layers]
-    state = kernel.new_state(windows.shape[0])
-    for t in range(windows.shape[1]):
-        v = windows[:, t].astype(np.float32) * spec.input_scale + spec.input_offset
-        for i, layer in enumerate(spec.layers):
-            inputs[i].append(v)
-            v = kernel._layer(layer, v, state)
-            if layer.is_recurrent:
-                states[i] = max(states[i], float(np.abs(v).max()))
+    for windows in batches:
+        state = kernel.new_state(windows.shape[0])
+        for t in range(windows.shape[1]):
+            v = windows[:, t].astype(np.float32) * spec.input_scale + spec.input_offset
+            for i, layer in enumerate(spec.layers):
+                inputs[i].append(v)
+                v = kernel._layer(layer, v, state)
+                if layer.is_recurrent:
+                    states[i] = max(states[i], float(np.abs(v).max()))
     ranges = []
     for seen, state_max in zip(inputs, states, strict=True):
         values = np.concatenate(seen)
@@ -60,9 +62,11 @@ def _scale(absmax: float, qmax: int) -> float:
     return absmax / qmax if absmax > 0 else 1.0 / qmax
 
 
-def quantize_int8(bundle: Bundle, windows: np.ndarray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Calibrate on ``windows`` (N, T, F) and return the manifest's int8 section and its arrays."""
-    ranges = activation_ranges(bundle, windows)
+def quantize_int8(bundle: Bundle, windows: np.ndarray, stream: np.ndarray | None = None
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Calibrate on ``windows`` (N, T, F), and on one long ``stream`` (L, F) if given (a state carried for thousands
+    of samples can leave the ranges short windows show), and return the manifest's int8 section and its arrays."""
+    ranges = activation_ranges(bundle, windows, *([] if stream is None else [stream[None]]))
     layers, arrays = [], {}
     for layer, r in zip(bundle.spec.layers, ranges, strict=True):
         products = layer.input_dim + layer.units if layer.kind in FUSED_KINDS else max(layer.input_dim, layer.units)

@@ -44,6 +44,10 @@ def test_train_convert_stream(tmp_path):
                                 str(tmp_path / "series.csv"), "--out", str(tmp_path / "bundle"), "--quiet"],
                                capture_output=True, text=True)
     assert converted.returncode == 0, converted.stdout + converted.stderr
+    # A model of any input length is also checked on one long stream, state carried, as the daemon runs it.
+    assert "one stream of" in converted.stdout
+    stream = json.loads((tmp_path / "bundle" / "parity.json").read_text())["backends"]["numba-f32"]["stream"]
+    assert stream["steps"] > 1000 and stream["within_tolerance"] is True, stream
     model = edge_lstm.load(tmp_path / "bundle", "numba-int8")
     streamed = model.run(values[:500])[:, 0]
     # Raw units in and out: the one-step forecasts track the signal itself.
