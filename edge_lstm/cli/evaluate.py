@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     for profile, score in summary["nab"].items():
         print(f"NAB {profile:<19} {score['score']:6.1f}  (threshold {score['threshold']:.4f})")
     inc = summary["incidents"]
-    print(f"incidents: precision {inc['precision']:.2f} recall {inc['recall']:.2f} F1 {inc['f1']:.2f} "
-          f"({inc['false']} false over {summary['samples']:,} samples)")
+    print(f"events: {inc['detected']} of {inc['windows']} windows found, {inc['false']} false incidents; precision "
+          f"{inc['precision']:.2f} recall {inc['recall']:.2f} F1 {inc['f1']:.2f}")
+    print(f"protocol: {summary['protocol']}")
     print(f"wrote {args.out}/summary.md, results under {args.out}/{args.detector_name}/")
     return EXIT_OK
 
@@ -50,7 +51,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="numba-int8", choices=sorted(BACKENDS), help="step kernel (default numba-int8)")
     p.add_argument("--standardise", choices=("bundle", "probation", "none"), default="bundle",
                    help="bundle (default): scale each stream as the bundle says, like the daemon; probation: by "
-                        "its first 15%% (a model trained with --head 0.15 --standardise); none")
+                        "its probation rows (probation.json beside the data, else NAB's first 15%%, at most 750 rows: "
+                        "a model trained with --head probation --standardise); none")
     p.add_argument("--gap", type=float, metavar="SECONDS",
                    help="reset a stream after a silence this long (default never)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",

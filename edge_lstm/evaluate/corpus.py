@@ -2,14 +2,15 @@
 
 For every CSV: a replay (:mod:`edge_lstm.evaluate.replay`, no look-ahead), NAB's results file
 ``<out>/<detector>/<category>/<detector>_<file>.csv`` (``timestamp,value,anomaly_score,label``),
-incident metrics against the labelled windows, forecast error against the last-value forecast and
-the forecast interval's coverage, and a PNG. Over the corpus: NAB scores for the three profiles
-(:mod:`edge_lstm.evaluate.nab`), and ``summary.md`` / ``summary.json``.
+event metrics against the labelled windows, each incident in ``incidents.csv``, forecast error against
+the last-value forecast and the forecast interval's coverage, and a PNG. Over the corpus: NAB scores for
+the three profiles (:mod:`edge_lstm.evaluate.nab`), and ``summary.md`` / ``summary.json``.
 
-The learning protocol (stated in the summary): the model was trained elsewhere (``edge-lstm train``,
-for NAB data on the first 15% of each file only); ``standardise="probation"`` scales each file by the
-mean and spread of its probationary period, which the scorer ignores; ``"bundle"`` (the default) by
-its first N samples when the bundle says so (``edge-lstm train --standardise N``), as the daemon does.
+The learning protocol (:mod:`edge_lstm.evaluate.protocol`, stated in the summary from what the bundle
+records of its training): each file's probation rows (``probation.json``, else NAB's first 15%, at most
+750 rows) are learned from and not scored; ``standardise="probation"`` scales each file by them;
+``"bundle"`` (the default) by its first N samples when the bundle says so (``edge-lstm train
+--standardise N``), as the daemon does.
 """
 
 from __future__ import annotations

@@ -42,6 +42,9 @@ def test_readme_quickstart_commands_work(tmp_path, mosquitto):  # noqa: F811
     # windows started after they ended): the evaluation finds them.
     assert summary["incidents"]["windows"] >= 3 and summary["incidents"]["recall"] > 0.5, summary["incidents"]
     assert edge_lstm.read_bundle(tmp_path / "model.bundle").standardise == 120, "convert records train --standardise"
+    # The summary says truthfully what the model learned from: these very files, beyond their probation rows.
+    assert "the model learned from data, all of each file" in summary["protocol"], summary["protocol"]
+    assert "not a fair test" in summary["protocol"]
     serve = shlex.split(commands[-1].replace("mqtt://localhost:1883", mosquitto.url))
     collector = Collector(mosquitto.port, "edge-lstm/+/status")
     daemon = subprocess.Popen([*cli, *serve[1:]], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -410,9 +410,9 @@ def test_load_changes_are_not_published_as_anomalies(tmp_path, bundle, broker):
         assert collector.wait_for(lambda: (collector.latest("status") or {}).get("state") == "offline")
         anomalies = collector.matching("anomaly")
         assert {e["stream"] for e in anomalies} == {"m/pressure"}, anomalies
-        # The fault's onset; perhaps its end as well (pressure stepping back alone), never a load step.
+        # The fault's onset; perhaps more of it, or its end (pressure stepping back alone); never a load step.
         assert any(abs(e["start"] - (T0 + 900)) <= 3 for e in anomalies), anomalies
-        assert all(min(abs(e["start"] - (T0 + t)) for t in (900, 1000)) <= 3 for e in anomalies), anomalies
+        assert all(T0 + 897 <= e["start"] <= T0 + 1003 for e in anomalies), anomalies  # (within the fault)
         assert collector.latest("stats")["operating_changes"] >= 4
         _validate_all(collector)
         pub.loop_stop()
