@@ -58,7 +58,7 @@ def job(name: str, seed: int, out: Path, reuse: bool, settings: list[str], backe
         run([*CLI, "train", str(data), "--out", str(where / "model.keras"), "--head", "probation", "--standardise",
              "--difference", "--quiet", "--seed", str(seed), *TRAINING], log)
         run([*CLI, "convert", str(where / "model.keras"), "--out", str(bundle), "--force", "--quiet", "--check",
-             "numpy,numba-f32,numba-int8"], log)
+             "numpy,numba-f32"], log)  # (int8 vs float: the table)
     summaries = {}
     for backend in backends:
         target = where / backend
