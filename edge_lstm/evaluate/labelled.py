@@ -117,14 +117,20 @@ def in_order(ts: np.ndarray) -> np.ndarray:
     return ts > before
 
 
-def read_windows(path: Path) -> dict[str, list[tuple[float, float]]]:
-    """The windows JSON as ``{relative path: [(start, end) epoch seconds, ...]}``."""
+def json_object(path: Path, what: str, maps_to: str) -> dict:
+    """A JSON file holding one object (``what`` names it in errors, ``maps_to`` says what its values are)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise EdgeLSTMError(f"{path}: cannot read the windows JSON ({exc})") from None
+        raise EdgeLSTMError(f"{path}: cannot read the {what} ({exc})") from None
     if not isinstance(raw, dict):
-        raise EdgeLSTMError(f"{path}: expected an object mapping file paths to lists of [start, end]")
+        raise EdgeLSTMError(f"{path}: expected an object mapping file paths to {maps_to}")
+    return raw
+
+
+def read_windows(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """The windows JSON as ``{relative path: [(start, end) epoch seconds, ...]}``."""
+    raw = json_object(path, "windows JSON", "lists of [start, end]")
     out = {}
     for name, windows in raw.items():
         if not isinstance(windows, list) or any(not isinstance(w, list) or len(w) != 2 for w in windows):

@@ -14,12 +14,12 @@ is scored.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_lstm.errors import EdgeLSTMError
+from edge_lstm.evaluate.labelled import json_object
 
 FILE = "probation.json"
 NAB_SHARE = 0.15
@@ -65,12 +65,7 @@ def find(data: Path) -> tuple[Probation, Path]:
 
 def read(path: Path) -> Probation:
     """``probation.json``, checked: an object mapping relative CSV paths to non-negative row counts."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise EdgeLSTMError(f"{path}: cannot read the probation table ({exc})") from None
-    if not isinstance(raw, dict):
-        raise EdgeLSTMError(f"{path}: expected an object mapping file paths to row counts")
+    raw = json_object(path, "probation table", "row counts")
     bad = [name for name, rows in raw.items() if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0]
     if bad:
         raise EdgeLSTMError(f"{path}: {bad[0]!r} must map to a whole number of rows (0 or more)")

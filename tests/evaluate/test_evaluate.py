@@ -155,3 +155,16 @@ def test_read_series_refuses_what_the_model_cannot_take(tmp_path, cell, reason):
     (tmp_path / "s.csv").write_text(f"timestamp,value\n0,1\n60,{cell}\n120,4\n")
     with pytest.raises(EdgeLSTMError, match=reason):
         read_series(tmp_path / "s.csv", "s.csv")
+
+
+def test_a_bad_probation_table_is_named(tmp_path):
+    from edge_lstm.evaluate.protocol import find
+
+    (tmp_path / "probation.json").write_text('{"a.csv": -1}')
+    with pytest.raises(EdgeLSTMError, match=r"probation.json: 'a.csv' must map to a whole number of rows"):
+        find(tmp_path)
+    (tmp_path / "probation.json").write_text("[1, 2]")
+    with pytest.raises(EdgeLSTMError, match="expected an object mapping file paths to row counts"):
+        find(tmp_path)
+    (tmp_path / "probation.json").unlink()
+    assert find(tmp_path)[0].rows("a.csv", 10_000) == 750  # NAB's rule without a table
