@@ -312,10 +312,12 @@ def step_rows(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     bad = first_non_finite(x)
     if bad >= 0:
         return bad
-    a = np.empty((TILE, max_dim), np.float32)
-    b = np.empty((TILE, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
-    z = np.empty((TILE, _padded(max_gates)), np.float32)
-    hbuf = np.empty((TILE, max_dim), np.float32)
+    # Zeroed, not empty: a tile of fewer than TILE streams still computes its padding lanes, and whatever floats
+    # the memory held (denormals, NaN) would send them down x86's slow microcode path.
+    a = np.zeros((TILE, max_dim), np.float32)
+    b = np.zeros((TILE, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
+    z = np.zeros((TILE, _padded(max_gates)), np.float32)
+    hbuf = np.zeros((TILE, max_dim), np.float32)
     srows = np.empty(TILE, np.int64)
     n = x.shape[0]
     for start in range(0, n, TILE):
@@ -334,10 +336,12 @@ def step_rows(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
 @njit(cache=True, error_model="numpy")
 def run_streams(xs, state, ops, w, wp, out, max_dim, max_gates):
     """Feed ``xs[s, t]`` for every stream s and time t; outputs into ``out[s, t]``."""
-    a = np.empty((TILE, max_dim), np.float32)
-    b = np.empty((TILE, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
-    z = np.empty((TILE, _padded(max_gates)), np.float32)
-    hbuf = np.empty((TILE, max_dim), np.float32)
+    # Zeroed, not empty: a tile of fewer than TILE streams still computes its padding lanes, and whatever floats
+    # the memory held (denormals, NaN) would send them down x86's slow microcode path.
+    a = np.zeros((TILE, max_dim), np.float32)
+    b = np.zeros((TILE, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
+    z = np.zeros((TILE, _padded(max_gates)), np.float32)
+    hbuf = np.zeros((TILE, max_dim), np.float32)
     srows = np.empty(TILE, np.int64)
     n = xs.shape[0]
     for start in range(0, n, TILE):

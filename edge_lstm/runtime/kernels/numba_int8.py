@@ -194,11 +194,11 @@ def step_rows_q(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     bad = first_non_finite(x)
     if bad >= 0:
         return bad
-    a = np.empty((TILE, max_dim), np.float32)
-    b = np.empty((TILE, max_dim), np.float32)
-    z = np.empty((TILE, max_gates), np.float32)
-    zh = np.empty((TILE, max_gates), np.float32)
-    hbuf = np.empty((TILE, max_dim), np.float32)
+    a = np.zeros((TILE, max_dim), np.float32)  # (zeroed: numba_f32 says why)
+    b = np.zeros((TILE, max_dim), np.float32)
+    z = np.zeros((TILE, max_gates), np.float32)
+    zh = np.zeros((TILE, max_gates), np.float32)
+    hbuf = np.zeros((TILE, max_dim), np.float32)
     qa = np.zeros((TILE, 2 * max_dim + 2), np.int16)  # [x | pad to even | h | pad]
     qh = np.zeros((TILE, max_dim + 1), np.int16)
     padded = BLOCK * ((max_gates + BLOCK - 1) // BLOCK)  # the micro-kernel writes whole blocks
@@ -227,11 +227,11 @@ def run_streams_q(xs, state, ops, w, wp, out, max_dim, max_gates):
     The work space is allocated here, as in :func:`step_rows_q`, not by a shared helper: a helper
     returning the buffers as a tuple cost a single stream's step 0.2-0.4 us (3.8-4.1 -> 4.2-4.3 us,
     alternating runs of ``edge-lstm bench``)."""
-    a = np.empty((TILE, max_dim), np.float32)
-    b = np.empty((TILE, max_dim), np.float32)
-    z = np.empty((TILE, max_gates), np.float32)
-    zh = np.empty((TILE, max_gates), np.float32)
-    hbuf = np.empty((TILE, max_dim), np.float32)
+    a = np.zeros((TILE, max_dim), np.float32)  # (zeroed: numba_f32 says why)
+    b = np.zeros((TILE, max_dim), np.float32)
+    z = np.zeros((TILE, max_gates), np.float32)
+    zh = np.zeros((TILE, max_gates), np.float32)
+    hbuf = np.zeros((TILE, max_dim), np.float32)
     qa = np.zeros((TILE, 2 * max_dim + 2), np.int16)
     qh = np.zeros((TILE, max_dim + 1), np.int16)
     padded = BLOCK * ((max_gates + BLOCK - 1) // BLOCK)
