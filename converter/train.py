@@ -184,10 +184,9 @@ def train(data: str | Path, out: str | Path, *, window: int = 256, units: tuple[
     parts: dict[str, tuple[list, list, list]] = {"train": ([], [], []), "val": ([], [], [])}
     for s in series:
         cut = int(len(s) * (1 - validation))
-        for name, piece, start in (("train", s[:cut], 0), ("val", s, max(0, cut - burn))):
+        for name, piece, start, first in (("train", s[:cut], 0, 0), ("val", s, max(0, cut - burn), cut)):
             x, y, starts = sequences(piece, window, horizon, cumulative=difference, start=start)
-            rows = starts[:, None] + np.arange(window)
-            judged = (np.arange(window) >= burn) & ((rows >= cut) if name == "val" else np.ones_like(rows, bool))
+            judged = (np.arange(window) >= burn) & (starts[:, None] + np.arange(window) >= first)
             for part, item in zip(parts[name], (x, y, judged.astype(np.float32)), strict=True):
                 part.append(item)
     x_train, y_train, w_train = (np.concatenate(a) for a in parts["train"])

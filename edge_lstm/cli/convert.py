@@ -41,23 +41,28 @@ def run(args: argparse.Namespace) -> int:
     ok = True
     checked = set(args.check.split(",")) if args.check else set(result.parity)
     for backend, r in result.parity.items():
-        verdict = {True: "yes", False: "NO", None: "(for comparison)"}[r.get("within_tolerance")]
+        verdict = VERDICTS[r.get("within_tolerance")]
         if backend not in checked and r.get("within_tolerance") is False:
             verdict = "NO (not checked: do not use this backend)"
         ok &= r.get("within_tolerance") is not False or backend not in checked
-        print(f"  {backend:<11} {r['max_abs_error']:>12.3g} {r['rms_error']:>12.3g} {r['max_error_vs_std']:>10.3g} "
-              f"{r['rms_error_vs_std']:>10.3g}  {verdict}")
+        _print_parity(backend, r, verdict)
     streams = {b: r["stream"] for b, r in result.parity.items() if "stream" in r}
     if streams:
         steps = next(iter(streams.values()))["steps"]
         print(f"parity against Keras on one stream of {steps:,} samples, state carried (as the daemon runs it):")
         for backend, r in streams.items():
-            verdict = {True: "yes", False: "NO", None: "(for comparison)"}[r.get("within_tolerance")]
-            print(f"  {backend:<11} {r['max_abs_error']:>12.3g} {r['rms_error']:>12.3g} {r['max_error_vs_std']:>10.3g} "
-                  f"{r['rms_error_vs_std']:>10.3g}  {verdict}")
+            _print_parity(backend, r, VERDICTS[r.get("within_tolerance")])
     if not ok:
         print("a backend is outside tolerance: do not deploy this bundle; please report it", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+VERDICTS = {True: "yes", False: "NO", None: "(for comparison)"}
+
+
+def _print_parity(backend: str, r: dict, verdict: str) -> None:
+    print(f"  {backend:<11} {r['max_abs_error']:>12.3g} {r['rms_error']:>12.3g} {r['max_error_vs_std']:>10.3g} "
+          f"{r['rms_error_vs_std']:>10.3g}  {verdict}")
 
 
 def _trained_preprocessing(model: Path) -> tuple[int, bool, dict | None]:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.evaluate import nab
-from edge_lstm.evaluate.incidents import Match, match
+from edge_lstm.evaluate.incidents import Match, match, overlaps
 from edge_lstm.evaluate.labelled import LabelledSeries, discover, nab_time, read_series
 from edge_lstm.evaluate.protocol import Probation
 from edge_lstm.evaluate.protocol import find as find_probation
@@ -175,7 +175,6 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
     out.mkdir(parents=True, exist_ok=True)
     results: list[FileResult] = []
     scored: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]] = {}
-    starts: dict[str, int] = {}
     total = Match()
     bar = tqdm(total=len(files), desc="evaluating", unit="file", disable=not progress)
     for group in _groups(files, by_device=bool(config.detector.context)):
@@ -198,12 +197,11 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
         for path, name, series in loaded:
             trace = expanded(traces[_stream(path, len(group))], series.kept, series.ts,
                              series.values[:, group_config.target_feature])
-            starts[name] = learn[name]
             total = _file(model, out, detector_name, name, series, trace, learn[name], seconds, plots, results,
                           scored, total)
             bar.update(1)
     bar.close()
-    summary = summarise(model, results, scored, starts, total, config, data, windows_file)
+    summary = summarise(model, results, scored, total, config, data, windows_file)
     summary["standardise"] = standardise
     summary["protocol"] = protocol(model, data, standardise, probation)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -286,15 +284,16 @@ def write_incidents(path: Path, name: str, incidents: list[tuple[float, float]],
         if first:
             f.write("file,start,end,true,peak_score,opened_by,views\n")
         for a, b in incidents:
-            true = int(any(a <= w1 and w0 <= b for w0, w1 in windows))
+            true = int(any(overlaps((a, b), w) for w in windows))
             info = views.get(a, {})
             f.write(f"{name},{nab_time(a)},{nab_time(b)},{true},{info.get('peak_score', float('nan')):.4f},"
                     f"{info.get('opened_by', '')},{'+'.join(info.get('views', []))}\n")
 
 
-def summarise(model: Model, results: list[FileResult], scored: dict, starts: dict[str, int], total: Match,
-              config: EngineConfig, data: Path, windows_file: Path | None) -> dict[str, Any]:
+def summarise(model: Model, results: list[FileResult], scored: dict, total: Match, config: EngineConfig, data: Path,
+              windows_file: Path | None) -> dict[str, Any]:
     """Corpus-level numbers: NAB scores per profile, incident metrics, forecast quality, timing."""
+    starts = {r.name: r.probation for r in results}
     profiles = {profile: nab.corpus_score(scored, profile, starts=starts) for profile in nab.PROFILES}
     days = sum((s[0][-1] - s[0][min(starts[name], len(s[0]) - 1)]) / 86400 for name, s in scored.items())
     points = sum(r.samples - r.probation for r in results)

@@ -47,7 +47,8 @@ class Match:
                      self.detected + other.detected, self.windows + other.windows, self.delays + other.delays)
 
 
-def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
+def overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether two inclusive (start, end) spans share a moment."""
     return a[0] <= b[1] and b[0] <= a[1]
 
 
@@ -55,12 +56,12 @@ def match(incidents: list[tuple[float, float]], windows: list[tuple[float, float
     """Count true and false incidents and detected windows (see the module docstring)."""
     result = Match(windows=len(windows))
     for incident in incidents:
-        if any(_overlaps(incident, w) for w in windows):
+        if any(overlaps(incident, w) for w in windows):
             result.true_incidents += 1
         else:
             result.false_incidents += 1
     for window in windows:
-        starts = [i[0] for i in incidents if _overlaps(i, window)]
+        starts = [i[0] for i in incidents if overlaps(i, window)]
         if starts:
             result.detected += 1
             result.delays.append(max(0.0, min(starts) - window[0]))

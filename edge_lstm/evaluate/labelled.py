@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ class LabelledSeries:
     columns: list[str]
     windows: list[tuple[float, float]]  # labelled anomaly windows, epoch seconds
 
-    @property
+    @cached_property
     def kept(self) -> np.ndarray:
         """Rows the daemon would take: each one newer than every row before it (it drops one that is not)."""
         return in_order(self.ts)

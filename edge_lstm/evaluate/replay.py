@@ -93,7 +93,7 @@ def replay_streams(model: Model, series: dict[str, tuple[np.ndarray, np.ndarray]
             if body["state"] == "open":
                 opened[event.stream] = body["start"]
             else:
-                traces[event.stream].incidents.append((event.body["start"], event.body["end"]))
+                traces[event.stream].incidents.append((body["start"], body["end"]))
                 opened.pop(event.stream, None)
 
     rows = [[tuple(r) for r in values[name].tolist()] for name in names]
