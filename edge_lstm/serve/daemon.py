@@ -35,7 +35,7 @@ from edge_lstm.serve.outbox import Outbox
 from edge_lstm.serve.payloads import PayloadError, Sample, parse
 from edge_lstm.serve.registry import Registry
 from edge_lstm.serve.systemd import sd_notify
-from edge_lstm.serve.topics import stream_name
+from edge_lstm.serve.topics import event_topic, stream_name
 from edge_lstm.stream.engine import Engine, warm_up
 from edge_lstm.stream.events import Event
 
@@ -380,7 +380,7 @@ class Daemon:
 
     def _publish_event(self, event: Event) -> None:
         self.counters[f"events_{event.kind}"] += 1
-        topic, body = f"{self.prefix}/{event.kind}/{event.stream}", json.dumps(event.body)
+        topic, body = event_topic(self.prefix, event.kind, event.stream), json.dumps(event.body)
         info = self.client.publish(topic, body, qos=self.qos)
         if log.isEnabledFor(logging.DEBUG):  # (serve -v)
             log.debug("%s %s", topic, body)

@@ -4,6 +4,7 @@ sample of a detector update. Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,14 @@ class Event:
     body: dict[str, Any]
 
 
+def stamps(ts: float) -> dict[str, Any]:
+    """A sample time three ways: ``ts`` epoch seconds, ``ts_ms`` whole epoch milliseconds (what Telegraf and InfluxDB
+    read as the time: deploy/telegraf.conf) and ``time``, ISO-8601 UTC to the millisecond."""
+    ms = round(ts * 1000)
+    iso = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"ts": ts, "ts_ms": ms, "time": iso}
+
+
 def severity(peak_z: float, threshold: float) -> str:
     """'critical' when the incident's peak z is at least twice the z threshold, else 'warning'."""
     return "critical" if peak_z >= 2 * threshold else "warning"
@@ -41,7 +50,7 @@ def forecast_event(stream: str, ts: float, values: np.ndarray, lower: np.ndarray
                    calibrated: bool, naive: bool) -> Event:
     """A forecast made at sample time ``ts``: the next values and their band (schemas/forecast.schema.json)."""
     return Event("forecast", stream, {
-        "stream": stream, "ts": ts, "horizon": len(values), "values": values.tolist(), "lower": lower.tolist(),
+        "stream": stream, **stamps(ts), "horizon": len(values), "values": values.tolist(), "lower": lower.tolist(),
         "upper": upper.tolist(), "interval": round(coverage, 4), "calibrated": calibrated,
         "forecaster": "last_value" if naive else "model",
     })
@@ -53,9 +62,9 @@ def anomaly_event(stream: str, result: Update, k: int, ts: float, value: float, 
     ``views``: a bit per view (VIEWS) that found the incident's samples anomalous."""
     closing = bool(result.closed[k])
     return Event("anomaly", stream, {
-        "stream": stream, "state": "closed" if closing else "open",
+        "stream": stream, "state": "closed" if closing else "open", "is_anomaly": 0 if closing else 1,
         "incident": f"{stream}@{result.incident_start[k]:.3f}",
-        "ts": ts, "start": float(result.incident_start[k]), "end": ts if closing else None,
+        **stamps(ts), "start": float(result.incident_start[k]), "end": ts if closing else None,
         "value": value, "expected": expected, "residual": value - expected,
         "forecaster": "last_value" if naive else "model",
         "score": float(result.score[k]), "peak_score": float(result.incident_peak_score[k]),
