@@ -28,7 +28,11 @@ def test_sequences_target_the_next_values_of_the_first_feature_at_every_step():
 
 
 def test_train_convert_stream(tmp_path):
+    """A user's own CSV and labels (README, "Your own data") through train, convert and evaluate."""
     values = sine_series(3000, seed=4)
+    values[2500:2503] += 3.0  # the user's one labelled fault, after what the daemon learns from
+    (tmp_path / "labels.json").write_text(json.dumps(  # (their times in their own offset: 2024-01-01 00:41 UTC)
+        {"series.csv": [["2024-01-01T01:41:30+01:00", "2024-01-01T01:42:30+01:00"]]}))
     stamp = "2024-01-01 {:02d}:{:02d}:{:02d}"
     rows = "".join(f"{stamp.format(i // 3600, i // 60 % 60, i % 60)},{v:.4f}\n" for i, v in enumerate(values))
     (tmp_path / "series.csv").write_text("timestamp,value\n" + rows)
@@ -53,11 +57,12 @@ def test_train_convert_stream(tmp_path):
     # Raw units in and out: the one-step forecasts track the signal itself.
     assert np.sqrt(np.mean((streamed[49:-1] - values[50:500]) ** 2)) < 3 * report["naive_rmse"]
     evaluated = subprocess.run([*cli, "evaluate", str(tmp_path / "series.csv"), "--bundle", str(tmp_path / "bundle"),
-                                "--out", str(tmp_path / "eval"), "--standardise", "none", "--no-plots", "--quiet"],
-                               capture_output=True, text=True)
+                                "--windows", str(tmp_path / "labels.json"), "--out", str(tmp_path / "eval"),
+                                "--standardise", "none", "--no-plots", "--quiet"], capture_output=True, text=True)
     assert evaluated.returncode == 0, evaluated.stderr
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["samples"] == 3000 and summary["forecast"]["rmse_vs_naive_median"] < 1.0
+    assert summary["incidents"]["windows"] == 1 and summary["incidents"]["detected"] == 1, summary["incidents"]
     assert (tmp_path / "eval" / "edgelstm" / "edgelstm_series.csv").exists()
 
 
