@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeLSTMError(str(exc)) from None
     config = EngineConfig(gap_s=args.gap if args.gap else float("inf"), detector=detector,
                           interval_z=forecast["interval_z"], fallback=forecast["fallback"],
-                          fallback_alpha=forecast["fallback_alpha"], readout=forecast["readout"])
+                          fallback_alpha=forecast["fallback_alpha"])
     summary = evaluate(model, Path(args.data), Path(args.windows) if args.windows else None, Path(args.out),
                        config=config, standardise=args.standardise, detector_name=args.detector_name,
                        plots=not args.no_plots, progress=not args.quiet)

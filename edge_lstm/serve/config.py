@@ -134,8 +134,6 @@ SCHEMA: dict[str, dict[str, Key]] = {
                         "recent squared errors exceed this times the last value's (0: always the model)"),
         "fallback_alpha": Key((int, float), 0.02, unit_interval,
                               "weight of a new error in those averages"),
-        "readout": Key((int, float), 0.0, unit_interval, "each stream corrects the model's one-step forecast by a "
-                       "least-squares fit of its own errors with this forgetting factor (0: off)"),
     },
     "state": {
         "checkpoint": Key(str, "", help="checkpoint file (empty: no checkpoints)"),
@@ -283,7 +281,7 @@ def engine_config(config: dict[str, dict[str, Any]], bundle_standardise: int = 0
         raise ConfigError("input.standardise: the bundle's model sees changes over the spread of a stream's first "
                           "N samples (edge-lstm train --difference): it must not be 0")
     return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
-                        fallback=fc["fallback"], fallback_alpha=fc["fallback_alpha"], readout=fc["readout"],
+                        fallback=fc["fallback"], fallback_alpha=fc["fallback_alpha"],
                         gap_s=config["input"]["gap_s"], clock_reset=config["input"]["clock_reset"],
                         settle=config["input"]["settle"],
                         standardise=standardise, difference=bundle_difference,

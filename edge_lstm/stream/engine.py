@@ -28,7 +28,6 @@ from edge_lstm.detect.detector import Detector, Update
 from edge_lstm.detect.operating import OperatingChanges, device_and_channel, device_clocks
 from edge_lstm.detect.relations import RelationConfig, Relations
 from edge_lstm.forecast.fallback import Fallback
-from edge_lstm.forecast.readout import Readout
 from edge_lstm.forecast.intervals import Bounds, Intervals
 from edge_lstm.runtime.model import Model
 from edge_lstm.stream import state
@@ -54,9 +53,6 @@ class EngineConfig:
     # value's (edge_lstm.forecast.fallback: a model that lost track of a stream outside its training range); 0: off
     fallback: float = 1.0
     fallback_alpha: float = 0.02  # weight of a new error in those averages
-    # Each stream corrects the model's one-step forecast by a fit of its own errors, recursive least squares with
-    # this forgetting factor (edge_lstm.forecast.readout); 0: off
-    readout: float = 0.0
     gap_s: float = 3600.0  # a longer silence resets the stream (state and detector warm up again)
     # This many samples in a row stamped more than gap_s before a stream's last one mean its clock was reset (a
     # device rebooting to 1970, or one bogus future stamp before): the stream restarts from them. 0: they are
@@ -110,8 +106,6 @@ class Engine:
                                    capacity=capacity)
         self.fallback = Fallback(self.config.fallback, self.config.fallback_alpha, self.config.detector.warmup,
                                  capacity)
-        self.readout = Readout(self.config.readout, self.config.detector.warmup, capacity) if self.config.readout \
-            else None
         self._bank = model.streams(capacity)
         self._alloc(capacity)
         detector = self.config.detector
@@ -194,8 +188,6 @@ class Engine:
         self.detector.grow(capacity)
         self.intervals.grow(capacity)
         self.fallback.grow(capacity)
-        if self.readout is not None:
-            self.readout.grow(capacity)
         self._alloc(capacity, old)
 
     def evict(self, names: list[str]) -> list[Event]:
@@ -377,8 +369,6 @@ class Engine:
     def _fall_back(self, idx: np.ndarray, value: np.ndarray, series: np.ndarray, judged: np.ndarray) -> np.ndarray:
         """Where the model has lately forecast worse than the last value would have (edge_lstm.forecast.fallback),
         put the last value in its forecasts ``series`` (in place); return where it did."""
-        if self.readout is not None:
-            series += (self.readout.update(idx, value, series[:, 0], judged) - series[:, 0])[:, None]
         naive = self.fallback.update(idx, value, series[:, 0], judged)
         if naive.any():
             series[naive] = value[naive, None]
@@ -392,8 +382,6 @@ class Engine:
         self.detector.reset(idx)
         self.intervals.reset(idx)
         self.fallback.reset(idx)
-        if self.readout is not None:
-            self.readout.reset(idx)
         self.has_forecast[idx] = False
         self.forecast_naive[idx] = False
         self.has_previous[idx] = False
