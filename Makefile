@@ -6,14 +6,18 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: test lint install system-deps demo demo-bundle evaluate evaluate-nab evaluate-machines clean soak fuzz
 
-# Mosquitto (Debian's package) for the tests that talk to a real broker.
+# Mosquitto and RabbitMQ (Debian's packages) for the tests that talk to a real broker; the tests start private
+# instances of both on loopback ports (the packages' own services are not needed).
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || ls /usr/sbin/mosquitto 2>/dev/null)
+RABBITMQ := $(shell ls /usr/lib/rabbitmq/bin/rabbitmq-server /usr/sbin/rabbitmq-server 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_PACKAGES := $(if $(MOSQUITTO),,mosquitto) $(if $(RABBITMQ),,rabbitmq-server)
 
 system-deps:
-ifeq ($(MOSQUITTO),)
+ifneq ($(strip $(SYSTEM_PACKAGES)),)
+	@echo "installing $(strip $(SYSTEM_PACKAGES)) (apt)..."
 	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES)
 endif
 
 # $(call venv_install,EXTRAS,STAMP): the venv with this package (editable) and EXTRAS installed.
@@ -25,7 +29,7 @@ define venv_install
 	touch $(2)
 endef
 
-TEST_EXTRAS := convert,litert,cuda,dev,demo
+TEST_EXTRAS := convert,litert,cuda,dev,demo,amqp
 $(STAMP): pyproject.toml
 	$(call venv_install,$(TEST_EXTRAS),$(STAMP))
 

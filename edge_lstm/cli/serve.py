@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose:  # (edge-lstm's own: Numba's DEBUG logs its compiler's every step)
         logging.getLogger("edge_lstm").setLevel(logging.DEBUG)
+    if config["amqp"]["url"]:
+        return _shard_worker(config, args.check)
     from edge_lstm.serve.daemon import Daemon
 
     metrics_port = config["stats"]["metrics_port"]
@@ -52,6 +54,27 @@ def run(args: argparse.Namespace) -> int:
         print(_serve_plan(daemon, metrics_port))
         return EXIT_OK
     return daemon.run()
+
+
+def _shard_worker(config: dict, check: bool) -> int:
+    """``serve --amqp URL``: a shard worker on RabbitMQ (edge_lstm.shards.worker)."""
+    from edge_lstm.shards.topology import own_shards
+    from edge_lstm.shards.worker import ShardWorker
+
+    try:
+        worker = ShardWorker(config)
+    except (ValueError, ImportError) as exc:
+        raise EdgeLSTMError(f"amqp: {exc}") from None
+    if check:
+        ac = config["amqp"]
+        print("configuration OK; the shard worker would:\n"
+              f"  run the bundle {config['model']['bundle']} on {worker.model.backend}\n"
+              f"  consume {ac['prefix']}.shard.<k> of {ac['shards']} shards at {worker._where()}, holding "
+              f"{own_shards(ac['shards'], ac['workers'], ac['index'])} (worker {ac['index']} of {ac['workers']}) and "
+              f"standing by for the others\n  snapshot each shard every {ac['snapshot_every_s']:g} s to "
+              f"{ac['prefix']}.state.<k>; events to amq.topic as edge-lstm/{worker.node}/<kind>/<stream>")
+        return EXIT_OK
+    return worker.run()
 
 
 def _serve_plan(daemon: Daemon, metrics_port: int) -> str:
@@ -83,6 +106,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bundle", help="model.bundle")
     p.add_argument("--backend", help="model.backend")
     p.add_argument("--broker", help="mqtt.broker: mqtt[s]://[user:pass@]host:port")
+    p.add_argument("--amqp", help="amqp.url: run as a shard worker on RabbitMQ (docs/scaling.md)")
     p.add_argument("--subscribe", action="append", help="input.subscribe (repeatable)")
     p.add_argument("--node-id", dest="node_id", help="mqtt.node_id")
     p.add_argument("--checkpoint", help="state.checkpoint file")

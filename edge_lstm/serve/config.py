@@ -143,6 +143,24 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "every_s": Key((int, float), 5, positive),
         "metrics_port": Key(int, 0, lambda v: None if 0 <= v <= 65535 else "must be a port number (0: off)"),
     },
+    "amqp": {
+        "url": Key(str, "", lambda v: None if not v or v.startswith(("amqp://", "amqps://")) else
+                   "must be amqp[s]://user:pass@host:port/vhost", "shard streams over workers through RabbitMQ "
+                   "(docs/scaling.md): amqp[s]://user:pass@host:port/vhost; empty: one daemon on mqtt.broker"),
+        "shards": Key(int, 16, positive, "shard queues the streams are hashed over (the same on every worker; "
+                      "changing it moves streams between shards, and their state with them)"),
+        "workers": Key(int, 1, positive, "workers sharing the shards"),
+        "index": Key(int, 0, non_negative, "this worker's index, 0 .. workers-1: it holds shards index, "
+                     "index + workers, ... while it runs"),
+        "standby_after_s": Key((int, float), 2, non_negative, "seconds before the worker also registers as the "
+                               "standby of the other workers' shards"),
+        "snapshot_every_s": Key((int, float), 1, positive, "seconds between a shard's snapshots (and "
+                                "acknowledgements): what a worker that dies leaves to replay"),
+        "prefetch": Key(int, 2000, positive, "deliveries a shard may have unacknowledged (a snapshot is taken "
+                        "at half of it)"),
+        "prefix": Key(str, "edge-lstm", lambda v: None if v and "/" not in v else "must be a name without '/'",
+                      "names the exchange and queues: <prefix>.shards, <prefix>.shard.<k>, <prefix>.state.<k>"),
+    },
     "homeassistant": {
         "discovery": Key(bool, False, help="publish Home Assistant MQTT discovery configs: per stream a problem "
                          "binary_sensor, its anomaly score and its forecast, under a device per sensor device"),
@@ -153,7 +171,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
 
 FLAG_KEYS = {"bundle": "model.bundle", "backend": "model.backend", "broker": "mqtt.broker",
              "subscribe": "input.subscribe", "node_id": "mqtt.node_id", "checkpoint": "state.checkpoint",
-             "metrics_port": "stats.metrics_port"}
+             "metrics_port": "stats.metrics_port", "amqp": "amqp.url"}
 
 
 def _coerce(text: str, key: Key, name: str) -> Any:

@@ -1,0 +1,1 @@
+"""Sharding over RabbitMQ: topology, snapshots, workers handing shards over."""
