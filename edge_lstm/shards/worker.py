@@ -7,14 +7,16 @@ RabbitMQ (edge_lstm.shards.topology), with each shard's state handed over throug
   until that one stops.
 - Each shard it holds has its own engine. The first delivery of a shard restores the shard's newest snapshot.
 - Every ``snapshot_every_s`` (or sooner, when a shard's unacknowledged deliveries reach half of ``prefetch``) each
-  shard that took samples is snapshotted to its state queue with a publisher confirm, and only then are its
+  shard that took samples is snapshotted to its state queue, committed (an AMQP transaction: the broker has taken
+  it), and only then are its
   deliveries acknowledged. A worker that dies loses nothing: its unacknowledged samples go to the next worker, which
   restores the snapshot and replays them; the samples the snapshot already holds are dropped there as stale (not
   newer than their stream's last), so the state is as if nothing happened and only events made after the snapshot
   are published twice. An anomaly event is the same event again when its ``incident`` and ``state`` are; a
   forecast when its ``stream`` and ``ts`` are (each message's AMQP ``message_id`` says so).
 - Events go to ``amq.topic`` with the routing key RabbitMQ's MQTT plugin delivers as the daemon's topic
-  (``edge-lstm/<node>/<kind>/<stream>``), confirmed before the snapshot that covers their samples.
+  (``edge-lstm/<node>/<kind>/<stream>``), committed with each batch (one round trip per batch, not per event),
+  so before the snapshot that covers their samples.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ class ShardWorker:
         params.heartbeat = 30
         self.connection = self.pika.BlockingConnection(params)
         self.publisher = self.connection.channel()
-        self.publisher.confirm_delivery()
+        self.publisher.tx_select()
+        self.reader = self.connection.channel()  # (snapshots are read outside the publisher's transactions)
         topology.declare(self.publisher, self.prefix, self.shard_count, self.config["input"]["subscribe"])
         self.channels: dict[int, Any] = {}
         own = topology.own_shards(self.shard_count, self.amqp["workers"], self.amqp["index"])
@@ -111,11 +114,11 @@ class ShardWorker:
         """Shard ``k``'s first delivery here: its engine, from the newest snapshot when there is one."""
         engine = Engine(self.model, self.settings)
         shard = Shard(k, engine, self.channels[k])
-        method, _, body = self.publisher.basic_get(topology.state_queue(self.prefix, k), auto_ack=False)
+        method, _, body = self.reader.basic_get(topology.state_queue(self.prefix, k), auto_ack=False)
         if method is None:
             shard.restored = "no snapshot: fresh"
         else:
-            self.publisher.basic_nack(method.delivery_tag, requeue=True)  # (it stays the newest until replaced)
+            self.reader.basic_nack(method.delivery_tag, requeue=True)  # (it stays the newest until replaced)
             shard.restored = self._restore(shard, body)
         self.counters["shards_taken"] += 1
         log.info("took shard %d: %s", k, shard.restored)
@@ -137,7 +140,8 @@ class ShardWorker:
                                                                                                else "")
 
     def snapshot(self, force: bool = False) -> None:
-        """Snapshot every shard with unacknowledged deliveries (confirmed), then acknowledge them."""
+        """Snapshot every shard with unacknowledged deliveries (committed), then acknowledge them."""
+        due = []
         for shard in self.shards.values():
             if not shard.unacked or not (force or shard.unacked >= self.amqp["prefetch"] // 2
                                          or time.monotonic() >= self.next_snapshot):
@@ -149,16 +153,20 @@ class ShardWorker:
             self.publisher.basic_publish("", topology.state_queue(self.prefix, shard.number), body,
                                          self.pika.BasicProperties(delivery_mode=2,
                                                                    content_type="application/x-npz"))
-            shard.channel.basic_ack(shard.last_tag, multiple=True)
             self.counters["snapshots"] += 1
             self.counters["snapshot_bytes"] = len(body)
+            due.append(shard)
+        if due:
+            self.publisher.tx_commit()
+        for shard in due:
+            shard.channel.basic_ack(shard.last_tag, multiple=True)
             shard.unacked = 0
         if time.monotonic() >= self.next_snapshot:
             self.next_snapshot = time.monotonic() + self.amqp["snapshot_every_s"]
 
     # -- samples ---------------------------------------------------------------------------------------
     def process(self, batch: list[tuple[int, int, str, bytes, float]]) -> None:
-        """Step each shard through its deliveries of ``batch``; publish the events (confirmed)."""
+        """Step each shard through its deliveries of ``batch``; publish the events (committed)."""
         template, max_bytes = self.config["input"]["stream"], self.config["input"]["max_payload_bytes"]
         by_shard: dict[int, list[tuple[str, Sample]]] = {}
         for k, tag, key, body, arrival in batch:
@@ -182,6 +190,7 @@ class ShardWorker:
                 self._publish_event(event)
             self.shards[k].counters["replayed_stale"] += engine.counters["stale"] - stale
             self.counters["samples"] += len(samples)
+        self.publisher.tx_commit()
 
     def _publish_event(self, event: Event) -> None:
         body = event.body
@@ -239,8 +248,9 @@ class ShardWorker:
             if time.monotonic() >= next_stats:
                 stats = topology.mqtt_to_routing_key(f"edge-lstm/{self.node}/stats/worker-{self.amqp['index']}")
                 self.publisher.basic_publish("amq.topic", stats, json.dumps(self.stats()))
+                self.publisher.tx_commit()
                 next_stats = time.monotonic() + self.config["stats"]["every_s"]
-        # Hand over: what was delivered is processed, snapshotted (confirmed) and acknowledged; then the connection
+        # Hand over: what was delivered is processed, snapshotted (committed) and acknowledged; then the connection
         # closes, which returns whatever came after to the queues, ahead of the rest, for the next worker (which
         # restores this final snapshot first).
         if self.pending:
