@@ -68,6 +68,9 @@ class ShardWorker:
         self.prefix, self.shard_count = ac["prefix"], ac["shards"]
         if not 0 <= ac["index"] < ac["workers"]:
             raise ValueError(f"amqp.index: must be in [0, amqp.workers = {ac['workers']}), got {ac['index']}")
+        if config["input"]["features"]:
+            raise ValueError("input.features (a device's channels on separate topics) cannot be sharded: the "
+                             "channels hash to different shards; publish {\"values\": [...]} per device instead")
         self.node = config["mqtt"]["node_id"]
         self.model = edge_lstm.load(config["model"]["bundle"], config["model"]["backend"])
         self.settings = engine_config(config, self.model.bundle.standardise, self.model.bundle.difference)
