@@ -135,7 +135,13 @@ class ShardWorker:
             return f"unreadable snapshot: fresh ({exc})"
         if meta.get("bundle_sha256") != self.bundle_hash:
             return "snapshot from another bundle: fresh"
-        note = shard.engine.restore(arrays, meta)
+        try:
+            note = shard.engine.restore(arrays, meta)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:  # (one that reads but does not fit)
+            shard.engine = Engine(self.model, self.settings)
+            log.warning("shard %d's snapshot does not fit (%s: %s); starting the shard fresh", shard.number,
+                        type(exc).__name__, exc)
+            return f"snapshot did not fit: fresh ({type(exc).__name__}: {exc})"
         shard.counters.update({k: int(v) for k, v in meta.get("shard_counters", {}).items()})
         self.counters["restored_streams"] += len(shard.engine.names)
         age = time.time() - float(meta.get("saved_at", time.time()))
@@ -184,16 +190,35 @@ class ShardWorker:
             except PayloadError as exc:
                 self._error(topic, body, str(exc))
                 continue
+            except Exception as exc:  # a bug some input triggers: reported and acknowledged, the worker goes on
+                self._error(topic, body, f"internal error reading the message: {type(exc).__name__}: {exc}")
+                continue
             by_shard.setdefault(k, []).extend((name, s) for s in found)
         self.counters["messages"] += len(batch)
         for k, samples in by_shard.items():
             engine = self.shards[k].engine
             stale = engine.counters["stale"]
-            for event in engine.process(samples):
+            for event in self._advance(engine, samples):
                 self._publish_event(event)
             self.shards[k].counters["replayed_stale"] += engine.counters["stale"] - stale
             self.counters["samples"] += len(samples)
         self.publisher.tx_commit()
+
+    def _advance(self, engine: Engine, samples: list[tuple[str, Sample]]) -> list[Event]:
+        """The engine's events for ``samples``; should it fail (a bug some input triggers), each sample alone, and
+        the one that fails is reported and left: redelivered, it would stop every worker that took the shard."""
+        try:
+            return engine.process(samples)
+        except Exception:
+            log.exception("processing %d samples failed; trying them one by one", len(samples))
+        events = []
+        for name, sample in samples:
+            try:
+                events.extend(engine.process([(name, sample)]))
+            except Exception as exc:
+                self.counters["internal_errors"] += 1
+                self._error(name, b"", f"internal error on a sample at {sample.ts}: {type(exc).__name__}: {exc}")
+        return events
 
     def _publish_event(self, event: Event) -> None:
         body = event.body

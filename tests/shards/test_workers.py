@@ -136,6 +136,9 @@ def _run(node, prefix: str, tmp_path: Path, kill: bool) -> tuple[list[str], dict
         assert _wait(lambda: len(events.stats()) == len(workers), 120), [w.poll() for w in workers]
         time.sleep(1.5)  # (each worker is the standby of the other's shards by now)
         _publish(node.mqtt_port, range(0, SAMPLES // 2))
+        if kill:  # (worker 0 has taken snapshots: its shards have a state to hand over)
+            assert _wait(lambda: events.stats().get("edge-lstm/plant/stats/worker-0", {}).get("snapshots", 0) >= 2,
+                         60), events.stats()
         rest = threading.Thread(target=_publish, args=(node.mqtt_port, range(SAMPLES // 2, SAMPLES)))
         rest.start()
         if kill:  # (while the rest streams in: worker 0 has samples processed since its last snapshot)
@@ -189,6 +192,9 @@ def test_a_worker_started_later_shares_no_shard_and_a_clean_stop_hands_over_exac
         assert _wait(lambda: "edge-lstm/plant/stats/worker-0" in events.stats(), 120)
         time.sleep(1.5)  # (its standby registrations: it is the first consumer of every shard)
         _publish(rabbitmq.mqtt_port, range(0, 100))
+        bad = MqttClient(rabbitmq.mqtt_port)  # (refused with the reason, acknowledged; the worker goes on)
+        bad.client.publish("sensors/d0/v", "{oops", qos=1).wait_for_publish(30)
+        bad.close()
         second = _worker(rabbitmq, "late", 1, 2, tmp_path / "late-1.log")
         assert _wait(lambda: "edge-lstm/plant/stats/worker-1" in events.stats(), 120)
         _publish(rabbitmq.mqtt_port, range(100, 200))
@@ -208,6 +214,8 @@ def test_a_worker_started_later_shares_no_shard_and_a_clean_stop_hands_over_exac
             if w is not None and w.poll() is None:
                 w.kill()
         events.close()
+    errors = [b for t, b in events.messages if t == "edge-lstm/plant/errors"]
+    assert len(errors) == 1 and "invalid JSON" in errors[0]["reason"], errors
     # Every sample's forecast exactly once: worker 0's last samples were snapshotted before it let go.
     assert sorted(events.forecasts()) == sorted(_keys(range(300)))
     final = json.loads((tmp_path / "late-1.log").read_text().rsplit("stopped: ", 1)[1].splitlines()[0])
