@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,7 @@ class FileResult:
     precision: float = 1.0  # of this file's incidents after probation
     recall: float = 1.0
     f1: float = 1.0
+    steps_rmse_vs_naive: list[float] = field(default_factory=list)  # the published forecasts, k steps ahead
 
 
 def anomaly_scores(trace: Trace) -> np.ndarray:
@@ -116,13 +117,35 @@ def anomaly_scores(trace: Trace) -> np.ndarray:
     return scores
 
 
-def forecast_metrics(trace: Trace, start: int) -> dict[str, float]:
+def forecast_metrics(trace: Trace, start: int) -> dict[str, Any]:
     """One-step forecast error against the last-value forecast, interval coverage and the share of forecasts the
-    last value stood in for (the fallback), from sample ``start``."""
+    last value stood in for (the fallback), from sample ``start``; and the published forecasts' error per step
+    ahead against the last value's (:func:`steps_quality`)."""
     metrics = forecast_quality(trace.value, trace.expected, trace.lower, trace.upper, start)
     ok = np.isfinite(trace.expected[start:]) & (np.arange(start, len(trace)) > 0)
     metrics["fallback"] = float(trace.naive[start:][ok].mean()) if ok.any() else float("nan")
+    metrics["steps_rmse_vs_naive"] = steps_quality(trace.value, trace.ahead, start) if trace.ahead is not None else []
     return metrics
+
+
+def steps_quality(value: np.ndarray, ahead: np.ndarray, start: int = 0) -> list[float]:
+    """Per step k ahead, the RMSE of the forecasts ``ahead`` (L, horizon; NaN where none was made) made at samples
+    ``start`` on, over the RMSE of the last value k steps ahead (NaN where neither can be judged).
+
+    >>> steps_quality(np.arange(6.0), np.array([[1.0, 3.0]] + [[np.nan, np.nan]] * 5))
+    [0.0, 0.5]
+    """
+    out = []
+    for k in range(1, ahead.shape[1] + 1):
+        made = np.arange(start, len(value) - k)
+        made = made[np.isfinite(ahead[made, k - 1])]
+        if not made.size:
+            out.append(float("nan"))
+            continue
+        naive = np.sqrt(np.mean((value[made + k] - value[made]) ** 2))
+        model = np.sqrt(np.mean((value[made + k] - ahead[made, k - 1]) ** 2))
+        out.append(float(model / naive) if naive > 0 else float("nan"))
+    return out
 
 
 def forecast_quality(value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -233,14 +256,15 @@ def expanded(trace: Trace, kept: np.ndarray, ts: np.ndarray, value: np.ndarray) 
         return trace
 
     def spread(column: np.ndarray, empty: Any) -> np.ndarray:
-        out = np.full(kept.size, empty, column.dtype)
+        out = np.full((kept.size, *column.shape[1:]), empty, column.dtype)
         out[kept] = column
         return out
 
     return replace(trace, ts=ts, value=value, expected=spread(trace.expected, np.nan),
                    lower=spread(trace.lower, np.nan), upper=spread(trace.upper, np.nan),
                    naive=spread(trace.naive, False), z=spread(trace.z, np.nan), score=spread(trace.score, 0.0),
-                   anomalous=spread(trace.anomalous, False))
+                   anomalous=spread(trace.anomalous, False),
+                   ahead=None if trace.ahead is None else spread(trace.ahead, np.nan))
 
 
 def _stream(path: Path, group_size: int) -> str:
@@ -303,6 +327,9 @@ def summarise(model: Model, results: list[FileResult], scored: dict, total: Matc
         "mae_vs_naive_median": float(np.median([r.mae / r.naive_mae for r in finite])),
         "coverage_mean": float(np.mean([r.coverage for r in finite])),
         "fallback_mean": float(np.mean([r.fallback for r in finite])),
+        # the published forecasts' RMSE over the last value's, per step ahead (median over files)
+        "steps_rmse_vs_naive_median": [float(np.nanmedian(step)) if np.isfinite(step).any() else None
+                                       for step in zip(*[r.steps_rmse_vs_naive for r in finite], strict=True)],
         "files": len(finite),
     } if finite else {}
     return {

@@ -38,6 +38,8 @@ class Trace:
     threshold_score: float  # the score at the detector's threshold
     # per incident start: the view that opened it, every view that found its samples anomalous, its peak score
     incident_views: dict[float, dict] = field(default_factory=dict)
+    # the forecasts published (every forecast.every samples), every step ahead: (L, horizon), NaN between them
+    ahead: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.ts.size
@@ -80,14 +82,16 @@ def replay_streams(model: Model, series: dict[str, tuple[np.ndarray, np.ndarray]
     engine = Engine(model, config, capacity=max(1, len(names)), observer=observe)
     for name in names:
         engine.stream_index(name)
+        traces[name].ahead = np.full((len(traces[name]), engine.horizon), np.nan)
     merged = sorted((float(t), k, i) for k, name in enumerate(names) for i, t in enumerate(series[name][0]))
     opened: dict[str, float] = {}
 
     def collect(events: list) -> None:
         for event in events:
-            if event.kind != "anomaly":
-                continue
             body = event.body
+            if event.kind == "forecast":
+                traces[event.stream].ahead[position[event.stream][float(body["ts"])]] = body["values"]
+                continue
             info = traces[event.stream].incident_views.setdefault(body["start"], {"opened_by": body["view"]})
             info.update(views=body["views"], peak_score=body["peak_score"])
             if body["state"] == "open":

@@ -29,6 +29,11 @@ def markdown(summary: dict[str, Any]) -> str:
                   f"nominal {summary['interval_coverage']:.0%} interval (calibrated online): measured coverage "
                   f"{fc['coverage_mean']:.1%} (mean over files); the last value forecast instead of the model "
                   f"(the fallback) {fc['fallback_mean']:.1%} of the time (mean over files).", ""]
+        steps = fc.get("steps_rmse_vs_naive_median") or []
+        if len(steps) > 1:
+            lines += ["The published forecasts, RMSE / last-value RMSE per step ahead (median over files): "
+                      + ", ".join(f"{k}: {'n/a' if v is None else f'{v:.2f}'}" for k, v in enumerate(steps, 1))
+                      + ".", ""]
     lines += ["| file | samples | probation | windows | detected | false incidents | F1 | delay (min) | RMSE/naive | "
               "coverage | fallback |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

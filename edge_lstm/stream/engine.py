@@ -105,7 +105,7 @@ class Engine:
         self.intervals = Intervals(self.horizon, z=self.config.interval_z, warmup=self.config.detector.warmup,
                                    capacity=capacity)
         self.fallback = Fallback(self.config.fallback, self.config.fallback_alpha, self.config.detector.warmup,
-                                 capacity)
+                                 capacity, self.horizon)
         self._bank = model.streams(capacity)
         self._alloc(capacity)
         detector = self.config.detector
@@ -359,7 +359,7 @@ class Engine:
                                  expected + bounds.before_lo[scored], expected + bounds.before_hi[scored],
                                  judged_naive))
         self.forecast[idx] = series
-        self.forecast_naive[idx] = naive
+        self.forecast_naive[idx] = naive[:, 0]
         self.has_forecast[idx] = True
         self.last_ts[idx] = ts
         self.seen[idx] += 1
@@ -367,12 +367,13 @@ class Engine:
         return events
 
     def _fall_back(self, idx: np.ndarray, value: np.ndarray, series: np.ndarray, judged: np.ndarray) -> np.ndarray:
-        """Where the model has lately forecast worse than the last value would have (edge_lstm.forecast.fallback),
-        put the last value in its forecasts ``series`` (in place); return where it did."""
-        naive = self.fallback.update(idx, value, series[:, 0], judged)
+        """Where the model has lately forecast worse than the last value would have, step by step ahead
+        (edge_lstm.forecast.fallback), put the last value in its forecasts ``series`` (in place); return where it
+        did, (n, horizon)."""
+        naive = self.fallback.update(idx, value, series, judged)
         if naive.any():
-            series[naive] = value[naive, None]
-            self.counters["fallback_forecasts"] += int(naive.sum())
+            series[naive] = np.broadcast_to(value[:, None], series.shape)[naive]
+            self.counters["fallback_forecasts"] += int(naive[:, 0].sum())
         return naive
 
     def _restart(self, idx: np.ndarray, why: str = "gap_resets") -> None:
@@ -429,7 +430,7 @@ class Engine:
         idx = np.full(len(samples), index, np.int64)
         naive = self._fall_back(idx, value, series, np.arange(len(samples)) >= first)
         expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
-        judged_naive = np.concatenate([[self.forecast_naive[index]], naive[:-1]])  # what ``expected`` came from
+        judged_naive = np.concatenate([[self.forecast_naive[index]], naive[:-1, 0]])  # what ``expected`` came from
         scale = np.repeat(self._in_units(self.detector.std(idx[:1]), idx[:1]), len(samples))
         learn = np.arange(len(samples)) >= first  # (as in _round)
         events: list[Event] = []
@@ -447,7 +448,7 @@ class Engine:
         events.extend(self._forecasts(idx, ts, series, seen, bounds, naive))
         events.sort(key=lambda e: e.body["ts"])  # stable: at one sample, the anomaly precedes the forecast
         self.forecast[index] = series[-1]
-        self.forecast_naive[index] = naive[-1]
+        self.forecast_naive[index] = naive[-1, 0]
         self.has_forecast[index] = True
         self.last_ts[index] = ts[-1]
         self.seen[index] = seen[-1]
@@ -500,7 +501,7 @@ class Engine:
             return []
         events = [forecast_event(self.names[idx[k]], float(ts[k]), series[k], series[k] + bounds.after_lo[k],
                                  series[k] + bounds.after_hi[k], self.intervals.coverage, bool(bounds.calibrated[k]),
-                                 bool(naive[k])) for k in due.tolist()]
+                                 naive[k]) for k in due.tolist()]
         self.counters["forecasts"] += int(due.size)
         return events
 

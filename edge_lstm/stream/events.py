@@ -47,12 +47,14 @@ def severity(peak_z: float, threshold: float) -> str:
 
 
 def forecast_event(stream: str, ts: float, values: np.ndarray, lower: np.ndarray, upper: np.ndarray, coverage: float,
-                   calibrated: bool, naive: bool) -> Event:
-    """A forecast made at sample time ``ts``: the next values and their band (schemas/forecast.schema.json)."""
+                   calibrated: bool, naive: np.ndarray) -> Event:
+    """A forecast made at sample time ``ts``: the next values and their band (schemas/forecast.schema.json);
+    ``naive``: per step, whether it is the last value (edge_lstm.forecast.fallback) rather than the model's."""
+    forecasters = ["last_value" if n else "model" for n in np.atleast_1d(naive).tolist()]
     return Event("forecast", stream, {
         "stream": stream, **stamps(ts), "horizon": len(values), "values": values.tolist(), "lower": lower.tolist(),
         "upper": upper.tolist(), "interval": round(coverage, 4), "calibrated": calibrated,
-        "forecaster": "last_value" if naive else "model",
+        "forecaster": forecasters[0], "forecasters": forecasters,
     })
 
 

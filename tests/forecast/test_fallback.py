@@ -13,19 +13,23 @@ from edge_lstm.stream.sample import Sample
 from tests.support.bundles import lstm_model, random_bundle
 
 
-def reference_choices(idx, value, model_next, judged, ratio, alpha, warmup):
-    """The fallback's rule written out plainly, one sample at a time."""
-    state: dict[int, dict[str, float]] = {}
+def reference_choices(idx, value, model, judged, ratio, alpha, warmup):
+    """The fallback's rule written out plainly, one sample at a time: step k of the forecast made k samples ago
+    against this value, the model's and the last value's; ``model`` (n, horizon)."""
+    horizon = model.shape[1]
+    state: dict[int, dict] = {}
     out = []
-    for i, x, m, j in zip(idx, value, model_next, judged, strict=True):
-        s = state.setdefault(int(i), {"me": 0.0, "le": 0.0, "n": 0, "m": None, "last": None})
-        if j and s["m"] is not None:
-            s["n"] += 1
-            w = max(alpha, 1.0 / s["n"])
-            s["me"] += w * ((x - s["m"]) ** 2 - s["me"])
-            s["le"] += w * ((x - s["last"]) ** 2 - s["le"])
-        out.append(s["n"] >= warmup and s["me"] > ratio * s["le"])
-        s["m"], s["last"] = m, x
+    for i, x, m, j in zip(idx, value, model, judged, strict=True):
+        s = state.setdefault(int(i), {"me": [0.0] * horizon, "le": [0.0] * horizon, "n": [0] * horizon, "past": []})
+        for k in range(horizon):
+            if j and len(s["past"]) > k:
+                made, last = s["past"][-1 - k]
+                s["n"][k] += 1
+                w = max(alpha, 1.0 / s["n"][k])
+                s["me"][k] += w * ((x - made[k]) ** 2 - s["me"][k])
+                s["le"][k] += w * ((x - last) ** 2 - s["le"][k])
+        out.append([s["n"][k] >= warmup and s["me"][k] > ratio * s["le"][k] for k in range(horizon)])
+        s["past"].append((list(m), x))
     return out
 
 
@@ -38,15 +42,31 @@ def test_fallback_follows_the_rule_per_stream_in_order():
     judged = rng.random(n) > 0.1
     fb = Fallback(ratio=1.5, alpha=0.05, warmup=10, capacity=2)
     fb.grow(3)
-    got = np.concatenate([fb.update(idx[a:a + 50], value[a:a + 50], model_next[a:a + 50], judged[a:a + 50])
+    got = np.concatenate([fb.update(idx[a:a + 50], value[a:a + 50], model_next[a:a + 50, None], judged[a:a + 50])
                           for a in range(0, n, 50)])
-    want = reference_choices(idx, value, model_next, judged, 1.5, 0.05, 10)
+    want = reference_choices(idx, value, model_next[:, None], judged, 1.5, 0.05, 10)
     assert got.tolist() == want
     for stream in range(3):  # what each stream forecasts now is its last choice
-        assert fb.active(np.array([stream]))[0] == got[np.flatnonzero(idx == stream)[-1]]
-    assert 0 < sum(want) < n  # both forecasters were chosen
+        assert fb.active(np.array([stream]))[0] == got[np.flatnonzero(idx == stream)[-1], 0]
+    assert 0 < sum(w[0] for w in want) < n  # both forecasters were chosen
     off = Fallback(ratio=0.0, alpha=0.05, warmup=10, capacity=3)
-    assert not off.update(idx, value, model_next, judged).any()
+    assert not off.update(idx, value, model_next[:, None], judged).any()
+
+
+def test_each_step_ahead_is_judged_on_its_own_errors():
+    """A model that forecasts the next sample worse than the last value, but two and three ahead better."""
+    t = np.arange(200, dtype=np.float64)
+    model = t[:, None] + np.array([5.0, 2.0, 3.0])  # (the ramp's true k-step values are t + k: step 1 is off by 4)
+    fb = Fallback(ratio=1.0, alpha=0.05, warmup=10, capacity=1, horizon=3)
+    got = fb.update(np.zeros(200, np.int64), t, model, np.ones(200, bool))
+    assert got[-1].tolist() == [True, False, False]
+    rng = np.random.default_rng(2)  # and every step follows the rule written out plainly
+    idx, value = rng.integers(0, 2, 300), np.cumsum(rng.normal(size=300))
+    model = value[:, None] + rng.normal(size=(300, 3)) * np.array([2.0, 0.5, 1.5])
+    judged = rng.random(300) > 0.1
+    fb = Fallback(ratio=1.0, alpha=0.05, warmup=10, capacity=2, horizon=3)
+    assert fb.update(idx, value, model, judged).tolist() == reference_choices(idx, value, model, judged, 1.0, 0.05,
+                                                                              10)
 
 
 def level_shift(n: int = 400, at: int = 200) -> np.ndarray:
@@ -146,3 +166,18 @@ def test_a_multi_step_forecast_holds_the_last_value_over_its_horizon():
     for b in after:
         assert b["values"] == pytest.approx([x[int(b["ts"])]] * 3, rel=1e-6)  # (the value as a float32)
         assert all(lo <= v <= hi for lo, v, hi in zip(b["lower"], b["values"], b["upper"], strict=True))
+
+
+def test_a_replay_records_the_published_forecasts_every_step_ahead():
+    """evaluate judges a multi-step model on what it published, step by step, against the last value."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 3), seed=3), "numba-f32")
+    x = level_shift()
+    config = EngineConfig(forecast_every=5)
+    published = {e.body["ts"]: e.body["values"] for e in feed(Engine(model, config), x) if e.kind == "forecast"}
+    trace = replay(model, np.arange(x.size, dtype=np.float64), x[:, None], config)
+    rows = np.flatnonzero(np.isfinite(trace.ahead[:, 0]))
+    assert rows.tolist() == sorted(int(t) for t in published)
+    for t in rows:
+        np.testing.assert_allclose(trace.ahead[t], published[float(t)])
+    steps = forecast_metrics(trace, 100)["steps_rmse_vs_naive"]
+    assert len(steps) == 3 and np.isfinite(steps).all()
