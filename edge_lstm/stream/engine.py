@@ -343,27 +343,36 @@ class Engine:
         series = self._unscaled(self._series(y).astype(np.float64), idx, value)
         scored = self.has_forecast[idx] & (self.seen[idx] - self.restarted_at[idx] >= self.settle)
         naive = self._fall_back(idx, value, series, scored)
-        scale = self._in_units(self.detector.std(idx), idx)
-        learn = scored.copy()  # (the intervals learn from scored samples: before, the residual spread is not known)
-        events: list[Event] = []
-        if scored.any():
-            expected, judged_naive = self.forecast[idx[scored], 0], self.forecast_naive[idx[scored]]
-            found, result = self._score(idx[scored], ts[scored], value[scored], expected, judged_naive,
-                                        None if relation is None else relation[scored])
-            events.extend(found)
-            scale[scored] = self._in_units(result.expected_std, idx[scored])
-            learn[scored] = ~result.anomalous
-        bounds = self.intervals.update(idx, value, series, scale, learn)
-        if scored.any() and self.observer is not None:
-            self.observer(Scored(idx[scored], ts[scored], value[scored], expected, result,
-                                 expected + bounds.before_lo[scored], expected + bounds.before_hi[scored],
-                                 judged_naive))
+        events = self._judge(idx, ts, value, series, naive, scored, self.forecast[idx, 0], self.forecast_naive[idx],
+                             self._in_units(self.detector.std(idx), idx), relation, self.seen[idx] + 1)
         self.forecast[idx] = series
         self.forecast_naive[idx] = naive[:, 0]
         self.has_forecast[idx] = True
         self.last_ts[idx] = ts
         self.seen[idx] += 1
-        events.extend(self._forecasts(idx, ts, series, self.seen[idx], bounds, naive))
+        return events
+
+    def _judge(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray, series: np.ndarray, naive: np.ndarray,
+               scored: np.ndarray, expected: np.ndarray, judged_naive: np.ndarray, scale: np.ndarray,
+               relation: np.ndarray | None, seen: np.ndarray) -> list[Event]:
+        """The step path after the kernel, for both ways of stepping (a round of streams, one stream's sequence):
+        score the ``scored`` samples against the forecasts ``expected`` made one sample before them (the last
+        value where ``judged_naive``), teach the intervals (from scored samples the detector found normal: before
+        scoring, the residual spread is not known), and make the forecast events of ``series`` due at ``seen``."""
+        learn = scored.copy()
+        events: list[Event] = []
+        if scored.any():
+            found, result = self._score(idx[scored], ts[scored], value[scored], expected[scored],
+                                        judged_naive[scored], None if relation is None else relation[scored])
+            events.extend(found)
+            scale[scored] = self._in_units(result.expected_std, idx[scored])
+            learn[scored] = ~result.anomalous
+        bounds = self.intervals.update(idx, value, series, scale, learn)
+        if scored.any() and self.observer is not None:
+            e = expected[scored]
+            self.observer(Scored(idx[scored], ts[scored], value[scored], e, result, e + bounds.before_lo[scored],
+                                 e + bounds.before_hi[scored], judged_naive[scored]))
+        events.extend(self._forecasts(idx, ts, series, seen, bounds, naive))
         return events
 
     def _fall_back(self, idx: np.ndarray, value: np.ndarray, series: np.ndarray, judged: np.ndarray) -> np.ndarray:
@@ -428,24 +437,13 @@ class Engine:
         first = 0 if self.has_forecast[index] else 1
         first = max(first, min(len(samples), self.settle - int(self.seen[index] - self.restarted_at[index])))
         idx = np.full(len(samples), index, np.int64)
-        naive = self._fall_back(idx, value, series, np.arange(len(samples)) >= first)
+        scored = np.arange(len(samples)) >= first
+        naive = self._fall_back(idx, value, series, scored)
         expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
         judged_naive = np.concatenate([[self.forecast_naive[index]], naive[:-1, 0]])  # what ``expected`` came from
         scale = np.repeat(self._in_units(self.detector.std(idx[:1]), idx[:1]), len(samples))
-        learn = np.arange(len(samples)) >= first  # (as in _round)
-        events: list[Event] = []
-        if first < len(samples):
-            events, result = self._score(idx[first:], ts[first:], value[first:], expected[first:],
-                                         judged_naive[first:], None if relation is None else relation[first:])
-            scale[first:] = self._in_units(result.expected_std, idx[first:])
-            learn[first:] = ~result.anomalous
-        bounds = self.intervals.update(idx, value, series, scale, learn)
-        if first < len(samples) and self.observer is not None:
-            e = expected[first:]
-            self.observer(Scored(idx[first:], ts[first:], value[first:], e, result, e + bounds.before_lo[first:],
-                                 e + bounds.before_hi[first:], judged_naive[first:]))
         seen = self.seen[index] + np.arange(1, len(samples) + 1)
-        events.extend(self._forecasts(idx, ts, series, seen, bounds, naive))
+        events = self._judge(idx, ts, value, series, naive, scored, expected, judged_naive, scale, relation, seen)
         events.sort(key=lambda e: e.body["ts"])  # stable: at one sample, the anomaly precedes the forecast
         self.forecast[index] = series[-1]
         self.forecast_naive[index] = naive[-1, 0]
