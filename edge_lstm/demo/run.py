@@ -128,7 +128,7 @@ def _settle(daemon: Daemon, timeout: float = 60.0) -> None:
     deadline, last, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
     while time.monotonic() < deadline:
         count = daemon.counters["messages"]
-        if count != last or daemon.queue:
+        if count != last or len(daemon.intake):
             last, quiet_since = count, time.monotonic()
         elif time.monotonic() - quiet_since > 0.5:
             return

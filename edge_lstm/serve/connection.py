@@ -14,8 +14,11 @@ import socket
 import ssl
 import threading
 import time
+from typing import Any
 
 import paho.mqtt.client as mqtt
+
+from edge_lstm.serve.broker import BrokerAddress
 
 log = logging.getLogger("edge_lstm.serve.daemon")
 
@@ -88,6 +91,24 @@ class ConnectionStatus:
         with self._lock:
             return {"connected": self.connected, "last_error": self.last_error,
                     "last_error_at": self.last_error_at, "connect_failures": self.failures}
+
+
+def mqtt_client(mc: dict[str, Any], broker: BrokerAddress, node: str, max_inflight: int) -> Client:
+    """A paho client as the ``[mqtt]`` table says: persistent session, manual acknowledgements, ``max_inflight``
+    QoS 1 messages in flight, no queue of its own, back-off between attempts, credentials and TLS."""
+    v5 = mc["protocol"] == "5"
+    client = Client(mqtt.CallbackAPIVersion.VERSION2, client_id=mc["client_id"] or f"edge-lstm-{node}",
+                    protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else False,
+                    manual_ack=True)
+    client.max_inflight_messages_set(max_inflight)
+    client.max_queued_messages_set(0)
+    client.reconnect_delay_set(min_delay=int(max(1, mc["reconnect_min_s"])), max_delay=int(mc["reconnect_max_s"]))
+    if broker.username:
+        client.username_pw_set(broker.username, broker.password)
+    if broker.tls:
+        client.tls_set(ca_certs=mc["ca_file"] or None, certfile=mc["cert_file"] or None,
+                       keyfile=mc["key_file"] or None, cert_reqs=ssl.CERT_REQUIRED)
+    return client
 
 
 def receive_maximum(queue_size: int) -> int:

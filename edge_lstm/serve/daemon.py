@@ -12,10 +12,9 @@ import gc
 import json
 import logging
 import signal
-import ssl
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,8 @@ from edge_lstm.serve import checkpoint, homeassistant
 from edge_lstm.serve.assembly import FeatureAssembler
 from edge_lstm.serve.broker import no_delay, parse_broker_url
 from edge_lstm.serve.config import ConfigError, engine_config
-from edge_lstm.serve.connection import Client, ConnectionStatus, describe, receive_maximum
+from edge_lstm.serve.connection import ConnectionStatus, describe, mqtt_client, receive_maximum
+from edge_lstm.serve.intake import Intake
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.outbox import Outbox
 from edge_lstm.serve.payloads import PayloadError, Sample, parse
@@ -63,14 +63,12 @@ class Daemon:
             raise ConfigError(f"input.features: lists {len(features)} channels but the model takes "
                               f"{self.model.features} features")
         self.assembler = FeatureAssembler(features) if features else None
-        # A deque: appends and pops are atomic, so the network thread and the worker never contend on a lock.
-        self.queue: deque = deque()
-        self.queue_size = config["processing"]["queue_size"]
         self.outbox = Outbox(config["processing"]["max_unacked"], config["processing"]["ack_timeout_s"])
-        self.arrived = threading.Event()
         self.counters: Counter[str] = Counter()
+        pc = config["processing"]
+        self.intake = Intake(pc["queue_size"], pc["overload"], pc["batch_max"], pc["batch_bytes"], self._ack,
+                             self.counters)
         self.stopping = threading.Event()
-        self.intake_open = threading.Event()
         self.connected = threading.Event()
         self.subscribing: dict[int, str] = {}  # subscribe message id -> topic filter, until the broker answers
         self.started = time.time()
@@ -137,20 +135,8 @@ class Daemon:
 
     # -- MQTT -------------------------------------------------------------------------------------
     def _client(self) -> mqtt.Client:
-        mc = self.config["mqtt"]
-        broker = parse_broker_url(mc["broker"])
-        v5 = mc["protocol"] == "5"
-        client = Client(mqtt.CallbackAPIVersion.VERSION2, client_id=mc["client_id"] or f"edge-lstm-{self.node}",
-                        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else False,
-                        manual_ack=True)
-        client.max_inflight_messages_set(MAX_INFLIGHT)
-        client.max_queued_messages_set(0)
-        client.reconnect_delay_set(min_delay=int(max(1, mc["reconnect_min_s"])), max_delay=int(mc["reconnect_max_s"]))
-        if broker.username:
-            client.username_pw_set(broker.username, broker.password)
-        if broker.tls:
-            client.tls_set(ca_certs=mc["ca_file"] or None, certfile=mc["cert_file"] or None,
-                           keyfile=mc["key_file"] or None, cert_reqs=ssl.CERT_REQUIRED)
+        broker = parse_broker_url(self.config["mqtt"]["broker"])
+        client = mqtt_client(self.config["mqtt"], broker, self.node, MAX_INFLIGHT)
         client.will_set(f"{self.prefix}/status", json.dumps({"state": "offline", "node": self.node}), qos=1,
                         retain=True)
         client.on_connect = self._on_connect
@@ -211,7 +197,7 @@ class Daemon:
 
     def _on_message(self, client, userdata, message) -> None:
         """Network thread: enqueue only. (An exception here would stop paho's network thread.)"""
-        if not self.intake_open.is_set():
+        if not self.intake.open.is_set():
             return  # shutting down: not acknowledged, so the broker keeps it for the next start
         try:
             topic = message.topic
@@ -223,17 +209,7 @@ class Daemon:
                 self.rediscover.set()
             self._ack([item])
             return
-        if len(self.queue) >= self.queue_size:
-            self.counters["dropped_overload"] += 1
-            if self.config["processing"]["overload"] == "drop_newest":
-                self._ack([item])
-                return
-            try:
-                self._ack([self.queue.popleft()])
-            except IndexError:
-                pass
-        self.queue.append(item)
-        self.arrived.set()
+        self.intake.offer(item)
 
     def _ack(self, items: list) -> None:
         for _, _, _, mid, qos in items:
@@ -249,29 +225,12 @@ class Daemon:
             # QoS 1 messages the broker may send before we acknowledge one: without it Mosquitto keeps 20 in
             # flight, queues 1,000 more and silently drops the rest of a burst. Up to the daemon's own queue, so
             # that overload is the daemon's decision (processing.overload), counted in dropped_overload.
-            properties.ReceiveMaximum = receive_maximum(self.queue_size)
+            properties.ReceiveMaximum = receive_maximum(self.intake.size)
         kwargs = {"clean_start": False, "properties": properties} if mc["protocol"] == "5" else {}
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=mc["keepalive"], **kwargs)
         self.client.loop_start()
 
     # -- the worker -------------------------------------------------------------------------------
-    def _drain(self, timeout: float) -> list:
-        if not self.queue:
-            self.arrived.wait(timeout)
-        self.arrived.clear()
-        items = []
-        limit, budget = self.config["processing"]["batch_max"], self.config["processing"]["batch_bytes"]
-        size = 0
-        try:
-            while len(items) < limit and size < budget:
-                items.append(self.queue.popleft())
-                size += len(items[-1][1])
-        except IndexError:
-            pass
-        if self.queue:
-            self.arrived.set()
-        return items
-
     def process(self, items: list) -> None:
         """Parse, step, publish and acknowledge one drained batch. Every message is acknowledged, whatever
         happens to it: one the daemon cannot take must not come back after a restart (QoS 1) to fail again."""
@@ -400,7 +359,7 @@ class Daemon:
             "operating_changes": self.engine.operating.counters["suppressed"] if self.engine.operating else 0,
             "dropped_overload": self.counters["dropped_overload"], "evicted": self.counters["evicted"],
             "events": {"anomaly": self.counters["events_anomaly"], "forecast": self.counters["events_forecast"]},
-            "queue_depth": len(self.queue), "unacked_events": self.outbox.pending(),
+            "queue_depth": len(self.intake), "unacked_events": self.outbox.pending(),
             "outbox_waits": self.counters["outbox_waits"], "unconfirmed_events": self.outbox.unconfirmed,
             "steps": self.engine.counters["steps"],
             "step_latency_ms": {"p50": round(float(np.percentile(latency, 50)), 4),
@@ -438,7 +397,7 @@ class Daemon:
         advised = page_out_compiler()
         if advised:
             log.info("compiler pages handed back to the kernel: %.0f MB", advised / 2**20)
-        self.intake_open.set()
+        self.intake.open.set()
         self.connect()
         sd_notify("READY=1")
         every_stats, every_ckpt = self.config["stats"]["every_s"], self.config["state"]["checkpoint_every_s"]
@@ -447,7 +406,7 @@ class Daemon:
             if self.outbox.full():  # the broker is behind: let it catch up before making more events
                 self.counters["outbox_waits"] += 1
                 time.sleep(0.001)
-            elif items := self._drain(timeout=0.1):
+            elif items := self.intake.drain(timeout=0.1):
                 self.process(items)
             if self.rediscover.is_set():
                 self.rediscover.clear()
@@ -464,9 +423,9 @@ class Daemon:
 
     def shutdown(self) -> int:
         sd_notify("STOPPING=1")
-        self.intake_open.clear()
+        self.intake.open.clear()
         while True:
-            items = self._drain(timeout=0.05)
+            items = self.intake.drain(timeout=0.05)
             if not items:
                 break
             self.process(items)

@@ -144,7 +144,7 @@ def test_the_worker_never_waits_for_ever_on_acknowledgements_that_do_not_come(tm
     worker = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, daemon=True)
     worker.start()
     try:
-        assert daemon.intake_open.wait(30)
+        assert daemon.intake.open.wait(30)
         for t in range(20):
             daemon._on_message(None, None, _message("sensors/a/v", {"ts": T0 + t, "value": float(t % 3)}))
         assert wait_for(lambda: daemon.engine.counters["samples"] >= 5, 10)

@@ -49,10 +49,10 @@ def test_difference_needs_a_scaling(tmp_path):
 def test_worker_drains_at_most_batch_bytes_but_always_one_message(tmp_path):
     daemon = small_daemon(tmp_path, **{"processing.batch_bytes": "100"})
     for size in (60, 60, 60, 500, 10):
-        daemon.queue.append(("sensors/a/b", b"x" * size, 0.0, 0, 0))
-    drained = [len(daemon._drain(0.0)) for _ in range(4)]
+        daemon.intake.queue.append(("sensors/a/b", b"x" * size, 0.0, 0, 0))
+    drained = [len(daemon.intake.drain(0.0)) for _ in range(4)]
     assert drained == [2, 2, 1, 0]  # 60+60 reaches 100; 60+500; 10 alone; then empty
-    assert not daemon.queue
+    assert not daemon.intake.queue
 
 
 def test_a_sample_that_makes_the_engine_fail_is_reported_and_left_and_the_rest_go_on(tmp_path, monkeypatch):
