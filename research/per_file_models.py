@@ -3,7 +3,7 @@ shared model of `make evaluate` (one per set, trained on every file's probation 
 
     python research/per_file_models.py --set smap --seeds 0,1,2 [--out build/per_file] [--jobs 2]
 
-Each file gets its own folder (the CSV linked at its relative path, its probation and windows entries only), then
+Each file gets its own folder (the CSV copied to its relative path, its probation and windows entries only), then
 `edge-lstm train --head probation --standardise --difference` with make evaluate's budget, `convert`, and
 `evaluate` through numba-int8 with the daemon's defaults. The event metrics are summed over the files as
 `evaluate` sums them over a set (true and false incidents, windows detected).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +30,8 @@ def one_file(data: Path, name: str, seed: int, out: Path) -> dict:
     if not summary.exists():
         folder = where / "data"
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        if not (folder / name).exists():
-            (folder / name).symlink_to(data / name)
+        if not (folder / name).exists():  # (a copy: train names files by their resolved path under the folder)
+            shutil.copyfile(data / name, folder / name)
         for meta in ("probation.json", "combined_windows.json"):
             entries = json.loads((data / meta).read_text())
             (folder / meta).write_text(json.dumps({name: entries[name]} if name in entries else {}))

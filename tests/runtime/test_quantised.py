@@ -89,6 +89,26 @@ def test_litert_float_step_equals_keras(converted):
     np.testing.assert_allclose(ours, theirs, atol=1e-4 * max(1.0, float(np.abs(theirs).max())))
 
 
+def test_litert_runs_a_model_xnnpack_refuses_on_litert_own_kernels(converted):
+    """XNNPACK fails to prepare some integer step models (one trained on a nearly constant channel): the kernel
+    then runs the same model without the delegate instead of failing (convert crashed on it)."""
+    _, windows, path, _ = converted["seed"]
+    plain = edge_lstm.load(path, "litert-int8")  # (LiteRT's own kernels round a little differently from XNNPACK's)
+    plain.kernel._runner, plain.kernel.delegated = plain.kernel._make_runner(delegates=False), False
+    expected = plain.run(windows[-4:])
+    model = edge_lstm.load(path, "litert-int8")
+    kernel, runner = model.kernel, model.kernel._runner
+    calls = []
+
+    def refuses(**feed):
+        calls.append(1)
+        raise RuntimeError("failed to create XNNPACK runtime")
+
+    kernel._runner = refuses
+    np.testing.assert_array_equal(model.run(windows[-4:]), expected)
+    assert calls == [1] and not kernel.delegated and kernel._runner is not runner
+
+
 def test_int8_bundle_files_are_listed_and_verified(converted, tmp_path):
     import shutil
 

@@ -29,6 +29,14 @@ def _interpreter_class() -> Any:
     return Interpreter
 
 
+def _without_delegates() -> Any:
+    try:
+        from ai_edge_litert.interpreter import OpResolverType
+    except ImportError:
+        from tflite_runtime.interpreter import OpResolverType
+    return OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
 class _Tensor:
     """Quantisation of one named signature tensor."""
 
@@ -64,9 +72,9 @@ class LiteRTKernel(Kernel):
                 f"the bundle has no {self.variant} TFLite step model: convert it again with this version of "
                 "`edge-lstm convert` (with TensorFlow installed) to use this backend"
             )
-        interpreter_class = _interpreter_class()
-        self._interpreter = interpreter_class(model_content=bundle.file_bytes(section["file"]), num_threads=1)
-        self._runner = self._interpreter.get_signature_runner()
+        self._model = bundle.file_bytes(section["file"])
+        self._runner = self._make_runner(delegates=True)
+        self.delegated = True  # XNNPACK, LiteRT's default CPU delegate (see step)
         self._names: dict[str, str] = section["tensors"]
         inputs, outputs = self._runner.get_input_details(), self._runner.get_output_details()
         expected = {self._names["x"], *(self._names[s.key] for s in self.spec.state_slots)}
@@ -75,13 +83,27 @@ class LiteRTKernel(Kernel):
         self._in = {name: _Tensor(d) for name, d in inputs.items()}
         self._out = {name: _Tensor(d) for name, d in outputs.items()}
 
+    def _make_runner(self, delegates: bool) -> Any:
+        interpreter_class = _interpreter_class()
+        options = {} if delegates else {"experimental_op_resolver_type": _without_delegates()}
+        self._interpreter = interpreter_class(model_content=self._model, num_threads=1, **options)
+        return self._interpreter.get_signature_runner()
+
     def step(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         rows_state = state if rows is None else state[rows]
         feed = {self._names["x"]: self._in[self._names["x"]].encode(x)}
         for s in self.spec.state_slots:
             name = self._names[s.key]
             feed[name] = self._in[name].encode(rows_state[:, s.offset : s.offset + s.size])
-        result = self._runner(**feed)
+        try:
+            result = self._runner(**feed)
+        except RuntimeError:
+            # XNNPACK refuses to prepare some integer models (seen: a model whose activation ranges a nearly
+            # constant telemetry channel set): the same model runs on LiteRT's own kernels.
+            if not self.delegated:
+                raise
+            self._runner, self.delegated = self._make_runner(delegates=False), False
+            result = self._runner(**feed)
         new_state = np.empty_like(rows_state)
         for s in self.spec.state_slots:
             name = self._names[s.key]
