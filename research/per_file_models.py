@@ -1,12 +1,14 @@
 """Issue 22, item 6: one model per file, trained on that file's probation rows only (telemanom's way), against the
 shared model of `make evaluate` (one per set, trained on every file's probation rows).
 
-    python research/per_file_models.py --set smap --seeds 0,1,2 [--out build/per_file] [--jobs 2]
+    python research/per_file_models.py --set smap --seeds 0,1,2 [--every 3] [--out build/per_file] [--jobs 2]
 
 Each file gets its own folder (the CSV copied to its relative path, its probation and windows entries only), then
 `edge-lstm train --head probation --standardise --difference` with make evaluate's budget, `convert`, and
 `evaluate` through numba-int8 with the daemon's defaults. The event metrics are summed over the files as
-`evaluate` sums them over a set (true and false incidents, windows detected).
+`evaluate` sums them over a set (true and false incidents, windows detected). ``--every K`` takes every K-th file
+(about a minute per file and seed here); ``--shared DIR`` also sums the same files' metrics from the summaries a
+`tools/evaluate_sets.py` run left in DIR (the shared model), for the comparison on the same files.
 """
 
 from __future__ import annotations
@@ -55,9 +57,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", type=Path, default=Path("build/per_file"))
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--every", type=int, default=1)
+    parser.add_argument("--shared", type=Path, help="the bundles and evaluations of tools/evaluate_sets.py")
     args = parser.parse_args()
     data = DATA / args.set
-    names = sorted(json.loads((data / "probation.json").read_text()))
+    names = sorted(json.loads((data / "probation.json").read_text()))[:: args.every]
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         with ThreadPoolExecutor(args.jobs) as pool:
@@ -66,12 +70,28 @@ def main() -> None:
         windows, detected = sum(f["windows"] for f in found), sum(f["detected"] for f in found)
         precision = tp / (tp + fp) if tp + fp else 1.0
         recall = detected / windows if windows else 1.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1 = _f1(tp, fp, detected, windows)
         rows.append((seed, f1, precision, recall, detected, windows, fp))
         print(f"{args.set} seed {seed}: F1 {f1:.3f} (precision {precision:.3f}, recall {recall:.3f}: {detected} of "
               f"{windows} windows, {fp} false incidents)", flush=True)
     f1s = [r[1] for r in rows]
-    print(f"{args.set}, one model per file: F1 {sum(f1s) / len(f1s):.2f} ({min(f1s):.2f}-{max(f1s):.2f})")
+    print(f"{args.set}, {len(names)} files, one model per file: F1 {sum(f1s) / len(f1s):.2f} "
+          f"({min(f1s):.2f}-{max(f1s):.2f})")
+    if args.shared:
+        shared = []
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            summary = json.loads((args.shared / args.set / f"seed{seed}" / "numba-int8" / "summary.json").read_text())
+            files = [f for f in summary["files"] if f["name"] in names]
+            shared.append(_f1(sum(f["true_incidents"] for f in files), sum(f["false_incidents"] for f in files),
+                              sum(f["detected_windows"] for f in files), sum(f["windows"] for f in files)))
+        print(f"{args.set}, the same {len(names)} files, the shared model: F1 {sum(shared) / len(shared):.2f} "
+              f"({min(shared):.2f}-{max(shared):.2f})")
+
+
+def _f1(tp: int, fp: int, detected: int, windows: int) -> float:
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = detected / windows if windows else 1.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
 if __name__ == "__main__":
