@@ -38,9 +38,14 @@ def one_file(data: Path, name: str, seed: int, out: Path) -> dict:
             entries = json.loads((data / meta).read_text())
             (folder / meta).write_text(json.dumps({name: entries[name]} if name in entries else {}))
         log = (where / "log.txt").open("w")
+        train = [*CLI, "train", str(folder), "--out", str(where / "model.keras"), "--head", "probation",
+                 "--standardise", "--difference", "--quiet", "--seed", str(seed), *TRAINING]
+        if subprocess.run(train, stdout=log, stderr=subprocess.STDOUT).returncode:  # (a few hundred rows to learn
+            train += ["--window", "64", "--burn-in", "16"]                           # from: shorter sequences)
+            log.write("retrying with --window 64\n")
+            log.flush()
         for command in (
-            [*CLI, "train", str(folder), "--out", str(where / "model.keras"), "--head", "probation", "--standardise",
-             "--difference", "--quiet", "--seed", str(seed), *TRAINING],
+            train,
             [*CLI, "convert", str(where / "model.keras"), "--out", str(where / "bundle"), "--force", "--quiet",
              "--check", "numpy,numba-f32"],
             [*CLI, "evaluate", str(folder), "--windows", str(folder / "combined_windows.json"), "--bundle",

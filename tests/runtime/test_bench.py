@@ -52,3 +52,21 @@ def test_noisy_measurements_are_flagged():
               "model": ["lstm(4)"], "rows": [row.__dict__]}
     table = markdown(result)
     assert "| 1,000,000* |" in table and "* noisy: its rounds spread over 20%" in table
+
+
+def test_the_bench_says_what_the_kernels_were_compiled_for():
+    """#23 item 3: the ISA features Numba targets here and the instructions numba-int8's multiply-adds become."""
+    from edge_lstm.runtime.bench import machine, markdown
+
+    info = machine()
+    features = set(info["features"])
+    if "avx512bw" in features:
+        assert info["int8_path"].startswith("avx512bw vpmaddwd")
+        assert ("vpdpwssd" in info["int8_path"]) == ("avx512vnni" in features)
+    elif "avx2" in features:
+        assert info["int8_path"] == "avx2 vpmaddwd"
+    else:
+        assert info["int8_path"].startswith("generic")
+    result = {"machine": info, "pinned_core": 0, "model": ["lstm(4)"], "rows": [],
+              "roofline": {"macs_per_step": 1, "f32_steps_per_s": 1, "int8_steps_per_s": 1}}
+    assert f"numba-int8 multiply-adds: {info['int8_path']}" in markdown(result)

@@ -78,6 +78,34 @@ def _features(context) -> set[str]:
     return {f[1:] for f in text.split(",") if f.startswith("+")}
 
 
+def int8_path(features: set[str] | None = None) -> str:
+    """Which instructions the int8 micro-kernel's multiply-adds compile to on this CPU (``features``: the code
+    generator's, by default Numba's for this machine), as ``edge-lstm bench`` reports it.
+
+    >>> int8_path({"avx512bw", "avx512vnni"}), int8_path({"avx2"}), int8_path(set())
+    ('avx512bw vpmaddwd, fused into vpdpwssd (avx512vnni)', 'avx2 vpmaddwd', 'generic widening multiply-adds')
+    """
+    if features is None:
+        from numba.core.registry import cpu_target
+
+        features = _features(cpu_target.target_context)
+    if "avx512bw" in features:
+        fused = ", fused into vpdpwssd (avx512vnni)" if "avx512vnni" in features else ""
+        return f"avx512bw vpmaddwd{fused}"
+    if "avx2" in features:
+        return "avx2 vpmaddwd"
+    return "generic widening multiply-adds" + (" (NEON smlal, sdot with dotprod)" if "neon" in features else "")
+
+
+def target_features() -> list[str]:
+    """The vector features Numba's code generator targets on this CPU (what the kernels are compiled for)."""
+    from numba.core.registry import cpu_target
+
+    wanted = ("avx", "fma", "vnni", "amx", "neon", "dotprod", "sve", "i8mm")
+    return sorted(f for f in _features(cpu_target.target_context) if f.startswith(wanted) or
+                  any(w in f for w in ("vnni", "dotprod", "i8mm")))
+
+
 def _pmadd(builder, x, w, features):
     """16 int32 = x[2j] * w[2j] + x[2j+1] * w[2j+1], from two <32 x i16> vectors.
 
