@@ -76,6 +76,7 @@ import numpy as np
 from numba import njit
 
 from edge_lstm.detect.config import DAY_S, DetectorConfig
+from edge_lstm.detect.measures import pattern_distance, roll, seasonal_residual, trailing_max
 from edge_lstm.stream.arrays import StreamArrays
 
 BLOCKS = 8  # blocks of the trailing-maximum window
@@ -216,86 +217,6 @@ class Detector(StreamArrays):
 
 
 @njit(cache=True)
-def _pattern_distance(recent, segments, seen, length, seg, query):
-    """RMS distance from the last ``length`` values (as segment means) to the nearest window of ``d = length / seg``
-    consecutive stored segments that ends before them; -1 while there is none. ``seen`` counts the values,
-    the newest included; ``recent`` is a ring of values, ``segments`` a ring of ``ring`` segment means whose
-    first ``d`` are repeated after it (so that every window is contiguous: no modulo in the inner loop, 5x
-    faster than indexing the ring modulo its size); ``query`` is work space of ``d``."""
-    d = length // seg
-    ring = segments.size - d
-    done = seen // seg  # complete segments
-    last = (seen - length) // seg - d  # the latest first segment of a window that ends before the query starts
-    first = max(0, done - ring)
-    if last < first:
-        return -1.0
-    at = (seen - length) % length
-    for k in range(d):
-        acc = 0.0
-        for _ in range(seg):
-            acc += recent[at]
-            at += 1
-            if at == length:
-                at = 0
-        query[k] = acc / seg
-    best = np.inf
-    p = first % ring
-    for _ in range(last + 1 - first):
-        acc = 0.0
-        for k in range(d):
-            diff = query[k] - segments[p + k]
-            acc += diff * diff
-        best = min(best, acc)
-        p += 1
-        if p == ring:
-            p = 0
-    return math.sqrt(best / d)
-
-
-@njit(cache=True)
-def _seasonal_residual(x, residual, now_bin, low, high, held, days, reach, bins_per_day):
-    """The residual against whichever is nearest ``x``: the forecast (``x - residual``) or the [min, max] of a
-    bin within ``reach`` bins of this time of day on each of the last ``days`` days (``held``: which bin each
-    slot of the ring holds)."""
-    best = residual
-    ring = held.size
-    for d in range(1, days + 1):
-        centre = now_bin - d * bins_per_day
-        for b in range(centre - reach, centre + reach + 1):
-            slot = b % ring
-            if held[slot] != b:
-                continue
-            if x > high[slot]:
-                gap = x - high[slot]
-            elif x < low[slot]:
-                gap = x - low[slot]
-            else:
-                return 0.0
-            if abs(gap) < abs(best):
-                best = gap
-    return best
-
-
-@njit(cache=True)
-def _trailing_max(blocks, floor=0.0):
-    """The largest of a ring of block maxima, and ``floor``: 0 for sizes; -inf for values of any sign."""
-    top = floor
-    for b in range(blocks.size):
-        top = max(top, blocks[b])
-    return top
-
-
-@njit(cache=True)
-def _roll(blocks, empty):
-    """Shift a ring of block maxima (or minima) by one block: the current block joins the history."""
-    n = blocks.size - 1
-    for b in range(n - 1):
-        blocks[b] = blocks[b + 1]
-    blocks[n - 1] = blocks[n]
-    blocks[n] = empty
-
-
-@njit(cache=True)
 def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score,
             blocks, block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean,
             distance_blocks, level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run,
@@ -323,7 +244,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         now_bin = np.int64(0)
         if seasonal_days:
             now_bin = np.int64(math.floor(ts[j] / bin_s))
-            r = _seasonal_residual(x, r, now_bin, season_low[i], season_high[i], season_bin[i], seasonal_days,
+            r = seasonal_residual(x, r, now_bin, season_low[i], season_high[i], season_bin[i], seasonal_days,
                                    seasonal_reach, bins_per_day)
         z = abs(r - mean[i]) / std if warmed else 0.0
         # What is reported (an incident's severity, the engine's "channel moving", the intervals' scale): the
@@ -342,7 +263,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         # A sample long after the previous one: the forecast it is compared with was made for one due long before.
         late = late_gap > 0.0 and seen[i] > 0 and gap_mean[i] > 0.0 and ts[j] - last_ts[i] > late_gap * gap_mean[i]
         if novelty:
-            history = _trailing_max(blocks[i])
+            history = trailing_max(blocks[i])
             # Judged once a warm-up's worth of residuals after the warm-up is kept (those of the first samples, from
             # zero state, are not the model's usual errors and never enter the history).
             judged = count[i] >= 2 * warmup and not late
@@ -351,9 +272,9 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
                 seen_now = seen[i] + 1
                 recent[i, seen[i] % length] = x
                 recent_ts[i, seen[i] % length] = ts[j]
-                distance = _pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
+                distance = pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
                 if distance >= 0.0:
-                    distance_history = _trailing_max(distance_blocks[i])
+                    distance_history = trailing_max(distance_blocks[i])
                     # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
                     if distance_history > 0.0 and distances[i] >= warmup and not (seasonal_days and r == 0.0):
                         gate = min(1.0, distance / max(pattern_gate * distance_mean[i], min_std))
@@ -361,7 +282,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
                         if v_pattern > v:
                             v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
             if level_block and warmed and seen[i] >= max(warmup, level_block):
-                high, low = _trailing_max(level_high[i], -np.inf), -_trailing_max(-level_low[i], -np.inf)
+                high, low = trailing_max(level_high[i], -np.inf), -trailing_max(-level_low[i], -np.inf)
                 if high > low:
                     excursion = max(x - high, low - x, 0.0)
                     damp = min(1.0, excursion / (LEVEL_GATE * z_gate * std))
@@ -370,7 +291,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
                         v, view, since = v_level, 2, ts[j]
             if (silence_gate > 0.0 or late_gap > 0.0) and seen[i] > 0:
                 gap = ts[j] - last_ts[i]
-                gap_history = _trailing_max(gap_blocks[i])
+                gap_history = trailing_max(gap_blocks[i])
                 if silence_gate > 0.0 and warmed and seen[i] >= warmup:
                     v_silence = gap / max(2.0 * gap_history, silence_gate * gap_mean[i], min_std)
                     if v_silence > v:
@@ -381,7 +302,7 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
                 gap_mean[i] += (gap - gap_mean[i]) * max(alpha, 1.0 / seen[i])
             if stuck_run > 0:
                 repeats = run[i] + 1 if seen[i] > 0 and x == last_value[i] else 1
-                run_history = _trailing_max(run_blocks[i])
+                run_history = trailing_max(run_blocks[i])
                 if repeats == 1:
                     if seen[i] > 0:  # a run ended: learn its length (a stuck spell raises the bar at most twice)
                         ended = float(run[i])
@@ -462,10 +383,10 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
             distance_mean[i] += (distance - distance_mean[i]) * max(alpha, 1.0 / distances[i])
         block_fill[i] += 1
         if block_fill[i] >= block:
-            _roll(blocks[i], 0.0)
-            _roll(distance_blocks[i], 0.0)
-            _roll(gap_blocks[i], 0.0)
-            _roll(run_blocks[i], 0.0)
+            roll(blocks[i], 0.0)
+            roll(distance_blocks[i], 0.0)
+            roll(gap_blocks[i], 0.0)
+            roll(run_blocks[i], 0.0)
             block_fill[i] = 0
         if novelty and length:
             segment_sum[i] += x
@@ -492,6 +413,6 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
             level_low[i, nblocks] = min(level_low[i, nblocks], x)
             level_fill[i] += 1
             if level_fill[i] >= level_block:
-                _roll(level_high[i], -np.inf)
-                _roll(level_low[i], np.inf)
+                roll(level_high[i], -np.inf)
+                roll(level_low[i], np.inf)
                 level_fill[i] = 0

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from edge_lstm.detect.config import DetectorConfig
-from edge_lstm.detect.detector import VIEWS, Detector, _pattern_distance
+from edge_lstm.detect.detector import VIEWS, Detector
+from edge_lstm.detect.measures import pattern_distance
 from edge_lstm.detect.operating import OperatingChanges
 from tests.detect.test_operating import event
 
@@ -80,7 +81,7 @@ def test_pattern_distance_equals_brute_force_over_the_stored_segments():
     for t, v in enumerate(values):
         d.update(np.array([0]), np.array([v]), np.array([0.0]), np.array([float(t)]))
         seen = t + 1
-        got = _pattern_distance(d.recent[0], d.segments[0], seen, length, seg, np.empty(length // seg))
+        got = pattern_distance(d.recent[0], d.segments[0], seen, length, seg, np.empty(length // seg))
         means = values[: seen // seg * seg].reshape(-1, seg).mean(axis=1)
         query = values[seen - length : seen].reshape(-1, seg).mean(axis=1) if seen >= length else None
         ring = memory // seg + length // seg
