@@ -277,21 +277,13 @@ class Daemon:
             self._publish_event(event)
 
     def _advance(self, samples: list[tuple[str, Sample]], origins: list[tuple[str, bytes]]) -> list:
-        """The engine's events for ``samples``. Should it fail (a bug some input triggers), each sample is tried
-        alone and the one that fails is reported on .../errors and left: with QoS 1 its message would otherwise
-        come back after the restart, and fail again, for ever. (A sample the failed pass did take is stale the
-        second time, so none is taken twice; the events that pass made are lost with it.)"""
-        try:
-            return self.engine.process(samples)
-        except Exception:  # whatever it is, the daemon must go on
-            log.exception("processing %d samples failed; trying them one by one", len(samples))
-        events = []
-        for sample, (topic, payload) in zip(samples, origins, strict=True):
-            try:
-                events.extend(self.engine.process([sample]))
-            except Exception as exc:
-                self._internal_error(topic, payload, f"on a sample of {sample[0]!r} at {sample[1].ts}", exc)
-        return events
+        """The engine's events for ``samples``; a sample the engine fails on is reported on .../errors and left
+        (:meth:`Engine.process_isolating`)."""
+        def failed(k: int, exc: Exception) -> None:
+            name, sample = samples[k]
+            self._internal_error(*origins[k], f"on a sample of {name!r} at {sample.ts}", exc)
+
+        return self.engine.process_isolating(samples, failed)
 
     def _evict(self, names: list[str], why: str) -> None:
         """Forget streams ``names`` everywhere (engine, assembler, registry); publish what that decides."""

@@ -205,20 +205,14 @@ class ShardWorker:
         self.publisher.tx_commit()
 
     def _advance(self, engine: Engine, samples: list[tuple[str, Sample]]) -> list[Event]:
-        """The engine's events for ``samples``; should it fail (a bug some input triggers), each sample alone, and
-        the one that fails is reported and left: redelivered, it would stop every worker that took the shard."""
-        try:
-            return engine.process(samples)
-        except Exception:
-            log.exception("processing %d samples failed; trying them one by one", len(samples))
-        events = []
-        for name, sample in samples:
-            try:
-                events.extend(engine.process([(name, sample)]))
-            except Exception as exc:
-                self.counters["internal_errors"] += 1
-                self._error(name, b"", f"internal error on a sample at {sample.ts}: {type(exc).__name__}: {exc}")
-        return events
+        """The engine's events for ``samples``; a sample the engine fails on is reported and left
+        (:meth:`Engine.process_isolating`): redelivered, it would stop every worker that took the shard."""
+        def failed(k: int, exc: Exception) -> None:
+            name, sample = samples[k]
+            self.counters["internal_errors"] += 1
+            self._error(name, b"", f"internal error on a sample at {sample.ts}: {type(exc).__name__}: {exc}")
+
+        return engine.process_isolating(samples, failed)
 
     def _publish_event(self, event: Event) -> None:
         body = event.body

@@ -14,6 +14,7 @@ stream's own units.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
@@ -33,6 +34,8 @@ from edge_lstm.stream.config import EngineConfig
 from edge_lstm.stream.events import Event, Scored, anomaly_event, forecast_event
 from edge_lstm.stream.sample import Sample
 from edge_lstm.stream.scaling import changes
+
+log = logging.getLogger("edge_lstm.stream.engine")
 
 #: A stream with at least this many new samples in one batch advances through them in one kernel call.
 SEQUENCE_MIN = 4
@@ -212,6 +215,24 @@ class Engine:
         released, self.released = self.released, []
         return released + self.operating.offer(events) + self.operating.advance(
             device_clocks(self.device_rows, self.last_ts, touched))
+
+    def process_isolating(self, items: list[tuple[str, Sample]],
+                          failed: Callable[[int, Exception], None]) -> list[Event]:
+        """:meth:`process`; should it fail (a bug some input triggers), each item alone, and ``failed(k, exc)`` for
+        each item ``k`` that fails, which is left: redelivered, its message would fail again, for ever. (An item the
+        failed pass did take is stale the second time, so none is taken twice; the events that pass made are lost
+        with it.)"""
+        try:
+            return self.process(items)
+        except Exception:  # whatever it is, the caller must go on
+            log.exception("processing %d samples failed; trying them one by one", len(items))
+        events = []
+        for k, item in enumerate(items):
+            try:
+                events.extend(self.process([item]))
+            except Exception as exc:
+                failed(k, exc)
+        return events
 
     def flush(self) -> list[Event]:
         """Anomaly events still held to tell operating changes from faults, decided now (at shutdown)."""
