@@ -32,7 +32,7 @@ from edge_lstm.serve.connection import ConnectionStatus, describe, mqtt_client, 
 from edge_lstm.serve.intake import Intake
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.outbox import Outbox
-from edge_lstm.serve.payloads import PayloadError, Sample, parse
+from edge_lstm.serve.payloads import PayloadError, Sample, parse, rejection
 from edge_lstm.serve.registry import Registry
 from edge_lstm.serve.systemd import sd_notify
 from edge_lstm.serve.topics import event_topic, stream_name
@@ -325,8 +325,7 @@ class Daemon:
 
     def _error(self, topic: str, payload: bytes, reason: str) -> None:
         self.counters["errors"] += 1
-        body = {"topic": topic, "reason": reason, "bytes": len(payload), "ts": time.time(),
-                "count": self.counters["errors"]}
+        body = rejection(topic, payload, reason, self.counters["errors"], time.time())
         self.client.publish(f"{self.prefix}/errors", json.dumps(body), qos=0)
 
     def _publish_event(self, event: Event) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 import edge_lstm
 from edge_lstm.serve import checkpoint
 from edge_lstm.serve.config import engine_config
-from edge_lstm.serve.payloads import PayloadError, Sample, parse
+from edge_lstm.serve.payloads import PayloadError, Sample, parse, rejection
 from edge_lstm.serve.topics import event_topic, stream_name
 from edge_lstm.shards import topology
 from edge_lstm.stream.engine import Engine, warm_up
@@ -225,8 +225,7 @@ class ShardWorker:
 
     def _error(self, topic: str, payload: bytes, reason: str) -> None:
         self.counters["errors"] += 1
-        body = {"topic": topic, "reason": reason, "bytes": len(payload), "ts": time.time(),
-                "count": self.counters["errors"]}
+        body = rejection(topic, payload, reason, self.counters["errors"], time.time())
         errors = topology.mqtt_to_routing_key(f"edge-lstm/{self.node}/errors")
         self.publisher.basic_publish("amq.topic", errors, json.dumps(body))
 
