@@ -175,8 +175,9 @@ def demo_broker(url: str | None = None, embedded: bool = False) -> Mosquitto | E
     return EmbeddedBroker()
 
 
-def publisher(port: int) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{time.time_ns()}", protocol=mqtt.MQTTv5)
+def publisher(port: int, protocol: int = mqtt.MQTTv5) -> mqtt.Client:
+    """A publishing client on localhost (``protocol``: MQTTv311 for RabbitMQ 3.10's plugin)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{time.time_ns()}", protocol=protocol)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.reconnect_delay_set(1, 2)

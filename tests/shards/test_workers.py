@@ -22,6 +22,7 @@ import pika
 
 from edge_lstm.serve import checkpoint
 from edge_lstm.shards import topology
+from tests.support.mqtt import Collector, publisher, wait_for
 from tests.support.rabbitmq import rabbitmq  # noqa: F401  (fixture)
 
 BUNDLE = Path(__file__).resolve().parents[2] / "edge_lstm" / "demo" / "bundle"
@@ -29,37 +30,25 @@ STREAMS, SAMPLES, SHARDS = 24, 400, 4
 T0 = 1.7e9
 
 
-class MqttClient:
-    """An MQTT 3.1.1 client (RabbitMQ 3.10's plugin speaks no MQTT 5) that keeps what it hears."""
+def _forecasts(events: Collector) -> list[str]:
+    """The forecast events heard, as stream@ts."""
+    with events.lock:
+        return [f"{b['stream']}@{b['ts']}" for t, b in events.messages if "/forecast/" in t]
 
-    def __init__(self, port: int, subscribe: str | None = None) -> None:
-        self.messages: list[tuple[str, dict]] = []
-        self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t{time.time_ns()}",
-                                  protocol=mqtt.MQTTv311)
-        self.client.on_message = self._on_message
-        self.client.max_inflight_messages_set(100)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        if subscribe:
-            self.client.subscribe(subscribe, qos=1)
-            time.sleep(0.5)
 
-    def _on_message(self, client, userdata, message) -> None:
-        with self.lock:
-            self.messages.append((message.topic, json.loads(message.payload)))
+def _stats(events: Collector) -> dict[str, dict]:
+    """Each worker's latest stats, by topic."""
+    with events.lock:
+        return {t: b for t, b in events.messages if "/stats/" in t}
 
-    def forecasts(self) -> list[str]:
-        with self.lock:
-            return [f"{b['stream']}@{b['ts']}" for t, b in self.messages if "/forecast/" in t]
 
-    def stats(self) -> dict[str, dict]:
-        with self.lock:
-            return {t: b for t, b in self.messages if "/stats/" in t}
+def _collector(node) -> Collector:
+    return Collector(node.mqtt_port, "edge-lstm/plant/#", mqtt.MQTTv311)  # (RabbitMQ 3.10's plugin: no MQTT 5)
 
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+
+def _close(client: mqtt.Client) -> None:
+    client.loop_stop()
+    client.disconnect()
 
 
 def _worker(node, prefix: str, index: int, workers: int, log: Path) -> subprocess.Popen:
@@ -81,25 +70,16 @@ def _value(stream: int, i: int) -> float:
 
 
 def _publish(port: int, rows: range) -> None:
-    pub = MqttClient(port)
-    sent = [pub.client.publish(f"sensors/d{s}/v", json.dumps({"ts": T0 + i, "value": _value(s, i)}), qos=1)
+    pub = publisher(port, mqtt.MQTTv311)
+    sent = [pub.publish(f"sensors/d{s}/v", json.dumps({"ts": T0 + i, "value": _value(s, i)}), qos=1)
             for i in rows for s in range(STREAMS)]
     for info in sent:  # (every one acknowledged by the broker before the client goes)
         info.wait_for_publish(60)
         assert info.is_published()
-    pub.close()
+    _close(pub)
 
 
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return False
-
-
-def _settled(client: MqttClient, quiet: float = 2.0, timeout: float = 120) -> bool:
+def _settled(client: Collector, quiet: float = 2.0, timeout: float = 120) -> bool:
     """Whether ``client`` stops hearing new messages (none for ``quiet`` seconds) within ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -129,16 +109,16 @@ def _snapshots(node, prefix: str) -> dict[int, dict[str, np.ndarray]]:
 
 def _run(node, prefix: str, tmp_path: Path, kill: bool) -> tuple[list[str], dict, dict]:
     """Publish every sample through MQTT; with ``kill``, two workers and worker 0 SIGKILLed half-way."""
-    events = MqttClient(node.mqtt_port, "edge-lstm/plant/#")
+    events = _collector(node)
     workers = [_worker(node, prefix, k, 2 if kill else 1, tmp_path / f"{prefix}-{k}.log") for k in range(2 if kill
                                                                                                            else 1)]
     try:
-        assert _wait(lambda: len(events.stats()) == len(workers), 120), [w.poll() for w in workers]
+        assert wait_for(lambda: len(_stats(events)) == len(workers), 120), [w.poll() for w in workers]
         time.sleep(1.5)  # (each worker is the standby of the other's shards by now)
         _publish(node.mqtt_port, range(0, SAMPLES // 2))
         if kill:  # (worker 0 has taken snapshots: its shards have a state to hand over)
-            assert _wait(lambda: events.stats().get("edge-lstm/plant/stats/worker-0", {}).get("snapshots", 0) >= 2,
-                         60), events.stats()
+            assert wait_for(lambda: _stats(events).get("edge-lstm/plant/stats/worker-0", {}).get("snapshots", 0) >= 2,
+                         60), _stats(events)
         rest = threading.Thread(target=_publish, args=(node.mqtt_port, range(SAMPLES // 2, SAMPLES)))
         rest.start()
         if kill:  # (while the rest streams in: worker 0 has samples processed since its last snapshot)
@@ -147,12 +127,12 @@ def _run(node, prefix: str, tmp_path: Path, kill: bool) -> tuple[list[str], dict
             workers[0].wait(10)
         rest.join()
         expected = _keys(range(SAMPLES))  # (a worker stopped earlier would leave what it was sent to the next)
-        assert _wait(lambda: set(events.forecasts()) >= expected, 120), len(expected - set(events.forecasts()))
+        assert wait_for(lambda: set(_forecasts(events)) >= expected, 120), len(expected - set(_forecasts(events)))
         survivor = workers[-1]
         survivor.send_signal(signal.SIGTERM)
         assert survivor.wait(60) == 0, (tmp_path / f"{prefix}-{len(workers) - 1}.log").read_text()[-2000:]
         assert _settled(events), "the broker delivers every event to the subscriber"
-        return events.forecasts(), events.stats(), _snapshots(node, prefix)
+        return _forecasts(events), _stats(events), _snapshots(node, prefix)
     finally:
         for w in workers:
             if w.poll() is None:
@@ -185,27 +165,27 @@ def test_a_worker_killed_mid_stream_hands_its_shards_over_with_nothing_lost(rabb
 def test_a_worker_started_later_shares_no_shard_and_a_clean_stop_hands_over_exactly(rabbitmq, tmp_path):  # noqa: F811
     """Worker 0 of 2 starts alone and holds every shard; worker 1 comes later and stands by (no shard is ever held
     by two); worker 0 stops cleanly and worker 1 takes over from its final snapshots: nothing lost, nothing twice."""
-    events = MqttClient(rabbitmq.mqtt_port, "edge-lstm/plant/#")
+    events = _collector(rabbitmq)
     first = _worker(rabbitmq, "late", 0, 2, tmp_path / "late-0.log")
     second = None
     try:
-        assert _wait(lambda: "edge-lstm/plant/stats/worker-0" in events.stats(), 120)
+        assert wait_for(lambda: "edge-lstm/plant/stats/worker-0" in _stats(events), 120)
         time.sleep(1.5)  # (its standby registrations: it is the first consumer of every shard)
         _publish(rabbitmq.mqtt_port, range(0, 100))
-        bad = MqttClient(rabbitmq.mqtt_port)  # (refused with the reason, acknowledged; the worker goes on)
-        bad.client.publish("sensors/d0/v", "{oops", qos=1).wait_for_publish(30)
-        bad.close()
+        bad = publisher(rabbitmq.mqtt_port, mqtt.MQTTv311)  # (refused with the reason, acknowledged; goes on)
+        bad.publish("sensors/d0/v", "{oops", qos=1).wait_for_publish(30)
+        _close(bad)
         second = _worker(rabbitmq, "late", 1, 2, tmp_path / "late-1.log")
-        assert _wait(lambda: "edge-lstm/plant/stats/worker-1" in events.stats(), 120)
+        assert wait_for(lambda: "edge-lstm/plant/stats/worker-1" in _stats(events), 120)
         _publish(rabbitmq.mqtt_port, range(100, 200))
-        assert _wait(lambda: set(events.forecasts()) >= _keys(range(200)), 120)
-        held = events.stats()
+        assert wait_for(lambda: set(_forecasts(events)) >= _keys(range(200)), 120)
+        held = _stats(events)
         assert held["edge-lstm/plant/stats/worker-0"]["shards"] == list(range(SHARDS))
         assert held["edge-lstm/plant/stats/worker-1"]["shards"] == [], "it came back as the standby"
         first.send_signal(signal.SIGTERM)
         assert first.wait(60) == 0
         _publish(rabbitmq.mqtt_port, range(200, 300))
-        assert _wait(lambda: set(events.forecasts()) >= _keys(range(300)), 120)
+        assert wait_for(lambda: set(_forecasts(events)) >= _keys(range(300)), 120)
         second.send_signal(signal.SIGTERM)
         assert second.wait(60) == 0, (tmp_path / "late-1.log").read_text()[-2000:]
         assert _settled(events)
@@ -217,6 +197,6 @@ def test_a_worker_started_later_shares_no_shard_and_a_clean_stop_hands_over_exac
     errors = [b for t, b in events.messages if t == "edge-lstm/plant/errors"]
     assert len(errors) == 1 and "invalid JSON" in errors[0]["reason"], errors
     # Every sample's forecast exactly once: worker 0's last samples were snapshotted before it let go.
-    assert sorted(events.forecasts()) == sorted(_keys(range(300)))
+    assert sorted(_forecasts(events)) == sorted(_keys(range(300)))
     final = json.loads((tmp_path / "late-1.log").read_text().rsplit("stopped: ", 1)[1].splitlines()[0])
     assert final["restored_streams"] == STREAMS and final["stale"] == 0, final

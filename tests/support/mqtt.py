@@ -24,13 +24,14 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
 
 
 class Collector:
-    """Subscribes to ``topic`` and keeps every message (topic, decoded JSON or raw bytes)."""
+    """Subscribes to ``topic`` and keeps every message (topic, decoded JSON or raw bytes); ``protocol``:
+    MQTTv311 for RabbitMQ 3.10's plugin."""
 
-    def __init__(self, port: int, topic: str = "edge-lstm/#") -> None:
+    def __init__(self, port: int, topic: str = "edge-lstm/#", protocol: int = mqtt.MQTTv5) -> None:
         self.messages: list[tuple[str, object]] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"collector-{time.time_ns()}",
-                                  protocol=mqtt.MQTTv5)
+                                  protocol=protocol)
         ready = threading.Event()
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: ready.set()
