@@ -16,9 +16,9 @@ therefore leave ``within_s`` of sample time late; forecasts pass straight throug
 checkpointed with the engine (:meth:`OperatingChanges.state`), and a device that falls silent keeps
 its held events until more of its samples arrive or the daemon stops (``flush``).
 
->>> from edge_lstm.stream.events import Event
 >>> def opened(stream, t):
-...     return Event("anomaly", stream, {"incident": f"{stream}@{t}", "state": "open", "start": t})
+...     return Incident(stream, "open", t, t, None, 1.0, 0.0, "model", 0.9, 0.9, 9.0, 0.5, "forecast", t,
+...                     ("forecast",), "warning")
 >>> f = OperatingChanges("motor_current", within_s=5)
 >>> f.moved("m", "motor_current", 99.0)  # the current stepped (not an incident on its own scale)
 >>> f.offer([opened("m/vibration", 101.0), opened("m/pressure", 300.0)])
@@ -33,6 +33,8 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+from edge_lstm.stream.events import Event, Incident
 
 #: a channel this far (s) behind its device's newest sample no longer holds the device's clock back
 LAG_S = 60.0
@@ -51,7 +53,7 @@ class _Held:
     since: float  # the earliest sample the incident's view judged (a pattern's first; else start)
     view: str = "forecast"
     channel: str = ""
-    events: list[Any] = field(default_factory=list)
+    events: list[Incident] = field(default_factory=list)
 
 
 class OperatingChanges:
@@ -69,7 +71,7 @@ class OperatingChanges:
         self.channels: dict[str, set[str]] = defaultdict(set)  # device -> its channels
         self.counters: Counter[str] = Counter()
 
-    def offer(self, events: list[Any]) -> list[Any]:
+    def offer(self, events: list[Event]) -> list[Event]:
         """Take the engine's new events; return those that may leave now (held anomaly events leave
         from :meth:`advance`)."""
         out = []
@@ -77,7 +79,7 @@ class OperatingChanges:
             if event.kind != "anomaly":
                 out.append(event)
                 continue
-            incident, state = event.body["incident"], event.body["state"]
+            incident, state = event.incident, event.state
             if incident in self.dropped:
                 if state == "closed":
                     self.dropped.discard(incident)
@@ -86,12 +88,12 @@ class OperatingChanges:
             elif state == "open":
                 device, channel = device_and_channel(event.stream)
                 self.channels[device].add(channel)
-                start = float(event.body["start"])
-                since = min(start, float(event.body.get("since", start)))
+                start = event.start
+                since = min(start, event.since)
                 self.lookback = max(self.lookback, start - since)
-                self.held[incident] = _Held(device, start, since, event.body.get("view", "forecast"), channel,
+                self.held[incident] = _Held(device, start, since, event.view, channel,
                                             [event])
-                self.moved(device, channel, float(event.body["start"]))
+                self.moved(device, channel, start)
             else:
                 out.append(event)  # the close of an incident released earlier
                 self._track_load_fault(event)
@@ -105,7 +107,7 @@ class OperatingChanges:
 
         return {
             "held": [{"incident": k, "device": h.device, "start": h.start, "since": h.since, "view": h.view,
-                      "channel": h.channel, "events": [[e.kind, e.stream, e.body] for e in h.events]}
+                      "channel": h.channel, "events": [[e.kind, e.stream, e.fields()] for e in h.events]}
                      for k, h in self.held.items()],
             "dropped": sorted(self.dropped),
             "moves": {d: [list(m) for m in ms] for d, ms in self.moves.items() if ms},
@@ -116,13 +118,14 @@ class OperatingChanges:
             "counters": dict(self.counters),
         }
 
-    def load_state(self, state: dict[str, Any], event_type: Any) -> None:
-        """Restore :meth:`state`; ``event_type`` rebuilds events from (kind, stream, body)."""
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state`."""
         def inf_for_none(t: float | None) -> float:
             return math.inf if t is None else float(t)
 
         self.held = {h["incident"]: _Held(h["device"], h["start"], h["since"], h["view"], h["channel"],
-                                          [event_type(*e) for e in h["events"]]) for h in state.get("held", [])}
+                                          [Incident.from_fields(fields) for _, _, fields in h["events"]])
+                     for h in state.get("held", [])}
         self.dropped = set(state.get("dropped", []))
         self.moves = defaultdict(list, {d: [(t, c) for t, c in ms] for d, ms in state.get("moves", {}).items()})
         self.novel = defaultdict(list, {d: [(t, c) for t, c in ms] for d, ms in state.get("novel", {}).items()})
@@ -132,24 +135,24 @@ class OperatingChanges:
         self.lookback = float(state.get("lookback", 0.0))
         self.counters = Counter(state.get("counters", {}))
 
-    def _track_load_fault(self, event: Any) -> None:
+    def _track_load_fault(self, event: Incident) -> None:
         """Keep the (start, end) of the context channel's own incidents that were released as faults (not
         dropped as load changes): while one is open its readings cannot tell a load change."""
         device, channel = device_and_channel(event.stream)
         if channel != self.context:
             return
-        if event.body["state"] == "open":
-            self.load_faults[device].append([float(event.body["start"]), math.inf])
+        if event.state == "open":
+            self.load_faults[device].append([event.start, math.inf])
         else:
             for span in self.load_faults[device]:
-                if span[0] == float(event.body["start"]):
-                    span[1] = float(event.body["end"])
+                if span[0] == event.start:
+                    span[1] = float(event.end)
 
     def add_channel(self, device: str, channel: str) -> None:
         """``device`` has a stream ``channel`` (the engine says so as streams appear)."""
         self.channels[device].add(channel)
 
-    def forget(self, stream: str, device_remains: bool) -> list[Any]:
+    def forget(self, stream: str, device_remains: bool) -> list[Incident]:
         """Stream ``stream`` is gone (evicted). When its device has no stream left (not ``device_remains``), the
         device's held incidents are decided now and returned, and all that was kept of it is dropped."""
         device, channel = device_and_channel(stream)
@@ -172,7 +175,7 @@ class OperatingChanges:
         self.moves[device].append((t, channel))
         self.channels[device].add(channel)
 
-    def advance(self, clock: dict[str, float]) -> list[Any]:
+    def advance(self, clock: dict[str, float]) -> list[Incident]:
         """The devices' clocks reached ``clock`` (device -> sample time): release, in order, the held
         incidents that are decided and not operating changes."""
         self.clock.update(clock)
@@ -183,7 +186,7 @@ class OperatingChanges:
             del self.held[incident]
             if self._operating_change(held):
                 self.counters["suppressed"] += 1
-                if held.events[-1].body["state"] != "closed":
+                if held.events[-1].state != "closed":
                     self.dropped.add(incident)
             else:
                 out.extend(held.events)
@@ -192,7 +195,7 @@ class OperatingChanges:
         self._forget()
         return out
 
-    def flush(self) -> list[Any]:
+    def flush(self) -> list[Incident]:
         """Decide every held incident with what is known (at shutdown, or the end of a replay)."""
         return self.advance({held.device: math.inf for held in self.held.values()})
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from edge_lstm.runtime.model import Model
 from edge_lstm.stream.engine import Engine, EngineConfig
-from edge_lstm.stream.events import Scored
+from edge_lstm.stream.events import Event, Forecast, Scored
 from edge_lstm.stream.sample import Sample
 
 #: Samples handed to the engine per call (the result does not depend on it; it bounds memory).
@@ -86,18 +86,17 @@ def replay_streams(model: Model, series: dict[str, tuple[np.ndarray, np.ndarray]
     merged = sorted((float(t), k, i) for k, name in enumerate(names) for i, t in enumerate(series[name][0]))
     opened: dict[str, float] = {}
 
-    def collect(events: list) -> None:
+    def collect(events: list[Event]) -> None:
         for event in events:
-            body = event.body
-            if event.kind == "forecast":
-                traces[event.stream].ahead[position[event.stream][float(body["ts"])]] = body["values"]
+            if isinstance(event, Forecast):
+                traces[event.stream].ahead[position[event.stream][event.ts]] = event.values
                 continue
-            info = traces[event.stream].incident_views.setdefault(body["start"], {"opened_by": body["view"]})
-            info.update(views=body["views"], peak_score=body["peak_score"])
-            if body["state"] == "open":
-                opened[event.stream] = body["start"]
+            info = traces[event.stream].incident_views.setdefault(event.start, {"opened_by": event.view})
+            info.update(views=list(event.views), peak_score=event.peak_score)
+            if event.state == "open":
+                opened[event.stream] = event.start
             else:
-                traces[event.stream].incidents.append((body["start"], body["end"]))
+                traces[event.stream].incidents.append((event.start, event.end))
                 opened.pop(event.stream, None)
 
     rows = [[tuple(r) for r in values[name].tolist()] for name in names]

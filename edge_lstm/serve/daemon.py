@@ -32,10 +32,11 @@ from edge_lstm.serve.connection import ConnectionStatus, describe, mqtt_client, 
 from edge_lstm.serve.intake import Intake
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.outbox import Outbox
-from edge_lstm.serve.payloads import PayloadError, Sample, parse, rejection
+from edge_lstm.serve.payloads import PayloadError, Sample, parse
 from edge_lstm.serve.registry import Registry
 from edge_lstm.serve.systemd import sd_notify
 from edge_lstm.serve.topics import event_topic, stream_name
+from edge_lstm.serve.wire import event_body, rejection
 from edge_lstm.stream.engine import Engine, warm_up
 from edge_lstm.stream.events import Event
 
@@ -330,7 +331,7 @@ class Daemon:
 
     def _publish_event(self, event: Event) -> None:
         self.counters[f"events_{event.kind}"] += 1
-        topic, body = event_topic(self.prefix, event.kind, event.stream), json.dumps(event.body)
+        topic, body = event_topic(self.prefix, event.kind, event.stream), json.dumps(event_body(event))
         info = self.client.publish(topic, body, qos=self.qos)
         if log.isEnabledFor(logging.DEBUG):  # (serve -v)
             log.debug("%s %s", topic, body)

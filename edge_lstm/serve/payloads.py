@@ -149,11 +149,6 @@ def is_number(cell: str) -> bool:
     return True
 
 
-def rejection(topic: str, payload: bytes, reason: str, count: int, now: float) -> dict[str, Any]:
-    """What ``.../errors`` says of a rejected payload (schemas/error.schema.json); ``count``: rejected so far."""
-    return {"topic": topic, "reason": reason, "bytes": len(payload), "ts": now, "count": count}
-
-
 def parse(payload: bytes, arrival: float, features: int, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Sample]:
     """The samples in ``payload``, or :class:`PayloadError` with the reason it was rejected."""
     if len(payload) > max_bytes:

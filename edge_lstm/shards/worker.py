@@ -33,11 +33,12 @@ from typing import Any
 import edge_lstm
 from edge_lstm.serve import checkpoint
 from edge_lstm.serve.config import engine_config
-from edge_lstm.serve.payloads import PayloadError, Sample, parse, rejection
+from edge_lstm.serve.payloads import PayloadError, Sample, parse
 from edge_lstm.serve.topics import event_topic, stream_name
+from edge_lstm.serve.wire import event_body, rejection
 from edge_lstm.shards import topology
 from edge_lstm.stream.engine import Engine, warm_up
-from edge_lstm.stream.events import Event
+from edge_lstm.stream.events import Event, Incident
 
 log = logging.getLogger("edge_lstm.shards.worker")
 
@@ -215,11 +216,9 @@ class ShardWorker:
         return engine.process_isolating(samples, failed)
 
     def _publish_event(self, event: Event) -> None:
-        body = event.body
-        key = (f"{event.stream}@{body['ts']}" if event.kind == "forecast"
-               else f"{body['incident']}/{body['state']}")
+        key = (f"{event.incident}/{event.state}" if isinstance(event, Incident) else f"{event.stream}@{event.ts}")
         topic = event_topic(f"edge-lstm/{self.node}", event.kind, event.stream)
-        self.publisher.basic_publish("amq.topic", topology.mqtt_to_routing_key(topic), json.dumps(body),
+        self.publisher.basic_publish("amq.topic", topology.mqtt_to_routing_key(topic), json.dumps(event_body(event)),
                                      self.pika.BasicProperties(message_id=key, content_type="application/json"))
         self.counters[f"events_{event.kind}"] += 1
 

@@ -31,7 +31,7 @@ from edge_lstm.forecast.intervals import Bounds, Intervals
 from edge_lstm.runtime.model import Model
 from edge_lstm.stream import intake, state
 from edge_lstm.stream.config import EngineConfig
-from edge_lstm.stream.events import Event, Scored, anomaly_event, forecast_event
+from edge_lstm.stream.events import Event, Scored, forecast_of, incident_of
 from edge_lstm.stream.sample import Sample
 from edge_lstm.stream.scaling import changes
 
@@ -366,7 +366,7 @@ class Engine:
         scale = np.repeat(self._in_units(self.detector.std(idx[:1]), idx[:1]), len(samples))
         seen = self.seen[index] + np.arange(1, len(samples) + 1)
         events = self._judge(idx, ts, value, series, naive, scored, expected, judged_naive, scale, relation, seen)
-        events.sort(key=lambda e: e.body["ts"])  # stable: at one sample, the anomaly precedes the forecast
+        events.sort(key=lambda e: e.ts)  # stable: at one sample, the anomaly precedes the forecast
         self.forecast[index] = series[-1]
         self.forecast_naive[index] = naive[-1, 0]
         self.has_forecast[index] = True
@@ -419,9 +419,9 @@ class Engine:
         due = np.flatnonzero(seen % cfg.forecast_every == 0)
         if not due.size:
             return []
-        events = [forecast_event(self.names[idx[k]], float(ts[k]), series[k], series[k] + bounds.after_lo[k],
-                                 series[k] + bounds.after_hi[k], self.intervals.coverage, bool(bounds.calibrated[k]),
-                                 naive[k]) for k in due.tolist()]
+        events = [forecast_of(self.names[idx[k]], float(ts[k]), series[k], series[k] + bounds.after_lo[k],
+                              series[k] + bounds.after_hi[k], self.intervals.coverage, bool(bounds.calibrated[k]),
+                              naive[k]) for k in due.tolist()]
         self.counters["forecasts"] += int(due.size)
         return events
 
@@ -441,9 +441,9 @@ class Engine:
                 self.incident_views[row] |= 1 << int(result.view[k])
             if not (result.opened[k] or result.closed[k]):
                 continue
-            events.append(anomaly_event(self.names[row], result, k, float(ts[k]), float(value[k]), float(expected[k]),
-                                        bool(naive[k]), int(self.incident_views[row]), self.detector.threshold_score,
-                                        z_threshold))
+            events.append(incident_of(self.names[row], result, k, float(ts[k]), float(value[k]), float(expected[k]),
+                                      bool(naive[k]), int(self.incident_views[row]), self.detector.threshold_score,
+                                      z_threshold))
             self.counters["incidents_closed" if result.closed[k] else "incidents_opened"] += 1
         self.counters["anomalous_samples"] += int(result.anomalous.sum())
         if self.operating is not None:

@@ -1,11 +1,11 @@
-"""What the engine returns: events (anomaly and forecast, with their wire bodies) and, for observers, every scored
-sample of a detector update. Pure."""
+"""What the engine returns: typed records of incidents and forecasts (``edge_lstm.serve.wire`` renders them to the
+wire format of schemas/), and, for observers, every scored sample of a detector update. Pure."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,18 +27,60 @@ class Scored:
 
 
 @dataclass(frozen=True)
-class Event:
-    kind: str  # "anomaly" or "forecast"
+class Incident:
+    """An incident opening or closing at sample time ``ts`` (an anomaly event)."""
+
+    kind: ClassVar[str] = "anomaly"
     stream: str
-    body: dict[str, Any]
+    state: str  # "open" or "closed"
+    start: float  # sample time of its first anomalous sample
+    ts: float
+    end: float | None  # ``ts`` when closed
+    value: float
+    expected: float  # the forecast of ``value``
+    forecaster: str  # which made it: "model" or "last_value" (edge_lstm.forecast.fallback)
+    score: float
+    peak_score: float  # the largest score of the incident so far
+    z: float
+    threshold: float  # the score's line between normal and anomalous
+    view: str  # the view that gave the score (VIEWS)
+    since: float  # when what that view judged began
+    views: tuple[str, ...]  # every view that found the incident's samples anomalous
+    severity: str  # "warning" or "critical"
+
+    @property
+    def incident(self) -> str:
+        """The incident's id: the same in its open and its close."""
+        return f"{self.stream}@{self.start:.3f}"
+
+    def fields(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict (what a checkpoint keeps of a held incident)."""
+        return {**dataclasses.asdict(self), "views": list(self.views)}
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> Incident:
+        """The record from :meth:`fields`, or from an anomaly event's wire body (a checkpoint of an older
+        version kept those: they hold every field)."""
+        kept = {f.name: fields[f.name] for f in dataclasses.fields(cls)}
+        return cls(**{**kept, "views": tuple(kept["views"])})
 
 
-def stamps(ts: float) -> dict[str, Any]:
-    """A sample time three ways: ``ts`` epoch seconds, ``ts_ms`` whole epoch milliseconds (what Telegraf and InfluxDB
-    read as the time: deploy/telegraf.conf) and ``time``, ISO-8601 UTC to the millisecond."""
-    ms = round(ts * 1000)
-    iso = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {"ts": ts, "ts_ms": ms, "time": iso}
+@dataclass(frozen=True)
+class Forecast:
+    """A forecast made at sample time ``ts``: the next values of the target feature and their band."""
+
+    kind: ClassVar[str] = "forecast"
+    stream: str
+    ts: float
+    values: tuple[float, ...]  # one per step ahead
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    interval: float  # the band's nominal coverage
+    calibrated: bool  # the band's width was checked on held-out data
+    forecasters: tuple[str, ...]  # per step: "model" or "last_value" (edge_lstm.forecast.fallback)
+
+
+Event = Incident | Forecast
 
 
 def severity(peak_z: float, threshold: float) -> str:
@@ -46,32 +88,22 @@ def severity(peak_z: float, threshold: float) -> str:
     return "critical" if peak_z >= 2 * threshold else "warning"
 
 
-def forecast_event(stream: str, ts: float, values: np.ndarray, lower: np.ndarray, upper: np.ndarray, coverage: float,
-                   calibrated: bool, naive: np.ndarray) -> Event:
-    """A forecast made at sample time ``ts``: the next values and their band (schemas/forecast.schema.json);
-    ``naive``: per step, whether it is the last value (edge_lstm.forecast.fallback) rather than the model's."""
-    forecasters = ["last_value" if n else "model" for n in np.atleast_1d(naive).tolist()]
-    return Event("forecast", stream, {
-        "stream": stream, **stamps(ts), "horizon": len(values), "values": values.tolist(), "lower": lower.tolist(),
-        "upper": upper.tolist(), "interval": round(coverage, 4), "calibrated": calibrated,
-        "forecaster": forecasters[0], "forecasters": forecasters,
-    })
+def forecast_of(stream: str, ts: float, values: np.ndarray, lower: np.ndarray, upper: np.ndarray, coverage: float,
+             calibrated: bool, naive: np.ndarray) -> Forecast:
+    """A forecast record; ``naive``: per step, whether it is the last value rather than the model's."""
+    return Forecast(stream, ts, tuple(values.tolist()), tuple(lower.tolist()), tuple(upper.tolist()),
+                    round(coverage, 4), calibrated,
+                    tuple("last_value" if n else "model" for n in np.atleast_1d(naive).tolist()))
 
 
-def anomaly_event(stream: str, result: Update, k: int, ts: float, value: float, expected: float, naive: bool,
-                  views: int, threshold: float, z_threshold: float) -> Event:
-    """An incident opening or closing at sample ``k`` of a detector update (schemas/anomaly.schema.json);
-    ``views``: a bit per view (VIEWS) that found the incident's samples anomalous."""
+def incident_of(stream: str, result: Update, k: int, ts: float, value: float, expected: float, naive: bool,
+             views: int, threshold: float, z_threshold: float) -> Incident:
+    """The incident opening or closing at sample ``k`` of a detector update; ``views``: a bit per view (VIEWS)
+    that found its samples anomalous."""
     closing = bool(result.closed[k])
-    return Event("anomaly", stream, {
-        "stream": stream, "state": "closed" if closing else "open", "is_anomaly": 0 if closing else 1,
-        "incident": f"{stream}@{result.incident_start[k]:.3f}",
-        **stamps(ts), "start": float(result.incident_start[k]), "end": ts if closing else None,
-        "value": value, "expected": expected, "residual": value - expected,
-        "forecaster": "last_value" if naive else "model",
-        "score": float(result.score[k]), "peak_score": float(result.incident_peak_score[k]),
-        "z": float(result.z[k]), "threshold": threshold,
-        "view": VIEWS[result.view[k]], "since": float(result.since[k]),
-        "views": [v for bit, v in enumerate(VIEWS) if views >> bit & 1],
-        "severity": severity(float(result.incident_peak_z[k]), z_threshold),
-    })
+    return Incident(
+        stream, "closed" if closing else "open", float(result.incident_start[k]), ts, ts if closing else None,
+        value, expected, "last_value" if naive else "model", float(result.score[k]),
+        float(result.incident_peak_score[k]), float(result.z[k]), threshold, VIEWS[result.view[k]],
+        float(result.since[k]), tuple(v for bit, v in enumerate(VIEWS) if views >> bit & 1),
+        severity(float(result.incident_peak_z[k]), z_threshold))

@@ -124,7 +124,7 @@ def restore(engine: Engine, arrays: dict[str, np.ndarray], meta: dict[str, Any])
     engine.warming = {engine.streams[name]: [Sample(row[0], tuple(row[1:])) for row in held]
                       for name, held in meta.get("warming", {}).items()}
     if engine.operating is not None and "operating" in meta:
-        engine.operating.load_state(meta["operating"], Event)
+        engine.operating.load_state(meta["operating"])
     if engine.relations is not None and "relations" in meta:
         engine.relations.load_state({key.removeprefix("relations/"): value for key, value in arrays.items()
                                      if key.startswith("relations/")}, meta["relations"])

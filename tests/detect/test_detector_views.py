@@ -108,9 +108,7 @@ def test_views_restart_with_the_stream_and_grow_with_the_bank():
 
 
 def pattern_event(stream: str, start: float, since: float):
-    e = event(stream, start)
-    e.body.update(view="pattern", since=since)
-    return e
+    return event(stream, start, view="pattern", since=since)
 
 
 def test_a_novel_pattern_is_an_operating_change_only_when_the_load_s_pattern_is_novel_too():
@@ -124,7 +122,7 @@ def test_a_novel_pattern_is_an_operating_change_only_when_the_load_s_pattern_is_
              pattern_event("m/current", 820.0, since=757.0),  # the load's own novelty, vibration novel too
              pattern_event("m/current", 1200.0, since=1137.0)])  # the load's own novelty alone: its sensor
     released = f.advance({"m": 2000.0})
-    assert [(e.stream, e.body["start"]) for e in released] == [("m/vibration", 160.0), ("m/current", 1200.0)]
+    assert [(e.stream, e.start) for e in released] == [("m/vibration", 160.0), ("m/current", 1200.0)]
     assert f.counters["suppressed"] == 2
 
 
@@ -192,7 +190,7 @@ def test_while_the_load_sensor_is_faulty_most_other_channels_moving_together_are
     f.moved("p", "flow", 300.0)  # the pump: pressure and flow only (cavitation), not all four
     f.offer([event("m/temperature", 301.0), event("p/pressure", 301.0), event("m/temperature", 600.0)])
     released = f.advance({"m": 1000.0, "p": 1000.0})
-    assert sorted((e.stream, e.body["start"]) for e in released) == [("m/temperature", 600.0),
+    assert sorted((e.stream, e.start) for e in released) == [("m/temperature", 600.0),
                                                                      ("p/pressure", 301.0)]
     f.offer([event("m/current", 100.0, "closed", 700.0)])
     f.moved("m", "vibration", 901.0)

@@ -115,9 +115,9 @@ def test_the_engine_raises_a_relation_incident_on_the_drifting_channel(forecaste
             assert all(np.array_equal(before[key], after[key]) for key in before)
             engine = engine2
         items = [(f"m/{name}", Sample(float(i), (float(v[i]),))) for name, v in data.items()]
-        events += [e for e in engine.process(items) if e.kind == "anomaly" and e.body["state"] == "open"]
-    events += [e for e in engine.flush() if e.body["state"] == "open"]
-    relation = [(e.stream, e.body["start"]) for e in events if e.body["view"] == "relation"]
+        events += [e for e in engine.process(items) if e.kind == "anomaly" and e.state == "open"]
+    events += [e for e in engine.flush() if e.state == "open"]
+    relation = [(e.stream, e.start) for e in events if e.view == "relation"]
     assert relation and {stream for stream, _ in relation} == {"m/temp"}, relation
     assert min(start for _, start in relation) > 1600
 

@@ -8,6 +8,7 @@ from edge_lstm.evaluate.corpus import forecast_metrics
 from edge_lstm.evaluate.replay import replay
 from edge_lstm.forecast.fallback import Fallback
 from edge_lstm.serve.config import ConfigError, forecast_settings, load_config
+from edge_lstm.serve.wire import event_body
 from edge_lstm.stream.engine import Engine, EngineConfig
 from edge_lstm.stream.sample import Sample
 from tests.support.bundles import lstm_model, random_bundle
@@ -86,8 +87,8 @@ def test_engine_forecasts_the_last_value_where_the_model_lost_track():
     on = feed(Engine(model, EngineConfig(forecast_every=1)), x)
     off = feed(Engine(model, EngineConfig(forecast_every=1, fallback=0)), x)
     own = model.run(x[:, None].astype(np.float32))[:, 0]
-    f_on = [e.body for e in on if e.kind == "forecast"]
-    f_off = [e.body for e in off if e.kind == "forecast"]
+    f_on = [event_body(e) for e in on if e.kind == "forecast"]
+    f_off = [event_body(e) for e in off if e.kind == "forecast"]
     assert all(b["forecaster"] == "model" for b in f_off)
     np.testing.assert_allclose([b["values"][0] for b in f_off], own, rtol=1e-5)
     after = f_on[260:]  # the shift is far behind: the model's saturated forecast is not used
@@ -101,7 +102,7 @@ def test_engine_forecasts_the_last_value_where_the_model_lost_track():
     assert np.sqrt(np.mean(error_on**2)) < 0.1 * np.sqrt(np.mean(error_off**2))
     # Anomaly scoring judged the forecast published.
     published = {b["ts"]: (b["values"][0], b["forecaster"]) for b in f_on}
-    anomalies = [e.body for e in on if e.kind == "anomaly"]
+    anomalies = [event_body(e) for e in on if e.kind == "anomaly"]
     assert anomalies
     for body in anomalies:
         value, forecaster = published[body["ts"] - 1]
@@ -119,8 +120,8 @@ def test_the_fallback_is_forgotten_after_a_gap_and_kept_in_checkpoints():
     b.restore(*a.snapshot())
     np.testing.assert_array_equal(b.fallback.model_error[:1], a.fallback.model_error[:1])
     rest_a, rest_b = feed(a, x, 300), feed(b, x, 300)
-    assert [(e.body["ts"], e.body.get("forecaster"), e.body.get("values")) for e in rest_a] == [
-        (e.body["ts"], e.body.get("forecaster"), e.body.get("values")) for e in rest_b]
+    assert [(event_body(e)["ts"], event_body(e).get("forecaster"), event_body(e).get("values")) for e in rest_a] == [
+        (event_body(e)["ts"], event_body(e).get("forecaster"), event_body(e).get("values")) for e in rest_b]
     a.process([("s", Sample(1000.0, (x[-1],)))])  # after a silence longer than gap_s: the model is trusted anew
     assert a.counters["gap_resets"] == 1 and a.fallback.count[0] == 0
 
@@ -144,7 +145,7 @@ def test_a_replay_marks_the_samples_judged_against_the_last_value():
     model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
     x = level_shift()
     config = EngineConfig(forecast_every=1)
-    named = {e.body["ts"]: e.body["forecaster"] for e in feed(Engine(model, config), x) if e.kind == "forecast"}
+    named = {e.ts: e.forecasters[0] for e in feed(Engine(model, config), x) if e.kind == "forecast"}
     trace = replay(model, np.arange(x.size, dtype=np.float64), x[:, None], config)
     judged = np.isfinite(trace.expected)
     assert judged[60:].all()
@@ -161,7 +162,7 @@ def test_a_multi_step_forecast_holds_the_last_value_over_its_horizon():
     model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 3), seed=3), "numba-f32")
     x = level_shift()
     events = feed(Engine(model, EngineConfig(forecast_every=1)), x)
-    after = [e.body for e in events if e.kind == "forecast"][260:]
+    after = [event_body(e) for e in events if e.kind == "forecast"][260:]
     assert after and all(b["forecaster"] == "last_value" and b["horizon"] == 3 for b in after)
     for b in after:
         assert b["values"] == pytest.approx([x[int(b["ts"])]] * 3, rel=1e-6)  # (the value as a float32)
@@ -173,7 +174,7 @@ def test_a_replay_records_the_published_forecasts_every_step_ahead():
     model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 3), seed=3), "numba-f32")
     x = level_shift()
     config = EngineConfig(forecast_every=5)
-    published = {e.body["ts"]: e.body["values"] for e in feed(Engine(model, config), x) if e.kind == "forecast"}
+    published = {e.ts: e.values for e in feed(Engine(model, config), x) if e.kind == "forecast"}
     trace = replay(model, np.arange(x.size, dtype=np.float64), x[:, None], config)
     rows = np.flatnonzero(np.isfinite(trace.ahead[:, 0]))
     assert rows.tolist() == sorted(int(t) for t in published)

@@ -13,6 +13,7 @@ import edge_lstm
 from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.serve.payloads import PayloadError, Sample
 from edge_lstm.serve.registry import Registry
+from edge_lstm.serve.wire import event_body
 from edge_lstm.stream.engine import Engine, EngineConfig
 from tests.support.bundles import lstm_model, random_bundle
 
@@ -29,7 +30,7 @@ def _feed(engine, names, steps, start=0):
 
 
 def _bodies(events):
-    return [(e.kind, e.stream, {k: v for k, v in e.body.items() if k != "interval"}) for e in events]
+    return [(e.kind, e.stream, {k: v for k, v in event_body(e).items() if k != "interval"}) for e in events]
 
 
 def test_an_evicted_stream_leaves_the_others_exactly_as_if_it_had_never_been_there():

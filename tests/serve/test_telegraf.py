@@ -17,6 +17,7 @@ from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.serve.config import SCHEMA, host_node_id
 from edge_lstm.serve.payloads import Sample
 from edge_lstm.serve.topics import event_topic, stream_name
+from edge_lstm.serve.wire import event_body
 from edge_lstm.stream.engine import Engine, EngineConfig
 from tests.support.bundles import lstm_model, random_bundle
 
@@ -74,7 +75,7 @@ def test_every_event_reads_as_one_metric_with_its_numbers_its_tags_and_the_sampl
     assert consumer["data_format"] == "json" and consumer["json_time_format"] == "unix_ms"
     events = _events()
     kinds = {event.kind for event in events}
-    states = {event.body.get("state") for event in events if event.kind == "anomaly"}
+    states = {event_body(event).get("state") for event in events if event.kind == "anomaly"}
     assert kinds == {"anomaly", "forecast"} and states == {"open", "closed"}, (kinds, states)
     (parsing,) = consumer["topic_parsing"]
     for event in events:
@@ -84,17 +85,17 @@ def test_every_event_reads_as_one_metric_with_its_numbers_its_tags_and_the_sampl
         assert _level_match(parsing["measurement"], topic) == {"measurement": event.kind}
         assert _level_match(parsing["tags"], topic) == {"node": host_node_id(), "device": "pump-7",
                                                          "channel": "pressure"}
-        fields = _fields(event.body)
-        time_ms = event.body[consumer["json_time_key"]]
-        assert isinstance(time_ms, int) and time_ms == round(event.body["ts"] * 1000)
-        assert datetime.fromisoformat(event.body["time"]).timestamp() == time_ms / 1000
+        fields = _fields(event_body(event))
+        time_ms = event_body(event)[consumer["json_time_key"]]
+        assert isinstance(time_ms, int) and time_ms == round(event_body(event)["ts"] * 1000)
+        assert datetime.fromisoformat(event_body(event)["time"]).timestamp() == time_ms / 1000
         for tag in consumer["tag_keys"]:
-            assert tag not in event.body or isinstance(event.body[tag], str), tag
-        assert isinstance(event.body["stream"], str)
+            assert tag not in event_body(event) or isinstance(event_body(event)[tag], str), tag
+        assert isinstance(event_body(event)["stream"], str)
         if event.kind == "anomaly":
-            assert fields["is_anomaly"] == (1.0 if event.body["state"] == "open" else 0.0)
+            assert fields["is_anomaly"] == (1.0 if event_body(event)["state"] == "open" else 0.0)
             assert {"score", "peak_score", "z", "value", "expected", "residual"} <= set(fields)
         else:
-            steps = event.body["horizon"]
+            steps = event_body(event)["horizon"]
             assert {f"{k}_{i}" for k in ("values", "lower", "upper") for i in range(steps)} <= set(fields)
             assert all(np.isfinite(list(fields.values())))

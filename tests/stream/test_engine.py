@@ -8,6 +8,7 @@ import pytest
 import edge_lstm
 from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.serve.payloads import Sample
+from edge_lstm.serve.wire import event_body
 from edge_lstm.stream.engine import Engine, EngineConfig
 from tests.support.bundles import lstm_model, random_bundle
 
@@ -136,17 +137,17 @@ def test_engine_gives_the_same_events_however_samples_are_batched(batch):
     engine = Engine(model, config)
     got = [e for i in range(0, 400, batch)
            for e in engine.process([("s", Sample(ts[t], (x[t],))) for t in range(i, min(i + batch, 400))])]
-    assert [(e.kind, e.body.get("state"), e.body["ts"]) for e in got] == [
-        (e.kind, e.body.get("state"), e.body["ts"]) for e in expected]
+    assert [(e.kind, event_body(e).get("state"), event_body(e)["ts"]) for e in got] == [
+        (e.kind, event_body(e).get("state"), event_body(e)["ts"]) for e in expected]
     for a, b in zip(got, expected, strict=True):
         for key in ("values", "z", "expected"):
-            if key in a.body:
-                assert a.body[key] == pytest.approx(b.body[key], rel=1e-5, abs=1e-6)
-        assert a.body.get("forecaster") == b.body.get("forecaster")
+            if key in event_body(a):
+                assert event_body(a)[key] == pytest.approx(event_body(b)[key], rel=1e-5, abs=1e-6)
+        assert event_body(a).get("forecaster") == event_body(b).get("forecaster")
     assert engine.counters["gap_resets"] == reference.counters["gap_resets"] == 1
     assert any(e.kind == "anomaly" for e in got)
     # (This random model forecasts a sine worse than its last value: both forecasters take turns.)
-    assert {e.body.get("forecaster") for e in got if e.kind == "forecast"} == {"model", "last_value"}
+    assert {event_body(e).get("forecaster") for e in got if e.kind == "forecast"} == {"model", "last_value"}
 
 
 def test_bank_advance_equals_steps():
@@ -175,7 +176,7 @@ def test_standardise_holds_the_first_samples_then_streams_them_scaled(batch):
             restored.restore(*engine.snapshot())
             engine = restored
         events += engine.process(items)
-    forecasts = [e.body["values"][0] for e in events if e.kind == "forecast"]
+    forecasts = [event_body(e)["values"][0] for e in events if e.kind == "forecast"]
     head = x[:40]
     scaled = ((x - head.mean()) / head.std()).astype(np.float32)
     expected = model.run(scaled[:, None])[:, 0] * np.float32(head.std()) + np.float32(head.mean())
@@ -242,7 +243,7 @@ def test_difference_feeds_the_changes_and_forecasts_from_the_last_value(batch):
     events = []
     for i in range(0, 300, batch):
         events += engine.process([("s", Sample(ts[t], (x[t],))) for t in range(i, min(i + batch, 300))])
-    forecasts = {e.body["ts"]: e.body["values"][0] for e in events if e.kind == "forecast"}
+    forecasts = {event_body(e)["ts"]: event_body(e)["values"][0] for e in events if e.kind == "forecast"}
     assert len(forecasts) == 300
     head = x[:40]
     scale = np.float32(np.sqrt(np.mean(np.diff(head) ** 2)))
@@ -265,10 +266,10 @@ def test_a_differencing_engine_resumes_from_a_checkpoint_exactly():
     resumed = Engine(model, config)
     resumed.restore(*first.snapshot())
     got += [e for t in range(70, 120) for e in resumed.process([("s", Sample(float(t), (x[t],)))])]
-    assert [(e.kind, e.body["ts"]) for e in got] == [(e.kind, e.body["ts"]) for e in expected]
+    assert [(e.kind, event_body(e)["ts"]) for e in got] == [(e.kind, event_body(e)["ts"]) for e in expected]
     for a, b in zip(got, expected, strict=True):
         if a.kind == "forecast":
-            assert a.body["values"] == pytest.approx(b.body["values"], rel=1e-6)
+            assert event_body(a)["values"] == pytest.approx(event_body(b)["values"], rel=1e-6)
 
 
 def test_an_incident_says_every_view_that_fired_while_it_was_open():
@@ -282,7 +283,7 @@ def test_an_incident_says_every_view_that_fired_while_it_was_open():
     events = engine.process([("a/b", Sample(float(t), (x[t],))) for t in range(600)])
     incidents = {}
     for e in events:
-        incidents.setdefault(e.body["incident"], []).append(e.body)
+        incidents.setdefault(event_body(e)["incident"], []).append(event_body(e))
     views = [[(b["state"], b["views"]) for b in bodies] for bodies in incidents.values()]
     assert views[0][0] == ("open", ["forecast"]) and "forecast" in views[0][1][1]
     assert ("open", ["stuck"]) in [v[0] for v in views]
