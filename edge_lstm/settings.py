@@ -10,9 +10,12 @@ from typing import Any
 Check = Callable[[Any], "str | None"]  # returns what is wrong with a value, or None
 
 
-def setting(default: Any, help: str = "", check: Check | None = None, toml: bool = True) -> Any:
-    """A dataclass field with its help and check (``toml=False``: not a key of the configuration file)."""
-    return field(default=default, metadata={"help": help, "check": check, "toml": toml})
+def setting(default: Any, help: str = "", check: Check | None = None, toml: bool = True, section: str = "",
+            key: str = "") -> Any:
+    """A dataclass field with its help and check (``toml=False``: not a key of the configuration file); ``section``
+    and ``key``: its table and name in the file, where they are not the dataclass's own (its table, its name)."""
+    return field(default=default, metadata={"help": help, "check": check, "toml": toml, "section": section,
+                                            "key": key})
 
 
 def positive(v: Any) -> str | None:

@@ -13,19 +13,13 @@ from edge_lstm.runtime.kernels import BACKENDS
 
 def run(args: argparse.Namespace) -> int:
     from edge_lstm.evaluate.corpus import evaluate
-    from edge_lstm.serve.config import ConfigError, detector_config, forecast_settings
-    from edge_lstm.stream.engine import EngineConfig
+    from edge_lstm.serve.config import ConfigError, settings_config
 
     model = edge_lstm.load(args.bundle, backend=args.backend)
-    items = args.set or []
     try:
-        detector = detector_config([item for item in items if not item.startswith("forecast.")])
-        forecast = forecast_settings([item for item in items if item.startswith("forecast.")])
+        config = settings_config(args.set or [], gap_s=args.gap if args.gap else float("inf"))
     except ConfigError as exc:
         raise EdgeLSTMError(str(exc)) from None
-    config = EngineConfig(gap_s=args.gap if args.gap else float("inf"), detector=detector,
-                          interval_z=forecast["interval_z"], fallback=forecast["fallback"],
-                          fallback_alpha=forecast["fallback_alpha"])
     summary = evaluate(model, Path(args.data), Path(args.windows) if args.windows else None, Path(args.out),
                        config=config, standardise=args.standardise, detector_name=args.detector_name,
                        plots=not args.no_plots, progress=not args.quiet)
@@ -57,7 +51,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="reset a stream after a silence this long (default never)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="a setting as serve takes it: anomaly.KEY=VALUE (the config's [anomaly] table; the section "
-                        "may be left out) or forecast.KEY=VALUE (interval_z, fallback, fallback_alpha) (repeatable)")
+                        "may be left out), forecast.KEY=VALUE, or input.KEY=VALUE (settle, clock_reset; gap_s is "
+                        "--gap) (repeatable)")
     p.add_argument("--detector-name", default="edgelstm", help="name in NAB's results layout (default edgelstm)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

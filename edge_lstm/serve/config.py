@@ -19,7 +19,7 @@ from typing import Any
 
 from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.serve.broker import parse_broker_url
-from edge_lstm.settings import non_negative, one_of, positive, unit_interval
+from edge_lstm.settings import non_negative, one_of, positive
 from edge_lstm.stream.engine import EngineConfig
 
 
@@ -35,12 +35,17 @@ class Key:
     help: str = ""
 
 
-def keys_of(settings: type) -> dict[str, Key]:
-    """The configuration keys a settings dataclass declares (:func:`edge_lstm.settings.setting`): float fields
-    take integers too."""
+def keys_of(settings: type, section: str = "") -> dict[str, Key]:
+    """The configuration keys a settings dataclass declares (:func:`edge_lstm.settings.setting`), those of table
+    ``section`` where its fields name one: float fields take integers too."""
     kinds = {"int": int, "float": (int, float), "str": str}
-    return {f.name: Key(kinds[f.type], f.default, f.metadata.get("check"), f.metadata.get("help", ""))
-            for f in fields(settings) if f.metadata.get("toml", True)}
+    return {f.metadata.get("key") or f.name: Key(kinds[f.type], f.default, f.metadata.get("check"),
+                                                 f.metadata.get("help", ""))
+            for f in _toml_fields(settings, section)}
+
+
+def _toml_fields(settings: type, section: str = "") -> list:
+    return [f for f in fields(settings) if f.metadata.get("toml", True) and f.metadata.get("section", "") == section]
 
 
 def _broker(v: str) -> str | None:
@@ -104,12 +109,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                            "it takes the place of the least recently heard from (evicted); 0: no limit"),
         "evict_after_s": Key((int, float), 7 * 86400, non_negative, "a stream silent for longer is evicted: all "
                              "its state is dropped, and it starts afresh if it comes back (0: never)"),
-        "gap_s": Key((int, float), 3600, positive, "a longer silence resets a stream's state"),
-        "clock_reset": Key(int, 5, non_negative, "samples in a row stamped more than gap_s before a stream's last "
-                           "that restart it from them (its clock was reset); 0: dropped as stale"),
-        "settle": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the model's window) or a count",
-                      "samples after a stream (re)starts that are not scored while its LSTM state settles (-1: the "
-                      "model's input window, 50 for a model of any length)"),
+        **keys_of(EngineConfig, "input"),  # (declared on the dataclass: edge_lstm/stream/config.py)
         "standardise": Key(int, -1, lambda v: None if v >= -1 else "must be -1 (the bundle's), 0 (off) or N",
                            "scale each stream by its first N samples (-1: as the bundle says; 0: off)"),
     },
@@ -125,16 +125,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                              "waited for (counted in unconfirmed_events; paho resends it after a reconnect)"),
     },
     "anomaly": keys_of(DetectorConfig),  # (declared on the dataclass: edge_lstm/detect/config.py)
-    "forecast": {
-        "every": Key(int, 10, non_negative, "samples between forecasts of a stream (0: none)"),
-        "interval_z": Key((int, float), 1.96, positive, "forecast bounds cover what ± this covers of a normal "
-                                                          "(1.96: 95%), learned as empirical error quantiles"),
-        "target_feature": Key(int, 0, non_negative),
-        "fallback": Key((int, float), 1.0, non_negative, "the last value is forecast instead while the model's "
-                        "recent squared errors exceed this times the last value's (0: always the model)"),
-        "fallback_alpha": Key((int, float), 0.02, unit_interval,
-                              "weight of a new error in those averages"),
-    },
+    "forecast": keys_of(EngineConfig, "forecast"),
     "state": {
         "checkpoint": Key(str, "", help="checkpoint file (empty: no checkpoints)"),
         "checkpoint_every_s": Key((int, float), 60, positive),
@@ -191,8 +182,8 @@ def _coerce(text: str, key: Key, name: str) -> Any:
     raise ConfigError(f"{name}: cannot read {text!r} as {' or '.join(k.__name__ for k in kinds)}")
 
 
-def _validate(section: str, table: dict[str, Any]) -> None:
-    for k, key in SCHEMA[section].items():
+def _validate(section: str, table: dict[str, Any], keys: dict[str, Key] | None = None) -> None:
+    for k, key in (keys or SCHEMA[section]).items():
         value, name = table[k], f"{section}.{k}"
         if value is None:
             raise ConfigError(f"{name}: required ({key.help})")
@@ -265,21 +256,28 @@ def detector_config(items: list[str] | dict[str, Any]) -> DetectorConfig:
         raise ConfigError(f"anomaly.{exc}") from None
 
 
-def forecast_settings(items: list[str]) -> dict[str, Any]:
-    """The ``[forecast]`` table, defaults and ``forecast.KEY=VALUE`` items, validated.
+def settings_config(items: list[str], **direct: Any) -> EngineConfig:
+    """An :class:`EngineConfig` from the defaults and ``SECTION.KEY=VALUE`` items of the tables it is made of
+    (``[anomaly]``, whose section may be left out; ``[forecast]``; the engine's keys of ``[input]``), validated;
+    ``direct``: fields given as they are (not keys of the file).
 
-    >>> forecast_settings(["forecast.fallback=0"])["fallback"]
-    0
+    >>> settings_config(["threshold=4", "forecast.fallback=0"], gap_s=60.0).detector.threshold
+    4
     """
-    table = {k: key.default for k, key in SCHEMA["forecast"].items()}
+    schema = {"anomaly": SCHEMA["anomaly"], "forecast": SCHEMA["forecast"], "input": keys_of(EngineConfig, "input")}
+    config = {section: {k: key.default for k, key in keys.items()} for section, keys in schema.items()}
     for item in items:
-        k, value = _split(item)
-        k = k.removeprefix("forecast.")
-        if k not in table:
-            raise ConfigError(f"forecast.{k}: unknown key{suggest(k, 'forecast')} (known: {', '.join(table)})")
-        table[k] = _coerce(value, SCHEMA["forecast"][k], f"forecast.{k}")
-    _validate("forecast", table)
-    return table
+        dotted, value = _split(item)
+        section, _, k = dotted.rpartition(".")
+        section = section or "anomaly"
+        if section not in schema or k not in schema[section]:
+            known = ", ".join(f"{s}.{name}" for s, keys in schema.items() for name in keys) if section not in schema \
+                else ", ".join(schema[section])
+            raise ConfigError(f"{section}.{k}: unknown key{suggest(k, section)} (known: {known})")
+        config[section][k] = _coerce(value, schema[section][k], f"{section}.{k}")
+    for section in ("forecast", "input"):
+        _validate(section, config[section], schema[section])
+    return _engine(config, **direct)
 
 
 def _split(item: str) -> tuple[str, str]:
@@ -293,17 +291,19 @@ def engine_config(config: dict[str, dict[str, Any]], bundle_standardise: int = 0
                   bundle_difference: bool = False) -> EngineConfig:
     """The engine settings of a validated configuration (``input.standardise = -1``: the bundle's; a bundle
     whose model forecasts changes, ``bundle_difference``, needs a scaling)."""
-    fc, standardise = config["forecast"], config["input"]["standardise"]
+    standardise = config["input"]["standardise"]
     standardise = bundle_standardise if standardise == -1 else standardise
     if bundle_difference and not standardise:
         raise ConfigError("input.standardise: the bundle's model sees changes over the spread of a stream's first "
                           "N samples (edge-lstm train --difference): it must not be 0")
-    return EngineConfig(target_feature=fc["target_feature"], forecast_every=fc["every"], interval_z=fc["interval_z"],
-                        fallback=fc["fallback"], fallback_alpha=fc["fallback_alpha"],
-                        gap_s=config["input"]["gap_s"], clock_reset=config["input"]["clock_reset"],
-                        settle=config["input"]["settle"],
-                        standardise=standardise, difference=bundle_difference,
-                        detector=detector_config(config["anomaly"]))
+    return _engine(config, standardise=standardise, difference=bundle_difference)
+
+
+def _engine(config: dict[str, dict[str, Any]], **direct: Any) -> EngineConfig:
+    """The engine's fields from their tables of a validated configuration, ``direct`` as given."""
+    tables = {f.name: config[f.metadata["section"]][f.metadata.get("key") or f.name]
+              for section in ("forecast", "input") for f in _toml_fields(EngineConfig, section)}
+    return EngineConfig(**{**tables, **direct}, detector=detector_config(config["anomaly"]))
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:

@@ -1,30 +1,41 @@
-"""The engine's settings (the daemon's ``[forecast]`` and ``[input]`` tables fill them: edge_lstm.serve.config)."""
+"""The engine's settings: each field's default, help and bounds in one place (the daemon's ``[forecast]`` and
+``[input]`` tables are derived from them: :mod:`edge_lstm.serve.config`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.settings import non_negative, positive, setting, unit_interval
+
+
+def _settle(v: int) -> str | None:
+    return None if v >= -1 else "must be -1 (the model's window) or a count"
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    target_feature: int = 0  # which input feature the forecast predicts
-    forecast_every: int = 10  # publish a forecast every N samples of a stream (0: never)
-    interval_z: float = 1.96  # forecast bounds cover what ± interval_z covers of a normal (learned: intervals.py)
-    # The last value is forecast instead while the model's recent squared errors exceed this times the last
-    # value's (edge_lstm.forecast.fallback: a model that lost track of a stream outside its training range); 0: off
-    fallback: float = 1.0
-    fallback_alpha: float = 0.02  # weight of a new error in those averages
-    gap_s: float = 3600.0  # a longer silence resets the stream (state and detector warm up again)
-    # This many samples in a row stamped more than gap_s before a stream's last one mean its clock was reset (a
-    # device rebooting to 1970, or one bogus future stamp before): the stream restarts from them. 0: they are
-    # dropped as stale, which silences the stream until its clock passes the old time again.
-    clock_reset: int = 5
-    standardise: int = 0  # scale each stream by the mean and std of its first N samples (0: off)
-    # The model sees each sample's change from the one before, over the spread of the changes in the first
-    # ``standardise`` samples, and forecasts the change ahead (edge-lstm train --difference; the bundle says)
-    difference: bool = False
-    settle: int = -1  # samples after a (re)start not scored (the LSTM state settling); -1: the model's window, or
-    # SETTLE for a model of any length (edge-lstm train's)
+    """What :class:`edge_lstm.stream.engine.Engine` does beyond the detector (its own settings: ``detector``)."""
+
+    forecast_every: int = setting(10, "samples between forecasts of a stream (0: none)", non_negative,
+                                  section="forecast", key="every")
+    interval_z: float = setting(1.96, "forecast bounds cover what ± this covers of a normal (1.96: 95%), learned as "
+                                "empirical error quantiles", positive, section="forecast")
+    target_feature: int = setting(0, "which input feature the forecast predicts (and the detector judges)",
+                                  non_negative, section="forecast")
+    fallback: float = setting(1.0, "the last value is forecast instead while the model's recent squared errors "
+                              "exceed this times the last value's (0: always the model)", non_negative,
+                              section="forecast")
+    fallback_alpha: float = setting(0.02, "weight of a new error in those averages", unit_interval,
+                                    section="forecast")
+    gap_s: float = setting(3600.0, "a longer silence resets a stream's state", positive, section="input")
+    clock_reset: int = setting(5, "samples in a row stamped more than gap_s before a stream's last that restart it "
+                               "from them (its clock was reset); 0: dropped as stale", non_negative, section="input")
+    settle: int = setting(-1, "samples after a stream (re)starts that are not scored while its LSTM state settles "
+                          "(-1: the model's input window, 50 for a model of any length)", _settle, section="input")
+    # Set from the bundle, not the configuration file (whose input.standardise -1 means "as the bundle says"):
+    standardise: int = setting(0, "scale each stream by the mean and std of its first N samples (0: off)", toml=False)
+    difference: bool = setting(False, "the model sees each sample's change from the one before, over the spread of "
+                               "the changes in the first ``standardise`` samples, and forecasts the change ahead "
+                               "(edge-lstm train --difference)", toml=False)
     detector: DetectorConfig = field(default_factory=DetectorConfig)

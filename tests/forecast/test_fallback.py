@@ -7,7 +7,7 @@ import edge_lstm
 from edge_lstm.evaluate.corpus import forecast_metrics
 from edge_lstm.evaluate.replay import replay
 from edge_lstm.forecast.fallback import Fallback
-from edge_lstm.serve.config import ConfigError, forecast_settings, load_config
+from edge_lstm.serve.config import ConfigError, load_config, settings_config
 from edge_lstm.serve.wire import event_body
 from edge_lstm.stream.engine import Engine, EngineConfig
 from edge_lstm.stream.sample import Sample
@@ -127,13 +127,16 @@ def test_the_fallback_is_forgotten_after_a_gap_and_kept_in_checkpoints():
 
 
 def test_fallback_settings_are_validated(tmp_path):
-    assert forecast_settings(["forecast.fallback=1.5", "forecast.fallback_alpha=0.1"])["fallback"] == 1.5
+    config = settings_config(["forecast.fallback=1.5", "forecast.fallback_alpha=0.1"])
+    assert (config.fallback, config.fallback_alpha) == (1.5, 0.1)
     with pytest.raises(ConfigError, match=r"forecast\.fallback: must be zero or positive, got -1"):
-        forecast_settings(["forecast.fallback=-1"])
+        settings_config(["forecast.fallback=-1"])
     with pytest.raises(ConfigError, match=r"forecast\.fallback_alpha: must be in \(0, 1\), got 1"):
-        forecast_settings(["forecast.fallback_alpha=1"])
-    with pytest.raises(ConfigError, match=r"forecast\.fallbak: unknown key"):
-        forecast_settings(["forecast.fallbak=1"])
+        settings_config(["forecast.fallback_alpha=1"])
+    with pytest.raises(ConfigError, match=r"forecast\.fallbak: unknown key; did you mean forecast\.fallback"):
+        settings_config(["forecast.fallbak=1"])
+    with pytest.raises(ConfigError, match=r"input\.standardise: unknown key"):  # (evaluate's --standardise)
+        settings_config(["input.standardise=5"])
     (tmp_path / "b").mkdir()
     config = load_config(None, {"model.bundle": str(tmp_path / "b"), "forecast.fallback": "0"})
     assert config["forecast"]["fallback"] == 0
