@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import numpy as np
 
 import edge_lstm
-from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.detect.operating import OperatingConfig
+from edge_lstm.detect.relations import RelationConfig
 from edge_lstm.stream.engine import Engine, EngineConfig
 from edge_lstm.stream.sample import Sample
 
 
 def run(model, names: list[str], values: np.ndarray, relation_block: int) -> float:
-    detector = replace(DetectorConfig(), context="motor_current", relation_block=relation_block)
-    engine = Engine(model, EngineConfig(detector=detector, forecast_every=0, standardise=0), capacity=len(names))
+    config = EngineConfig(forecast_every=0, standardise=0, operating=OperatingConfig("motor_current"),
+                          relation=RelationConfig(block=relation_block))
+    engine = Engine(model, config, capacity=len(names))
     started = time.perf_counter()
     for step in range(values.shape[0]):
         engine.process([(name, Sample(float(step), (float(values[step, k]),))) for k, name in enumerate(names)])

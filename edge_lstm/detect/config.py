@@ -50,29 +50,6 @@ class DetectorConfig:
                                       "searches", non_negative)
     seasonal_bin_s: float = setting(300.0, "the seasonal memory keeps each bin's [min, max] (must divide a day)",
                                     positive)
-    # Read by the engine, not the detector: incidents coinciding with a jump of the device's ``context`` channel
-    # (its load) are operating changes (edge_lstm.detect.operating); the relation view (edge_lstm.detect.relations).
-    context: str = setting("", "the device channel that shows its load (e.g. motor_current): incidents coinciding "
-                           "with it and another channel moving together are operating changes, not published "
-                           "(empty: off)")
-    context_within_s: float = setting(5.0, "how close in time (s) counts as coinciding; anomaly events are held this "
-                                      "long", positive)
-    context_z: float = setting(4.0, "a residual z this large counts as a channel moving", positive)
-    relation_block: int = setting(32, "the relation view (with context): samples of the context channel per block "
-                                  "of means; a channel whose change over relation_span blocks no other channel of "
-                                  "its device explains is anomalous (0: off)", non_negative)
-    relation_span: int = setting(64, "blocks between the two the relation view compares", positive)
-    relation_alpha: float = setting(0.002, "weight of a new block in the relation view's slopes and statistics",
-                                    unit_interval)
-    relation_gate: float = setting(4.0, "the relation view alarms beyond this many mean deviations of the "
-                                   "unexplained change", positive)
-    relation_warmup: int = setting(16, "blocks judged before the relation view may alarm", non_negative)
-    relation_tolerance: float = setting(0.1, "share of the change the other channel explains that the relation "
-                                        "view also allows (no relation is exact)", non_negative)
-    relation_cusum: float = setting(10.0, "the relation view also alarms when the CUSUM of a channel's "
-                                    "block-to-block unexplained changes passes this (slow faults; 0: off)",
-                                    non_negative)
-
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"detector mode must be one of {MODES}, not {self.mode!r}")

@@ -34,6 +34,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_lstm.settings import positive, setting
 from edge_lstm.stream.events import Event, Incident
 
 #: a channel this far (s) behind its device's newest sample no longer holds the device's clock back
@@ -44,6 +45,20 @@ def device_and_channel(stream: str) -> tuple[str, str]:
     """``"pump-0/pressure"`` -> ``("pump-0", "pressure")``; a name without ``/`` is its own device."""
     device, _, channel = stream.rpartition("/")
     return device, channel
+
+
+@dataclass(frozen=True)
+class OperatingConfig:
+    """Which channel shows a device's load, and what counts as moving with it (keys of the daemon's ``[anomaly]``
+    table)."""
+
+    context: str = setting("", "the device channel that shows its load (e.g. motor_current): incidents coinciding "
+                           "with it and another channel moving together are operating changes, not published "
+                           "(empty: off)", section="anomaly")
+    within_s: float = setting(5.0, "how close in time (s) counts as coinciding; anomaly events are held this long",
+                              positive, section="anomaly", key="context_within_s")
+    move_z: float = setting(4.0, "a residual z this large counts as a channel moving", positive, section="anomaly",
+                            key="context_z")
 
 
 @dataclass

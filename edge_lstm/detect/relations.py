@@ -59,6 +59,8 @@ from typing import Any
 
 import numpy as np
 
+from edge_lstm.settings import non_negative, positive, setting, unit_interval
+
 RUNNING = 0.1  # a block runs when the context channel stays above this share of its largest block mean
 CUSUM_K = 1.0  # deviations a block's unexplained change must exceed to push the CUSUM up
 CUSUM_CAP = 4.0  # the most one block adds (a step is the other views' to see; the CUSUM sums persistence)
@@ -66,13 +68,26 @@ CUSUM_CAP = 4.0  # the most one block adds (a step is the other views' to see; t
 
 @dataclass(frozen=True)
 class RelationConfig:
-    block: int = 32  # samples (of the context channel) per block; 0: the relation view is off
-    span: int = 64  # blocks between the two compared
-    alpha: float = 0.002  # weight of a new block in the slopes and the statistics of u, once warmed up
-    gate: float = 4.0  # a pair's ratio is |u - mean| over this many mean absolute deviations
-    warmup: int = 16  # judged blocks of a pair before it may raise its ratio
-    tolerance: float = 0.1  # share of the explained change (b times j's) also allowed: no relation is exact
-    cusum: float = 10.0  # the CUSUM of block-to-block unexplained changes that is news (0: off)
+    """The relation view's settings (keys ``relation_*`` of the daemon's ``[anomaly]`` table); on with
+    ``anomaly.context``."""
+
+    block: int = setting(32, "the relation view (with context): samples of the context channel per block of means; "
+                         "a channel whose change over relation_span blocks no other channel of its device explains "
+                         "is anomalous (0: off)", non_negative, section="anomaly", key="relation_block")
+    span: int = setting(64, "blocks between the two the relation view compares", positive, section="anomaly",
+                        key="relation_span")
+    alpha: float = setting(0.002, "weight of a new block in the relation view's slopes and statistics",
+                           unit_interval, section="anomaly", key="relation_alpha")
+    gate: float = setting(4.0, "the relation view alarms beyond this many mean deviations of the unexplained "
+                          "change", positive, section="anomaly", key="relation_gate")
+    warmup: int = setting(16, "blocks judged before the relation view may alarm", non_negative, section="anomaly",
+                          key="relation_warmup")
+    tolerance: float = setting(0.1, "share of the change the other channel explains that the relation view also "
+                               "allows (no relation is exact)", non_negative, section="anomaly",
+                               key="relation_tolerance")
+    cusum: float = setting(10.0, "the relation view also alarms when the CUSUM of a channel's block-to-block "
+                           "unexplained changes passes this (slow faults; 0: off)", non_negative, section="anomaly",
+                           key="relation_cusum")
 
 
 @dataclass

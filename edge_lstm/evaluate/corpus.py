@@ -200,7 +200,7 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
     scored: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]] = {}
     total = Match()
     bar = tqdm(total=len(files), desc="evaluating", unit="file", disable=not progress)
-    for group in _groups(files, by_device=bool(config.detector.context)):
+    for group in _groups(files, by_device=bool(config.operating.context)):
         loaded = [(path, name, read_series(path, name, windows)) for path, name, windows in group]
         for path, _, series in loaded:
             if series.values.shape[1] != model.features:

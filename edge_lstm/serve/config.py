@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.detect.operating import OperatingConfig
+from edge_lstm.detect.relations import RelationConfig
 from edge_lstm.serve.broker import parse_broker_url
 from edge_lstm.settings import non_negative, one_of, positive
 from edge_lstm.stream.engine import EngineConfig
@@ -124,7 +126,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "ack_timeout_s": Key((int, float), 10, positive, "an event not acknowledged within this is no longer "
                              "waited for (counted in unconfirmed_events; paho resends it after a reconnect)"),
     },
-    "anomaly": keys_of(DetectorConfig),  # (declared on the dataclass: edge_lstm/detect/config.py)
+    # (declared on the dataclasses: edge_lstm/detect/config.py, operating.py, relations.py)
+    "anomaly": {**keys_of(DetectorConfig), **keys_of(OperatingConfig, "anomaly"), **keys_of(RelationConfig, "anomaly")},
     "forecast": keys_of(EngineConfig, "forecast"),
     "state": {
         "checkpoint": Key(str, "", help="checkpoint file (empty: no checkpoints)"),
@@ -236,22 +239,16 @@ def suggest(key: str, section: str | None = None) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-def detector_config(items: list[str] | dict[str, Any]) -> DetectorConfig:
-    """A :class:`DetectorConfig` from ``[anomaly]`` defaults and ``KEY=VALUE`` items, validated.
+def _settings(settings: type, table: dict[str, Any], section: str = "") -> Any:
+    """A settings dataclass from the keys it declares of a validated table."""
+    return settings(**{f.name: table[f.metadata.get("key") or f.name] for f in _toml_fields(settings, section)})
 
-    >>> detector_config(["threshold=4"]).threshold
-    4
-    """
-    table = {k: key.default for k, key in SCHEMA["anomaly"].items()}
-    pairs = items.items() if isinstance(items, dict) else (_split(item) for item in items)
-    for k, value in pairs:
-        k = k.removeprefix("anomaly.")
-        if k not in table:
-            raise ConfigError(f"anomaly.{k}: unknown key{suggest(k, 'anomaly')} (known: {', '.join(table)})")
-        table[k] = _coerce(value, SCHEMA["anomaly"][k], f"anomaly.{k}") if isinstance(value, str) else value
-    _validate("anomaly", table)
+
+def _anomaly(table: dict[str, Any]) -> dict[str, Any]:
+    """The engine's settings held in a validated ``[anomaly]`` table, with the checks across its keys."""
     try:
-        return DetectorConfig(**table)
+        return {"detector": _settings(DetectorConfig, table), "operating": _settings(OperatingConfig, table, "anomaly"),
+                "relation": _settings(RelationConfig, table, "anomaly")}
     except ValueError as exc:
         raise ConfigError(f"anomaly.{exc}") from None
 
@@ -275,7 +272,7 @@ def settings_config(items: list[str], **direct: Any) -> EngineConfig:
                 else ", ".join(schema[section])
             raise ConfigError(f"{section}.{k}: unknown key{suggest(k, section)} (known: {known})")
         config[section][k] = _coerce(value, schema[section][k], f"{section}.{k}")
-    for section in ("forecast", "input"):
+    for section in schema:
         _validate(section, config[section], schema[section])
     return _engine(config, **direct)
 
@@ -303,7 +300,7 @@ def _engine(config: dict[str, dict[str, Any]], **direct: Any) -> EngineConfig:
     """The engine's fields from their tables of a validated configuration, ``direct`` as given."""
     tables = {f.name: config[f.metadata["section"]][f.metadata.get("key") or f.name]
               for section in ("forecast", "input") for f in _toml_fields(EngineConfig, section)}
-    return EngineConfig(**{**tables, **direct}, detector=detector_config(config["anomaly"]))
+    return EngineConfig(**{**tables, **direct}, **_anomaly(config["anomaly"]))
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -339,7 +336,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         config["mqtt"]["node_id"] = host_node_id()
     if config["mqtt"]["reconnect_max_s"] < config["mqtt"]["reconnect_min_s"]:
         raise ConfigError("mqtt.reconnect_max_s: must not be below mqtt.reconnect_min_s")
-    detector_config(config["anomaly"])  # the checks across [anomaly] keys, at start
+    _anomaly(config["anomaly"])  # the checks across [anomaly] keys, at start
     if not Path(config["model"]["bundle"]).is_dir():
         raise ConfigError(f"model.bundle: {config['model']['bundle']!r} is not a bundle directory")
     return config

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.detect.operating import OperatingConfig
+from edge_lstm.detect.relations import RelationConfig
 from edge_lstm.settings import non_negative, positive, setting, unit_interval
 
 
@@ -15,7 +17,8 @@ def _settle(v: int) -> str | None:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """What :class:`edge_lstm.stream.engine.Engine` does beyond the detector (its own settings: ``detector``)."""
+    """What :class:`edge_lstm.stream.engine.Engine` does (the detector, operating changes and the relation view
+    have their own settings)."""
 
     forecast_every: int = setting(10, "samples between forecasts of a stream (0: none)", non_negative,
                                   section="forecast", key="every")
@@ -39,3 +42,5 @@ class EngineConfig:
                                "the changes in the first ``standardise`` samples, and forecasts the change ahead "
                                "(edge-lstm train --difference)", toml=False)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    operating: OperatingConfig = field(default_factory=OperatingConfig)  # with a context: operating changes
+    relation: RelationConfig = field(default_factory=RelationConfig)  # with a context: the relation view

@@ -25,7 +25,7 @@ import numpy as np
 
 from edge_lstm.detect.detector import Detector, Update
 from edge_lstm.detect.operating import OperatingChanges, device_and_channel, device_clocks
-from edge_lstm.detect.relations import RelationConfig, Relations
+from edge_lstm.detect.relations import Relations
 from edge_lstm.forecast.fallback import Fallback
 from edge_lstm.forecast.intervals import Bounds, Intervals
 from edge_lstm.runtime.model import Model
@@ -87,17 +87,12 @@ class Engine:
                                  capacity, self.horizon)
         self._bank = model.streams(capacity)
         self._alloc(capacity)
-        detector = self.config.detector
-        self.operating = (OperatingChanges(detector.context, detector.context_within_s, detector.context_z)
-                          if detector.context else None)
+        context = self.config.operating.context
+        self.operating = (OperatingChanges(context, self.config.operating.within_s, self.config.operating.move_z)
+                          if context else None)
         self.device_rows: dict[str, list[int]] = defaultdict(list)
         self.channels: list[tuple[str, str]] = []  # (device, channel) of every bank row
-        self.relations = (Relations(RelationConfig(detector.relation_block, detector.relation_span,
-                                                   detector.relation_alpha, detector.relation_gate,
-                                                   detector.relation_warmup, detector.relation_tolerance,
-                                                   detector.relation_cusum),
-                                    detector.context)
-                          if detector.relation_block and detector.context else None)
+        self.relations = Relations(self.config.relation, context) if self.config.relation.block and context else None
 
     def _horizon(self, model: Model) -> int:
         shape = model.spec.output_shape

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
 import edge_lstm
-from edge_lstm.detect.config import DetectorConfig
-from edge_lstm.detect.operating import OperatingChanges
+from edge_lstm.detect.operating import OperatingChanges, OperatingConfig
 from edge_lstm.evaluate.replay import replay_streams
 from edge_lstm.serve.wire import anomaly_body
 from edge_lstm.stream.engine import Engine, EngineConfig
@@ -74,7 +71,7 @@ def steps_and_a_fault(n: int = 1500) -> dict[str, tuple[np.ndarray, np.ndarray]]
 @pytest.mark.parametrize("context", ["", "current"])
 def test_engine_drops_load_steps_and_keeps_the_fault(forecaster, context):
     model = edge_lstm.load(forecaster, "numba-f32")
-    config = EngineConfig(forecast_every=0, gap_s=600.0, detector=replace(DetectorConfig(), context=context))
+    config = EngineConfig(forecast_every=0, gap_s=600.0, operating=OperatingConfig(context))
     traces = replay_streams(model, steps_and_a_fault(), config)
     starts = {name: [round(a) for a, _ in trace.incidents] for name, trace in traces.items()}
     near = {name: {t for t in (500, 700, 900, 1000, 1200) if any(abs(s - t) <= 3 for s in found)}
@@ -89,8 +86,7 @@ def test_engine_drops_load_steps_and_keeps_the_fault(forecaster, context):
 
 def test_engine_holds_anomaly_events_within_s_and_flush_releases_them(forecaster):
     model = edge_lstm.load(forecaster, "numba-f32")
-    config = EngineConfig(forecast_every=0, detector=replace(DetectorConfig(), context="current",
-                                                             context_within_s=30.0))
+    config = EngineConfig(forecast_every=0, operating=OperatingConfig("current", 30.0))
     engine = Engine(model, config)
     channels = steps_and_a_fault()
     events = []
@@ -107,7 +103,7 @@ def test_a_device_clock_reset_decides_its_held_incidents_at_once(forecaster):
     round again once the device's clock is reset; the reset decides it instead."""
     model = edge_lstm.load(forecaster, "numba-f32")
     config = EngineConfig(forecast_every=0, gap_s=600.0, clock_reset=5,
-                          detector=replace(DetectorConfig(), context="current", context_within_s=30.0))
+                          operating=OperatingConfig("current", 30.0))
     engine = Engine(model, config)
     channels = steps_and_a_fault()
     events = []
@@ -125,7 +121,7 @@ def test_a_device_clock_reset_decides_its_held_incidents_at_once(forecaster):
 def test_an_engine_restored_from_a_checkpoint_knows_its_devices(forecaster):
     """The context rule needs each stream's device and channel: a restored engine must rebuild them."""
     model = edge_lstm.load(forecaster, "numba-f32")
-    config = EngineConfig(forecast_every=0, detector=replace(DetectorConfig(), context="current"))
+    config = EngineConfig(forecast_every=0, operating=OperatingConfig("current"))
     channels = steps_and_a_fault()
 
     def feed(engine: Engine, rows: range) -> None:
@@ -144,8 +140,7 @@ def test_held_incidents_survive_a_checkpoint_so_no_close_is_published_without_it
     import json
 
     model = edge_lstm.load(forecaster, "numba-f32")
-    config = EngineConfig(forecast_every=0, detector=replace(DetectorConfig(), context="current",
-                                                             context_within_s=30.0))
+    config = EngineConfig(forecast_every=0, operating=OperatingConfig("current", 30.0))
     channels = steps_and_a_fault()
 
     def feed(engine: Engine, rows: range) -> list[Event]:

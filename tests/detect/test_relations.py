@@ -9,6 +9,7 @@ import numpy as np
 
 import edge_lstm
 from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.detect.operating import OperatingConfig
 from edge_lstm.detect.relations import RelationConfig, Relations
 from edge_lstm.stream.engine import Engine, EngineConfig
 from edge_lstm.stream.sample import Sample
@@ -95,15 +96,15 @@ def test_samples_for_a_closed_block_are_counted_and_left_out():
 def test_off_without_block_or_without_a_context_channel(forecaster):
     model = edge_lstm.load(forecaster, "numba-f32")
     assert Engine(model, EngineConfig(detector=DetectorConfig())).relations is None  # no context
-    off = replace(DetectorConfig(), context="current", relation_block=0)
-    assert Engine(model, EngineConfig(detector=off)).relations is None
+    off = EngineConfig(operating=OperatingConfig("current"), relation=RelationConfig(block=0))
+    assert Engine(model, off).relations is None
 
 
 def test_the_engine_raises_a_relation_incident_on_the_drifting_channel(forecaster):
     """Through the engine (the detector's sixth view), with a checkpoint taken halfway."""
     model = edge_lstm.load(forecaster, "numba-f32")
-    detector = replace(DetectorConfig(), context="current", relation_block=8, relation_span=8, relation_warmup=8)
-    config = EngineConfig(forecast_every=0, detector=detector, standardise=100)
+    config = EngineConfig(forecast_every=0, standardise=100, operating=OperatingConfig("current"),
+                          relation=RelationConfig(block=8, span=8, warmup=8))
     data = machine(n=2400, drift_at=1600)
     engine, events = Engine(model, config), []
     for i in range(2400):

@@ -11,6 +11,8 @@ import pytest
 
 import edge_lstm
 from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.detect.operating import OperatingConfig
+from edge_lstm.detect.relations import RelationConfig
 from edge_lstm.serve.payloads import PayloadError, Sample
 from edge_lstm.serve.registry import Registry
 from edge_lstm.serve.wire import event_body
@@ -52,8 +54,8 @@ def test_an_evicted_stream_leaves_the_others_exactly_as_if_it_had_never_been_the
 
 def test_eviction_reaches_the_relations_and_operating_state_of_a_device():
     model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
-    detector = replace(DetectorConfig(), context="current", relation_block=4, relation_span=4, warmup=10)
-    engine = Engine(model, replace(CONFIG, standardise=0, detector=detector))
+    engine = Engine(model, replace(CONFIG, standardise=0, detector=replace(DetectorConfig(), warmup=10),
+                                   operating=OperatingConfig("current"), relation=RelationConfig(block=4, span=4)))
     channels = ["m/current", "m/vibration", "m/pressure", "n/current"]
     _feed(engine, channels, 200)
     assert engine.relations.devices["m"].sxy.shape == (3, 3)
