@@ -76,11 +76,22 @@ import numpy as np
 from numba import njit
 
 from edge_lstm.detect.config import DAY_S, DetectorConfig
-from edge_lstm.detect.measures import pattern_distance, roll, seasonal_residual, trailing_max
+from edge_lstm.detect.measures import roll, seasonal_residual, trailing_max
+from edge_lstm.detect.views import (
+    forecast_ratio,
+    is_late,
+    learn_residual,
+    level_learn,
+    level_ratio,
+    pattern_learn,
+    pattern_step,
+    seasonal_learn,
+    silence_step,
+    stuck_step,
+)
 from edge_lstm.stream.arrays import StreamArrays
 
 BLOCKS = 8  # blocks of the trailing-maximum window
-LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate x this many residual spreads
 # What raised a novelty score (Update.view indexes this); "relation" comes from outside (edge_lstm.detect.relations).
 VIEWS = ("forecast", "pattern", "level", "silence", "stuck", "relation")
 SEASONAL_MEMORY = ("season_low", "season_high", "season_bin")  # Detector fields a stream keeps across a reset
@@ -198,15 +209,17 @@ class Detector(StreamArrays):
                            cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s])
         extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
         _update(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
-                np.ascontiguousarray(ts, np.float64), extra, ints, floats, self.count, self.mean, self.var, self.open,
-                self.start, self.peak, self.calm, self.peak_score, self.blocks, self.block_fill, self.seen,
-                self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
-                self.distance_blocks, self.level_high, self.level_low, self.level_fill, self.last_ts, self.gap_mean,
-                self.gap_blocks, self.last_value, self.run, self.run_since,
-                self.run_blocks, self.season_low, self.season_high, self.season_bin, self.forecast_mean,
-                self.forecast_var, self.bar, out.z, out.score,
-                out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z, out.expected_std,
-                out.incident_peak_score, out.view, out.since, out.pattern, out.level)
+                np.ascontiguousarray(ts, np.float64), extra, ints, floats,
+                (self.count, self.mean, self.var), (self.forecast_mean, self.forecast_var),
+                (self.open, self.start, self.peak, self.calm, self.peak_score, self.bar),
+                (self.blocks, self.block_fill, self.seen),
+                (self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
+                 self.distance_blocks),
+                (self.level_high, self.level_low, self.level_fill), (self.last_ts, self.gap_mean, self.gap_blocks),
+                (self.last_value, self.run, self.run_since, self.run_blocks),
+                (self.season_low, self.season_high, self.season_bin),
+                (out.z, out.score, out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z,
+                 out.expected_std, out.incident_peak_score, out.view, out.since, out.pattern, out.level))
         return out
 
     def close_all(self, idx: np.ndarray) -> np.ndarray:
@@ -217,22 +230,22 @@ class Detector(StreamArrays):
 
 
 @njit(cache=True)
-def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, is_open, start, peak, calm, peak_score,
-            blocks, block_fill, seen, recent, recent_ts, segments, segment_sum, distances, distance_mean,
-            distance_blocks, level_high, level_low, level_fill, last_ts, gap_mean, gap_blocks, last_value, run,
-            run_since, run_blocks, season_low, season_high, season_bin, forecast_mean, forecast_var, bar, z_out,
-            score_out, anomalous_out, opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out,
-            since_out, pattern_out, level_out):
-    """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams)."""
+def _update(idx, value, residual, ts, relation, ints, floats, stats, forecast_stats, incident, clock, pattern, level,
+            silence, stuck, seasonal, out):
+    """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams): each sample is
+    judged by every view (:mod:`edge_lstm.detect.views`), its incident decided, then each view learns from it."""
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
         ints[6] != 0
     threshold, alpha, min_std, z_gate, pattern_gate, level_margin = floats[0], floats[1], floats[2], floats[3], \
         floats[4], floats[5]
-    silence_gate = floats[6]
-    late_gap = floats[7]
-    stuck_run = ints[7]
-    seasonal_days, seasonal_reach, bins_per_day, bin_s = ints[8], ints[9], ints[10], floats[8]
+    silence_gate, late_gap, bin_s = floats[6], floats[7], floats[8]
+    stuck_run, seasonal_days, seasonal_reach, bins_per_day = ints[7], ints[8], ints[9], ints[10]
     pattern_learned = ints[11]  # values seen before a pattern distance enters the view's history
+    count, mean, var = stats
+    forecast_mean, forecast_var = forecast_stats
+    blocks, block_fill, seen = clock
+    season_low, season_high, season_bin = seasonal
+    distance_blocks, gap_blocks, run_blocks = pattern[6], silence[2], stuck[3]
     nblocks = blocks.shape[1] - 1
     query = np.empty(max(1, length // max(1, seg)))
     for j in range(idx.size):
@@ -255,69 +268,37 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
             if warmed:
                 z_forecast = abs(residual[j] - forecast_mean[i]) / forecast_std
         size = abs(r)
-        # The views: forecast residual, pattern, level, silence.
         view = 0
         since = ts[j]
         history = 0.0
         distance, distance_history, v_pattern, v_level = -1.0, 0.0, 0.0, 0.0
         # A sample long after the previous one: the forecast it is compared with was made for one due long before.
-        late = late_gap > 0.0 and seen[i] > 0 and gap_mean[i] > 0.0 and ts[j] - last_ts[i] > late_gap * gap_mean[i]
+        late = is_late(i, ts[j], seen[i], late_gap, silence)
         if novelty:
             history = trailing_max(blocks[i])
             # Judged once a warm-up's worth of residuals after the warm-up is kept (those of the first samples, from
             # zero state, are not the model's usual errors and never enter the history).
             judged = count[i] >= 2 * warmup and not late
-            v = size / max(history, min_std) * min(1.0, z / z_gate) if judged else 0.0
+            v = forecast_ratio(size, z, history, z_gate, min_std) if judged else 0.0
             if length:
-                seen_now = seen[i] + 1
-                recent[i, seen[i] % length] = x
-                recent_ts[i, seen[i] % length] = ts[j]
-                distance = pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
-                if distance >= 0.0:
-                    distance_history = trailing_max(distance_blocks[i])
-                    # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
-                    if distance_history > 0.0 and distances[i] >= warmup and not (seasonal_days and r == 0.0):
-                        gate = min(1.0, distance / max(pattern_gate * distance_mean[i], min_std))
-                        v_pattern = distance / max(distance_history, min_std) * gate
-                        if v_pattern > v:
-                            v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
+                distance, distance_history, v_pattern, began = pattern_step(
+                    i, x, ts[j], seen[i], warmup, pattern_gate, min_std, seasonal_days > 0 and r == 0.0, length, seg,
+                    pattern, query)
+                if v_pattern > v:
+                    v, view, since = v_pattern, 1, began
             if level_block and warmed and seen[i] >= max(warmup, level_block):
-                high, low = trailing_max(level_high[i], -np.inf), -trailing_max(-level_low[i], -np.inf)
-                if high > low:
-                    excursion = max(x - high, low - x, 0.0)
-                    damp = min(1.0, excursion / (LEVEL_GATE * z_gate * std))
-                    v_level = excursion / ((high - low) * level_margin) * damp
-                    if v_level > v:
-                        v, view, since = v_level, 2, ts[j]
+                v_level = level_ratio(i, x, std, level_margin, z_gate, level)
+                if v_level > v:
+                    v, view, since = v_level, 2, ts[j]
             if (silence_gate > 0.0 or late_gap > 0.0) and seen[i] > 0:
-                gap = ts[j] - last_ts[i]
-                gap_history = trailing_max(gap_blocks[i])
-                if silence_gate > 0.0 and warmed and seen[i] >= warmup:
-                    v_silence = gap / max(2.0 * gap_history, silence_gate * gap_mean[i], min_std)
-                    if v_silence > v:
-                        v, view, since = v_silence, 3, last_ts[i]
-                if gap > 2.0 * gap_history and seen[i] >= warmup:
-                    gap = 2.0 * gap_history  # a dropout raises the bar at most twice, as an incident does
-                gap_blocks[i, nblocks] = max(gap_blocks[i, nblocks], gap)
-                gap_mean[i] += (gap - gap_mean[i]) * max(alpha, 1.0 / seen[i])
+                v_silence, began = silence_step(i, ts[j], seen[i], warmed, warmup, silence_gate, alpha, min_std,
+                                                silence)
+                if v_silence > v:
+                    v, view, since = v_silence, 3, began
             if stuck_run > 0:
-                repeats = run[i] + 1 if seen[i] > 0 and x == last_value[i] else 1
-                run_history = trailing_max(run_blocks[i])
-                if repeats == 1:
-                    if seen[i] > 0:  # a run ended: learn its length (a stuck spell raises the bar at most twice)
-                        ended = float(run[i])
-                        if run_history > 0.0 and ended > max(2.0 * run_history, float(stuck_run)):
-                            ended = 2.0 * run_history
-                        run_blocks[i, nblocks] = max(run_blocks[i, nblocks], ended)
-                    run_since[i] = ts[j]
-                # Judged once the stream has changed value at least once: a signal constant from the start
-                # may simply be constant.
-                if warmed and seen[i] >= warmup and run_history > 0.0:
-                    v_stuck = repeats / max(2.0 * run_history, float(stuck_run))
-                    if v_stuck > v:
-                        v, view, since = v_stuck, 4, run_since[i]
-                run[i] = repeats
-                last_value[i] = x
+                v_stuck, began = stuck_step(i, x, ts[j], seen[i], warmed and seen[i] >= warmup, stuck_run, stuck)
+                if v_stuck > v:
+                    v, view, since = v_stuck, 4, began
             if relation[j] > v:
                 v, view, since = relation[j], 5, ts[j]
             score = v / (1.0 + v)
@@ -325,36 +306,11 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
         else:
             score = z / (z + threshold)
             anomalous = warmed and z > threshold
-        was_open = is_open[i]
-        opened = anomalous and not was_open
-        if opened:
-            start[i] = ts[j]
-        if anomalous:
-            peak[i] = max(peak[i], z_forecast)
-            peak_score[i] = max(peak_score[i], score)
-        c = 0 if anomalous else calm[i] + 1
-        closed = was_open and c >= quiet
-        z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z_forecast, score, anomalous, opened, \
-            closed
-        start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], forecast_std, peak_score[i]
-        view_out[j], since_out[j], pattern_out[j], level_out[j] = view, since, v_pattern, v_level
-        now_open = (was_open or opened) and not closed
-        is_open[i] = now_open
-        calm[i] = c if now_open else 0
-        if not now_open:
-            peak[i] = 0.0
-            peak_score[i] = 0.0
-        # Learn: clip what exceeded the threshold, Welford while warming up, then EWMA. (Not from a late
-        # sample: its residual says nothing about the forecast's usual errors.)
+        opened = decide(i, j, ts[j], anomalous, score, z_forecast, quiet, incident, out)
+        out[7][j], out[9][j], out[10][j], out[11][j], out[12][j] = forecast_std, view, since, v_pattern, v_level
+        # Learn: not from a late sample (its residual says nothing about the forecast's usual errors).
         if not late:
-            delta = r - mean[i]
-            if warmed:
-                limit = threshold * std
-                delta = min(max(delta, -limit), limit)
-            n = count[i] + 1
-            weight = alpha if warmed else 1.0 / n
-            mean[i] += weight * delta
-            var[i] = (1.0 - weight) * (var[i] + weight * delta * delta)
+            weight = learn_residual(i, r, std, warmed, threshold, alpha, stats)
             if seasonal_days:  # the forecast residual's own statistics, learned alike
                 delta = residual[j] - forecast_mean[i]
                 if warmed:
@@ -362,25 +318,19 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
                     delta = min(max(delta, -limit), limit)
                 forecast_mean[i] += weight * delta
                 forecast_var[i] = (1.0 - weight) * (forecast_var[i] + weight * delta * delta)
-            count[i] = n
-        # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice: the
-        # residual's, twice what it was when the incident began (not twice per sample, which compounds in a burst);
-        # the pattern distance's, twice what it was before the sample (held at the onset too, NAB read 0.3 lower).
+            count[i] += 1
+        # The trailing maximum of |residual|: an incident raises it at most twice what it was when the incident
+        # began (not twice per sample, which compounds in a burst).
+        bar = incident[5]
         if opened:
             bar[i] = history
         if anomalous and novelty and history > 0.0:
             size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
         if warmed and not late:
             blocks[i, nblocks] = max(blocks[i, nblocks], size)
-        if distance >= 0.0:
-            if v_pattern > 1.0 and distance_history > 0.0:
-                distance = min(distance, 2.0 * distance_history)
-            # A distance is kept once half the memory was searched: nearer neighbours are found in more history, so
-            # those of a short one are too large to set the bar.
-            if seen[i] + 1 >= pattern_learned:
-                distance_blocks[i, nblocks] = max(distance_blocks[i, nblocks], distance)
-            distances[i] += 1
-            distance_mean[i] += (distance - distance_mean[i]) * max(alpha, 1.0 / distances[i])
+        if novelty and length:
+            pattern_learn(i, x, seen[i], distance, distance_history, v_pattern, pattern_learned, alpha, length, seg,
+                          pattern)
         block_fill[i] += 1
         if block_fill[i] >= block:
             roll(blocks[i], 0.0)
@@ -388,31 +338,35 @@ def _update(idx, value, residual, ts, relation, ints, floats, count, mean, var, 
             roll(gap_blocks[i], 0.0)
             roll(run_blocks[i], 0.0)
             block_fill[i] = 0
-        if novelty and length:
-            segment_sum[i] += x
+        if novelty:
             seen[i] += 1
-            if seen[i] % seg == 0:
-                ring = segments.shape[1] - length // seg
-                at = (seen[i] // seg - 1) % ring
-                segments[i, at] = segment_sum[i] / seg
-                if at < length // seg:  # the ring's head, repeated after its end
-                    segments[i, ring + at] = segments[i, at]
-                segment_sum[i] = 0.0
-        elif novelty:
-            seen[i] += 1
-        last_ts[i] = ts[j]
-        if seasonal_days and math.isfinite(x):
-            slot = now_bin % season_bin.shape[1]
-            if season_bin[i, slot] != now_bin:
-                season_bin[i, slot], season_low[i, slot], season_high[i, slot] = now_bin, x, x
-            else:
-                season_low[i, slot] = min(season_low[i, slot], x)
-                season_high[i, slot] = max(season_high[i, slot], x)
+        silence[0][i] = ts[j]  # the previous sample's time
+        if seasonal_days:
+            seasonal_learn(i, x, now_bin, seasonal)
         if novelty and level_block:
-            level_high[i, nblocks] = max(level_high[i, nblocks], x)
-            level_low[i, nblocks] = min(level_low[i, nblocks], x)
-            level_fill[i] += 1
-            if level_fill[i] >= level_block:
-                roll(level_high[i], -np.inf)
-                roll(level_low[i], np.inf)
-                level_fill[i] = 0
+            level_learn(i, x, level_block, level)
+
+
+@njit(cache=True)
+def decide(i, j, t, anomalous, score, z, quiet, incident, out):
+    """Open, extend or close stream ``i``'s incident with sample ``j`` (at ``t``) and write what is reported of it
+    to ``out``; returns whether one opened. Debounced: an incident closes after ``quiet`` normal samples."""
+    is_open, start, peak, calm, peak_score, _bar = incident
+    was_open = is_open[i]
+    opened = anomalous and not was_open
+    if opened:
+        start[i] = t
+    if anomalous:
+        peak[i] = max(peak[i], z)
+        peak_score[i] = max(peak_score[i], score)
+    c = 0 if anomalous else calm[i] + 1
+    closed = was_open and c >= quiet
+    out[0][j], out[1][j], out[2][j], out[3][j], out[4][j] = z, score, anomalous, opened, closed
+    out[5][j], out[6][j], out[8][j] = start[i], peak[i], peak_score[i]
+    now_open = (was_open or opened) and not closed
+    is_open[i] = now_open
+    calm[i] = c if now_open else 0
+    if not now_open:
+        peak[i] = 0.0
+        peak_score[i] = 0.0
+    return opened
