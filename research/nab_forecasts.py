@@ -40,7 +40,7 @@ def forecasts(bundle: str, data: Path, backend: str, cache: Path) -> dict:
         trace = replay(model, s.ts, s.values, config)
         head = s.values[:probation]
         offset, scale = (difference_scaling if model.bundle.difference else standard_scaling)(head)
-        x, e = ((v - offset[0]) / scale[0] for v in (trace.value, trace.expected))  # the engine's _model_units
+        x, e = ((v - offset[0]) / scale[0] for v in (trace.value, trace.expected))  # the engine's scaling.model_units
         files[name] = (s.ts, s.windows, x, e)
     np.savez(cache, files=np.array(files, dtype=object), version=VERSION)
     return files

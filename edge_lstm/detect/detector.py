@@ -69,26 +69,12 @@ Incidents are debounced: one opens at the first anomalous sample after warm-up a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from edge_lstm.detect.config import DAY_S, DetectorConfig
-from edge_lstm.detect.measures import roll, seasonal_residual, trailing_max
-from edge_lstm.detect.views import (
-    forecast_ratio,
-    is_late,
-    learn_residual,
-    level_learn,
-    level_ratio,
-    pattern_learn,
-    pattern_step,
-    seasonal_learn,
-    silence_step,
-    stuck_step,
-)
+from edge_lstm.detect.step import update_streams
 from edge_lstm.stream.arrays import StreamArrays
 
 BLOCKS = 8  # blocks of the trailing-maximum window
@@ -208,18 +194,20 @@ class Detector(StreamArrays):
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
                            cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s])
         extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
-        _update(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
-                np.ascontiguousarray(ts, np.float64), extra, ints, floats,
-                (self.count, self.mean, self.var), (self.forecast_mean, self.forecast_var),
-                (self.open, self.start, self.peak, self.calm, self.peak_score, self.bar),
-                (self.blocks, self.block_fill, self.seen),
-                (self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances, self.distance_mean,
-                 self.distance_blocks),
-                (self.level_high, self.level_low, self.level_fill), (self.last_ts, self.gap_mean, self.gap_blocks),
-                (self.last_value, self.run, self.run_since, self.run_blocks),
-                (self.season_low, self.season_high, self.season_bin),
-                (out.z, out.score, out.anomalous, out.opened, out.closed, out.incident_start, out.incident_peak_z,
-                 out.expected_std, out.incident_peak_score, out.view, out.since, out.pattern, out.level))
+        update_streams(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
+                       np.ascontiguousarray(ts, np.float64), extra, ints, floats,
+                       (self.count, self.mean, self.var), (self.forecast_mean, self.forecast_var),
+                       (self.open, self.start, self.peak, self.calm, self.peak_score, self.bar),
+                       (self.blocks, self.block_fill, self.seen),
+                       (self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances,
+                        self.distance_mean, self.distance_blocks),
+                       (self.level_high, self.level_low, self.level_fill),
+                       (self.last_ts, self.gap_mean, self.gap_blocks),
+                       (self.last_value, self.run, self.run_since, self.run_blocks),
+                       (self.season_low, self.season_high, self.season_bin),
+                       (out.z, out.score, out.anomalous, out.opened, out.closed, out.incident_start,
+                        out.incident_peak_z, out.expected_std, out.incident_peak_score, out.view, out.since,
+                        out.pattern, out.level))
         return out
 
     def close_all(self, idx: np.ndarray) -> np.ndarray:
@@ -227,146 +215,3 @@ class Detector(StreamArrays):
         was = self.open[idx].copy()
         self.open[idx] = False
         return was
-
-
-@njit(cache=True)
-def _update(idx, value, residual, ts, relation, ints, floats, stats, forecast_stats, incident, clock, pattern, level,
-            silence, stuck, seasonal, out):
-    """The per-stream update of :meth:`Detector.update`, compiled (one call per batch of streams): each sample is
-    judged by every view (:mod:`edge_lstm.detect.views`), its incident decided, then each view learns from it."""
-    warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
-        ints[6] != 0
-    threshold, alpha, min_std, z_gate, pattern_gate, level_margin = floats[0], floats[1], floats[2], floats[3], \
-        floats[4], floats[5]
-    silence_gate, late_gap, bin_s = floats[6], floats[7], floats[8]
-    stuck_run, seasonal_days, seasonal_reach, bins_per_day = ints[7], ints[8], ints[9], ints[10]
-    pattern_learned = ints[11]  # values seen before a pattern distance enters the view's history
-    count, mean, var = stats
-    forecast_mean, forecast_var = forecast_stats
-    blocks, block_fill, seen = clock
-    season_low, season_high, season_bin = seasonal
-    distance_blocks, gap_blocks, run_blocks = pattern[6], silence[2], stuck[3]
-    nblocks = blocks.shape[1] - 1
-    query = np.empty(max(1, length // max(1, seg)))
-    for j in range(idx.size):
-        i = idx[j]
-        x = value[j]
-        std = math.sqrt(max(var[i], min_std * min_std))
-        warmed = count[i] >= warmup
-        r = residual[j]
-        now_bin = np.int64(0)
-        if seasonal_days:
-            now_bin = np.int64(math.floor(ts[j] / bin_s))
-            r = seasonal_residual(x, r, now_bin, season_low[i], season_high[i], season_bin[i], seasonal_days,
-                                   seasonal_reach, bins_per_day)
-        z = abs(r - mean[i]) / std if warmed else 0.0
-        # What is reported (an incident's severity, the engine's "channel moving", the intervals' scale): the
-        # forecast residual's z and spread, which are the view's own unless the seasonal memory is on.
-        z_forecast, forecast_std = z, std
-        if seasonal_days:
-            forecast_std = math.sqrt(max(forecast_var[i], min_std * min_std))
-            if warmed:
-                z_forecast = abs(residual[j] - forecast_mean[i]) / forecast_std
-        size = abs(r)
-        view = 0
-        since = ts[j]
-        history = 0.0
-        distance, distance_history, v_pattern, v_level = -1.0, 0.0, 0.0, 0.0
-        # A sample long after the previous one: the forecast it is compared with was made for one due long before.
-        late = is_late(i, ts[j], seen[i], late_gap, silence)
-        if novelty:
-            history = trailing_max(blocks[i])
-            # Judged once a warm-up's worth of residuals after the warm-up is kept (those of the first samples, from
-            # zero state, are not the model's usual errors and never enter the history).
-            judged = count[i] >= 2 * warmup and not late
-            v = forecast_ratio(size, z, history, z_gate, min_std) if judged else 0.0
-            if length:
-                distance, distance_history, v_pattern, began = pattern_step(
-                    i, x, ts[j], seen[i], warmup, pattern_gate, min_std, seasonal_days > 0 and r == 0.0, length, seg,
-                    pattern, query)
-                if v_pattern > v:
-                    v, view, since = v_pattern, 1, began
-            if level_block and warmed and seen[i] >= max(warmup, level_block):
-                v_level = level_ratio(i, x, std, level_margin, z_gate, level)
-                if v_level > v:
-                    v, view, since = v_level, 2, ts[j]
-            if (silence_gate > 0.0 or late_gap > 0.0) and seen[i] > 0:
-                v_silence, began = silence_step(i, ts[j], seen[i], warmed, warmup, silence_gate, alpha, min_std,
-                                                silence)
-                if v_silence > v:
-                    v, view, since = v_silence, 3, began
-            if stuck_run > 0:
-                v_stuck, began = stuck_step(i, x, ts[j], seen[i], warmed and seen[i] >= warmup, stuck_run, stuck)
-                if v_stuck > v:
-                    v, view, since = v_stuck, 4, began
-            if relation[j] > v:
-                v, view, since = relation[j], 5, ts[j]
-            score = v / (1.0 + v)
-            anomalous = warmed and v > 1.0
-        else:
-            score = z / (z + threshold)
-            anomalous = warmed and z > threshold
-        opened = decide(i, j, ts[j], anomalous, score, z_forecast, quiet, incident, out)
-        out[7][j], out[9][j], out[10][j], out[11][j], out[12][j] = forecast_std, view, since, v_pattern, v_level
-        # Learn: not from a late sample (its residual says nothing about the forecast's usual errors).
-        if not late:
-            weight = learn_residual(i, r, std, warmed, threshold, alpha, stats)
-            if seasonal_days:  # the forecast residual's own statistics, learned alike
-                delta = residual[j] - forecast_mean[i]
-                if warmed:
-                    limit = threshold * forecast_std
-                    delta = min(max(delta, -limit), limit)
-                forecast_mean[i] += weight * delta
-                forecast_var[i] = (1.0 - weight) * (forecast_var[i] + weight * delta * delta)
-            count[i] += 1
-        # The trailing maximum of |residual|: an incident raises it at most twice what it was when the incident
-        # began (not twice per sample, which compounds in a burst).
-        bar = incident[5]
-        if opened:
-            bar[i] = history
-        if anomalous and novelty and history > 0.0:
-            size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
-        if warmed and not late:
-            blocks[i, nblocks] = max(blocks[i, nblocks], size)
-        if novelty and length:
-            pattern_learn(i, x, seen[i], distance, distance_history, v_pattern, pattern_learned, alpha, length, seg,
-                          pattern)
-        block_fill[i] += 1
-        if block_fill[i] >= block:
-            roll(blocks[i], 0.0)
-            roll(distance_blocks[i], 0.0)
-            roll(gap_blocks[i], 0.0)
-            roll(run_blocks[i], 0.0)
-            block_fill[i] = 0
-        if novelty:
-            seen[i] += 1
-        silence[0][i] = ts[j]  # the previous sample's time
-        if seasonal_days:
-            seasonal_learn(i, x, now_bin, seasonal)
-        if novelty and level_block:
-            level_learn(i, x, level_block, level)
-
-
-@njit(cache=True)
-def decide(i, j, t, anomalous, score, z, quiet, incident, out):
-    """Open, extend or close stream ``i``'s incident with sample ``j`` (at ``t``) and write what is reported of it
-    to ``out``; returns whether one opened. Debounced: an incident closes after ``quiet`` normal samples."""
-    is_open, start, peak, calm, peak_score, _bar = incident
-    was_open = is_open[i]
-    opened = anomalous and not was_open
-    if opened:
-        start[i] = t
-    if anomalous:
-        peak[i] = max(peak[i], z)
-        peak_score[i] = max(peak_score[i], score)
-    c = 0 if anomalous else calm[i] + 1
-    closed = was_open and c >= quiet
-    out[0][j], out[1][j], out[2][j], out[3][j], out[4][j] = z, score, anomalous, opened, closed
-    out[5][j], out[6][j], out[8][j] = start[i], peak[i], peak_score[i]
-    now_open = (was_open or opened) and not closed
-    is_open[i] = now_open
-    calm[i] = c if now_open else 0
-    if not now_open:
-        peak[i] = 0.0
-        peak_score[i] = 0.0
-    return opened

@@ -33,7 +33,7 @@ from edge_lstm.stream import intake, state
 from edge_lstm.stream.config import EngineConfig
 from edge_lstm.stream.events import Event, Scored, forecast_of, incident_of
 from edge_lstm.stream.sample import Sample
-from edge_lstm.stream.scaling import changes
+from edge_lstm.stream.scaling import StreamScaling
 
 log = logging.getLogger("edge_lstm.stream.engine")
 
@@ -85,6 +85,8 @@ class Engine:
                                    capacity=capacity)
         self.fallback = Fallback(self.config.fallback, self.config.fallback_alpha, self.config.detector.warmup,
                                  capacity, self.horizon)
+        self.scaling = StreamScaling(model.features, self.config.standardise, self.config.difference,
+                                     self.config.target_feature, capacity)
         self._bank = model.streams(capacity)
         self._alloc(capacity)
         context = self.config.operating.context
@@ -100,26 +102,19 @@ class Engine:
 
     def _alloc(self, capacity: int, old: int = 0) -> None:
         def grown(name: str, dtype: Any) -> np.ndarray:
-            width = {"forecast": self.horizon, "offset": self.model.features, "scale": self.model.features,
-                     "previous": self.model.features}
-            shape = (capacity, width[name]) if name in width else capacity
+            shape = (capacity, self.horizon) if name == "forecast" else capacity
             fill = state.EMPTY.get(name, 0)
             new = np.full(shape, fill, dtype)
             if old:
                 new[:old] = getattr(self, name)[:old]
             return new
 
-        self.offset = grown("offset", np.float32)  # what the model sees: (value - offset) / scale
-        self.scale = grown("scale", np.float32)
-        self.calibrated = grown("calibrated", bool)
         self.forecast = grown("forecast", np.float64)
         self.has_forecast = grown("has_forecast", bool)
         self.forecast_naive = grown("forecast_naive", bool)  # ``forecast`` is the last value (the fallback's)
         self.last_ts = grown("last_ts", np.float64)
         self.seen = grown("seen", np.int64)
         self.restarted_at = grown("restarted_at", np.int64)  # ``seen`` when the stream last (re)started
-        self.previous = grown("previous", np.float64)  # the last sample stepped (``difference``: changes from it)
-        self.has_previous = grown("has_previous", bool)
         self.incident_views = grown("incident_views", np.int64)  # bit per view (VIEWS) of the open incident's samples
 
     @property
@@ -162,6 +157,7 @@ class Engine:
         self.detector.grow(capacity)
         self.intervals.grow(capacity)
         self.fallback.grow(capacity)
+        self.scaling.grow(capacity)
         self._alloc(capacity, old)
 
     def evict(self, names: list[str]) -> list[Event]:
@@ -241,7 +237,7 @@ class Engine:
         gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.gap_s)
         if gap.any():
             self.restart(idx[gap])
-        seen_x = self._scaled(x, idx)
+        seen_x = self.scaling.scaled(x, idx)
         finite = np.isfinite(seen_x).all(axis=1)
         if not finite.all():  # what the model cannot take (a value overflowing once scaled) is dropped, counted
             self.counters["non_finite"] += int(np.count_nonzero(~finite))
@@ -250,18 +246,18 @@ class Engine:
             relation = None if relation is None else relation[finite]
             if not items:
                 return []
-        self.previous[idx], self.has_previous[idx] = x, True
+        self.scaling.stepped(idx, x)
         started = time.perf_counter()
         y = self._bank.step(seen_x, streams=idx)
         self.step_seconds.append(time.perf_counter() - started)
         self.counters["steps"] += 1
         self.counters["samples"] += len(items)
         value = x[:, cfg.target_feature].astype(np.float64)
-        series = self._unscaled(self._series(y).astype(np.float64), idx, value)
+        series = self.scaling.unscaled(self._series(y).astype(np.float64), idx, value)
         scored = self.has_forecast[idx] & (self.seen[idx] - self.restarted_at[idx] >= self.settle)
         naive = self._fall_back(idx, value, series, scored)
         events = self._judge(idx, ts, value, series, naive, scored, self.forecast[idx, 0], self.forecast_naive[idx],
-                             self._in_units(self.detector.std(idx), idx), relation, self.seen[idx] + 1)
+                             self.scaling.in_units(self.detector.std(idx), idx), relation, self.seen[idx] + 1)
         self.forecast[idx] = series
         self.forecast_naive[idx] = naive[:, 0]
         self.has_forecast[idx] = True
@@ -282,7 +278,7 @@ class Engine:
             found, result = self._score(idx[scored], ts[scored], value[scored], expected[scored],
                                         judged_naive[scored], None if relation is None else relation[scored])
             events.extend(found)
-            scale[scored] = self._in_units(result.expected_std, idx[scored])
+            scale[scored] = self.scaling.in_units(result.expected_std, idx[scored])
             learn[scored] = ~result.anomalous
         bounds = self.intervals.update(idx, value, series, scale, learn)
         if scored.any() and self.observer is not None:
@@ -311,7 +307,7 @@ class Engine:
         self.fallback.reset(idx)
         self.has_forecast[idx] = False
         self.forecast_naive[idx] = False
-        self.has_previous[idx] = False
+        self.scaling.reset(idx)
         self.last_ts[idx] = -np.inf
         self.restarted_at[idx] = self.seen[idx]
         self.counters[why] += int(idx.size)
@@ -332,7 +328,7 @@ class Engine:
             self.restart(np.array([index]))
             return events + self._sequence(index, samples[cut:], after)
         x = np.array([s.values for s in samples], dtype=np.float32)
-        seen_x = self._scaled(x, np.full(len(samples), index), sequence=True)
+        seen_x = self.scaling.scaled(x, np.full(len(samples), index), sequence=True)
         finite = np.isfinite(seen_x).all(axis=1)
         if not finite.all():  # dropped and counted, as in _round
             self.counters["non_finite"] += int(np.count_nonzero(~finite))
@@ -341,8 +337,9 @@ class Engine:
             relation = None if relation is None else relation[finite]
             if not samples:
                 return []
-            seen_x = self._scaled(x, np.full(len(samples), index), sequence=True)  # (changes without the dropped)
-        self.previous[index], self.has_previous[index] = x[-1], True
+            # (the changes without the dropped samples)
+            seen_x = self.scaling.scaled(x, np.full(len(samples), index), sequence=True)
+        self.scaling.stepped(index, x[-1])
         rows = np.full(len(samples), index)
         started = time.perf_counter()
         y = self._bank.advance(index, seen_x)
@@ -350,7 +347,7 @@ class Engine:
         self.counters["steps"] += 1
         self.counters["samples"] += len(samples)
         value = x[:, cfg.target_feature].astype(np.float64)
-        series = self._unscaled(self._series(y).astype(np.float64), rows, value)
+        series = self.scaling.unscaled(self._series(y).astype(np.float64), rows, value)
         first = 0 if self.has_forecast[index] else 1
         first = max(first, min(len(samples), self.settle - int(self.seen[index] - self.restarted_at[index])))
         idx = np.full(len(samples), index, np.int64)
@@ -358,7 +355,7 @@ class Engine:
         naive = self._fall_back(idx, value, series, scored)
         expected = np.concatenate([[self.forecast[index, 0]], series[:-1, 0]])
         judged_naive = np.concatenate([[self.forecast_naive[index]], naive[:-1, 0]])  # what ``expected`` came from
-        scale = np.repeat(self._in_units(self.detector.std(idx[:1]), idx[:1]), len(samples))
+        scale = np.repeat(self.scaling.in_units(self.detector.std(idx[:1]), idx[:1]), len(samples))
         seen = self.seen[index] + np.arange(1, len(samples) + 1)
         events = self._judge(idx, ts, value, series, naive, scored, expected, judged_naive, scale, relation, seen)
         events.sort(key=lambda e: e.ts)  # stable: at one sample, the anomaly precedes the forecast
@@ -368,43 +365,6 @@ class Engine:
         self.last_ts[index] = ts[-1]
         self.seen[index] = seen[-1]
         return events
-
-    def _scaled(self, x: np.ndarray, idx: np.ndarray, sequence: bool = False) -> np.ndarray:
-        """What the model sees of samples ``x`` of streams ``idx`` (``sequence``: consecutive samples of one
-        stream, else one sample each of distinct streams)."""
-        if not self.config.standardise:
-            return x
-        if self.config.difference:  # the change from the sample before (0 for a stream's first)
-            if sequence:
-                row = idx[0]
-                x = changes(x.astype(np.float64), self.previous[row] if self.has_previous[row] else None)
-            else:
-                x = np.where(self.has_previous[idx, None], x - self.previous[idx], 0.0)
-        with np.errstate(over="ignore", invalid="ignore"):  # (overflows are found and dropped by the caller)
-            return np.ascontiguousarray((x - self.offset[idx]) / self.scale[idx], dtype=np.float32)
-
-    def _model_units(self, values: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Target-feature values of streams ``idx`` as the model sees them (standardised), for the detector:
-        its judgement then does not depend on the sensor's units (its floors on spreads are absolute)."""
-        if not self.config.standardise:
-            return values
-        t = self.config.target_feature
-        return (values - self.offset[idx, t]) / self.scale[idx, t]
-
-    def _in_units(self, spread: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """A spread the detector measured in model units, back in the stream's units."""
-        if not self.config.standardise:
-            return spread
-        return spread * self.scale[idx, self.config.target_feature]
-
-    def _unscaled(self, series: np.ndarray, idx: np.ndarray, value: np.ndarray) -> np.ndarray:
-        """Forecasts of the target feature back in the stream's units (``value``: the sample each was made at;
-        with ``difference`` the model forecasts the change from it)."""
-        if not self.config.standardise:
-            return series
-        t = self.config.target_feature
-        base = value[:, None] if self.config.difference else self.offset[idx, t, None]
-        return series * self.scale[idx, t, None] + base
 
     def _forecasts(self, idx: np.ndarray, ts: np.ndarray, series: np.ndarray, seen: np.ndarray,
                    bounds: Bounds, naive: np.ndarray) -> list[Event]:
@@ -424,8 +384,8 @@ class Engine:
                relation: np.ndarray | None = None) -> tuple[list[Event], Update]:
         """Detector update for samples (``idx`` may repeat a stream: they are taken in order; ``naive``: their
         forecast ``expected`` was the last value)."""
-        result = self.detector.update(idx, self._model_units(value, idx), self._model_units(expected, idx), ts,
-                                      relation)
+        units = self.scaling.model_units
+        result = self.detector.update(idx, units(value, idx), units(expected, idx), ts, relation)
         z_threshold = self.config.detector.threshold
         events = []
         for k in np.flatnonzero(result.anomalous | result.opened | result.closed).tolist():

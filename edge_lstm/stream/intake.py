@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edge_lstm.stream.sample import Sample
-from edge_lstm.stream.scaling import difference_scaling, standard_scaling
 
 if TYPE_CHECKING:
     from edge_lstm.stream.engine import Engine
@@ -70,7 +69,7 @@ def calibrate(engine: Engine, queues: list[tuple[int, list[Sample]]]) -> list[tu
     """Hold new streams' samples until ``standardise`` of them set the stream's scaling; then release them."""
     n, ready = engine.config.standardise, []
     for index, samples in queues:
-        if engine.calibrated[index]:
+        if engine.scaling.calibrated[index]:
             ready.append((index, samples))
             continue
         held = engine.warming.setdefault(index, [])
@@ -78,10 +77,7 @@ def calibrate(engine: Engine, queues: list[tuple[int, list[Sample]]]) -> list[tu
         engine.counters["stale"] += len(samples) - len(fresh)
         held.extend(fresh)
         if len(held) >= n:
-            values = np.array([s.values for s in held[:n]], np.float64)
-            scaling = difference_scaling if engine.config.difference else standard_scaling
-            engine.offset[index], engine.scale[index] = scaling(values)
-            engine.calibrated[index] = True
+            engine.scaling.learn(index, np.array([s.values for s in held[:n]], np.float64))
             ready.append((index, engine.warming.pop(index)))
     return ready
 

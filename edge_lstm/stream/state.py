@@ -21,10 +21,9 @@ if TYPE_CHECKING:
 DETECTOR_UNITS = "model"
 
 #: Per-stream engine arrays saved in checkpoints.
-ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "offset", "scale", "calibrated", "restarted_at",
-                 "forecast_naive", "previous", "has_previous", "incident_views")
+ENGINE_ARRAYS = ("forecast", "has_forecast", "last_ts", "seen", "restarted_at", "forecast_naive", "incident_views")
 #: What an engine array holds for a stream that has seen nothing, where it is not 0.
-EMPTY = {"last_ts": -np.inf, "scale": 1.0}
+EMPTY = {"last_ts": -np.inf}
 
 
 def evict(engine: Engine, names: list[str]) -> list[Event]:
@@ -42,7 +41,7 @@ def evict(engine: Engine, names: list[str]) -> list[Event]:
     for rows in bank.values():
         compact_rows(rows, keep, n, 0.0)
     engine._bank.state = bank
-    for arrays in (engine.detector, engine.intervals, engine.fallback):
+    for arrays in (engine.detector, engine.intervals, engine.fallback, engine.scaling):
         arrays.compact(keep, n)
     for name in ENGINE_ARRAYS:
         compact_rows(getattr(engine, name), keep, n, EMPTY.get(name, 0))
@@ -71,6 +70,7 @@ def snapshot(engine: Engine) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     arrays.update({f"fallback/{k}": v[:n] for k, v in engine.fallback.state().items()})
     for name in ENGINE_ARRAYS:
         arrays[f"engine/{name}"] = getattr(engine, name)[:n]
+    arrays.update({f"engine/{k}": v[:n] for k, v in engine.scaling.state().items()})  # (keys of the engine's own)
     warming = {engine.names[i]: [[s.ts, *s.values] for s in held] for i, held in engine.warming.items()}
     meta = {"streams": list(engine.names), "counters": dict(engine.counters), "warming": warming,
             "detector_units": DETECTOR_UNITS}
@@ -118,9 +118,10 @@ def restore(engine: Engine, arrays: dict[str, np.ndarray], meta: dict[str, Any])
         for key in fallback:
             fallback[key][:n] = arrays[f"fallback/{key}"]
         engine.fallback.load_state(fallback)
-    for name in ENGINE_ARRAYS:
-        if f"engine/{name}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
-            getattr(engine, name)[:n] = arrays[f"engine/{name}"]
+    for owner, names in ((engine, ENGINE_ARRAYS), (engine.scaling, engine.scaling.FIELDS)):
+        for name in names:
+            if f"engine/{name}" in arrays:  # (a checkpoint from an older version lacks the newer fields)
+                getattr(owner, name)[:n] = arrays[f"engine/{name}"]
     engine.warming = {engine.streams[name]: [Sample(row[0], tuple(row[1:])) for row in held]
                       for name, held in meta.get("warming", {}).items()}
     if engine.operating is not None and "operating" in meta:

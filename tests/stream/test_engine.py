@@ -253,7 +253,7 @@ def test_difference_feeds_the_changes_and_forecasts_from_the_last_value(batch):
         want = x[part].astype(np.float32) + out * scale
         got = [forecasts[t] for t in ts[part]]
         np.testing.assert_allclose(got, want, rtol=1e-5)
-    assert engine.offset[0, 0] == 0.0 and engine.scale[0, 0] == pytest.approx(scale)
+    assert engine.scaling.offset[0, 0] == 0.0 and engine.scaling.scale[0, 0] == pytest.approx(scale)
 
 
 def test_a_differencing_engine_resumes_from_a_checkpoint_exactly():

@@ -1,0 +1,227 @@
+"""The detector's compiled step: every view's judgement of a sample, the incident it opens or closes, and what each
+view learns from it, for a batch of samples of many streams (Numba; the state is the
+:class:`~edge_lstm.detect.detector.Detector`'s arrays). The module docstring of :mod:`edge_lstm.detect.detector`
+says what each view asks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from edge_lstm.detect.measures import pattern_distance, roll, seasonal_residual, trailing_max
+
+LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate x this many residual spreads
+
+
+@njit(cache=True)
+def update_streams(idx, value, residual, ts, relation, ints, floats, stats, forecast_stats, incident, clock, pattern,
+                   level, silence, stuck, seasonal, out):
+    """The per-stream update of :meth:`edge_lstm.detect.detector.Detector.update` (one call per batch of samples,
+    taken in order): each sample judged by every view, its incident decided, then every view learns from it. The
+    arrays come grouped per view (tuples unpacked once per call: per-view compiled helpers were measured slower,
+    each call costing reference counts on the arrays it takes)."""
+    count, mean, var = stats
+    forecast_mean, forecast_var = forecast_stats
+    is_open, start, peak, calm, peak_score, bar = incident
+    blocks, block_fill, seen = clock
+    recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks = pattern
+    level_high, level_low, level_fill = level
+    last_ts, gap_mean, gap_blocks = silence
+    last_value, run, run_since, run_blocks = stuck
+    season_low, season_high, season_bin = seasonal
+    z_out, score_out, anomalous_out, opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, \
+        since_out, pattern_out, level_out = out
+    warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
+        ints[6] != 0
+    threshold, alpha, min_std, z_gate, pattern_gate, level_margin = floats[0], floats[1], floats[2], floats[3], \
+        floats[4], floats[5]
+    silence_gate = floats[6]
+    late_gap = floats[7]
+    stuck_run = ints[7]
+    seasonal_days, seasonal_reach, bins_per_day, bin_s = ints[8], ints[9], ints[10], floats[8]
+    pattern_learned = ints[11]  # values seen before a pattern distance enters the view's history
+    nblocks = blocks.shape[1] - 1
+    query = np.empty(max(1, length // max(1, seg)))
+    for j in range(idx.size):
+        i = idx[j]
+        x = value[j]
+        std = math.sqrt(max(var[i], min_std * min_std))
+        warmed = count[i] >= warmup
+        r = residual[j]
+        now_bin = np.int64(0)
+        if seasonal_days:
+            now_bin = np.int64(math.floor(ts[j] / bin_s))
+            r = seasonal_residual(x, r, now_bin, season_low[i], season_high[i], season_bin[i], seasonal_days,
+                                   seasonal_reach, bins_per_day)
+        z = abs(r - mean[i]) / std if warmed else 0.0
+        # What is reported (an incident's severity, the engine's "channel moving", the intervals' scale): the
+        # forecast residual's z and spread, which are the view's own unless the seasonal memory is on.
+        z_forecast, forecast_std = z, std
+        if seasonal_days:
+            forecast_std = math.sqrt(max(forecast_var[i], min_std * min_std))
+            if warmed:
+                z_forecast = abs(residual[j] - forecast_mean[i]) / forecast_std
+        size = abs(r)
+        # The views: forecast residual, pattern, level, silence.
+        view = 0
+        since = ts[j]
+        history = 0.0
+        distance, distance_history, v_pattern, v_level = -1.0, 0.0, 0.0, 0.0
+        # A sample long after the previous one: the forecast it is compared with was made for one due long before.
+        late = late_gap > 0.0 and seen[i] > 0 and gap_mean[i] > 0.0 and ts[j] - last_ts[i] > late_gap * gap_mean[i]
+        if novelty:
+            history = trailing_max(blocks[i])
+            # Judged once a warm-up's worth of residuals after the warm-up is kept (those of the first samples, from
+            # zero state, are not the model's usual errors and never enter the history).
+            judged = count[i] >= 2 * warmup and not late
+            v = size / max(history, min_std) * min(1.0, z / z_gate) if judged else 0.0
+            if length:
+                seen_now = seen[i] + 1
+                recent[i, seen[i] % length] = x
+                recent_ts[i, seen[i] % length] = ts[j]
+                distance = pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
+                if distance >= 0.0:
+                    distance_history = trailing_max(distance_blocks[i])
+                    # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
+                    if distance_history > 0.0 and distances[i] >= warmup and not (seasonal_days and r == 0.0):
+                        gate = min(1.0, distance / max(pattern_gate * distance_mean[i], min_std))
+                        v_pattern = distance / max(distance_history, min_std) * gate
+                        if v_pattern > v:
+                            v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
+            if level_block and warmed and seen[i] >= max(warmup, level_block):
+                high, low = trailing_max(level_high[i], -np.inf), -trailing_max(-level_low[i], -np.inf)
+                if high > low:
+                    excursion = max(x - high, low - x, 0.0)
+                    damp = min(1.0, excursion / (LEVEL_GATE * z_gate * std))
+                    v_level = excursion / ((high - low) * level_margin) * damp
+                    if v_level > v:
+                        v, view, since = v_level, 2, ts[j]
+            if (silence_gate > 0.0 or late_gap > 0.0) and seen[i] > 0:
+                gap = ts[j] - last_ts[i]
+                gap_history = trailing_max(gap_blocks[i])
+                if silence_gate > 0.0 and warmed and seen[i] >= warmup:
+                    v_silence = gap / max(2.0 * gap_history, silence_gate * gap_mean[i], min_std)
+                    if v_silence > v:
+                        v, view, since = v_silence, 3, last_ts[i]
+                if gap > 2.0 * gap_history and seen[i] >= warmup:
+                    gap = 2.0 * gap_history  # a dropout raises the bar at most twice, as an incident does
+                gap_blocks[i, nblocks] = max(gap_blocks[i, nblocks], gap)
+                gap_mean[i] += (gap - gap_mean[i]) * max(alpha, 1.0 / seen[i])
+            if stuck_run > 0:
+                repeats = run[i] + 1 if seen[i] > 0 and x == last_value[i] else 1
+                run_history = trailing_max(run_blocks[i])
+                if repeats == 1:
+                    if seen[i] > 0:  # a run ended: learn its length (a stuck spell raises the bar at most twice)
+                        ended = float(run[i])
+                        if run_history > 0.0 and ended > max(2.0 * run_history, float(stuck_run)):
+                            ended = 2.0 * run_history
+                        run_blocks[i, nblocks] = max(run_blocks[i, nblocks], ended)
+                    run_since[i] = ts[j]
+                # Judged once the stream has changed value at least once: a signal constant from the start
+                # may simply be constant.
+                if warmed and seen[i] >= warmup and run_history > 0.0:
+                    v_stuck = repeats / max(2.0 * run_history, float(stuck_run))
+                    if v_stuck > v:
+                        v, view, since = v_stuck, 4, run_since[i]
+                run[i] = repeats
+                last_value[i] = x
+            if relation[j] > v:
+                v, view, since = relation[j], 5, ts[j]
+            score = v / (1.0 + v)
+            anomalous = warmed and v > 1.0
+        else:
+            score = z / (z + threshold)
+            anomalous = warmed and z > threshold
+        was_open = is_open[i]
+        opened = anomalous and not was_open
+        if opened:
+            start[i] = ts[j]
+        if anomalous:
+            peak[i] = max(peak[i], z_forecast)
+            peak_score[i] = max(peak_score[i], score)
+        c = 0 if anomalous else calm[i] + 1
+        closed = was_open and c >= quiet
+        z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z_forecast, score, anomalous, opened, \
+            closed
+        start_out[j], peak_out[j], std_out[j], peak_score_out[j] = start[i], peak[i], forecast_std, peak_score[i]
+        view_out[j], since_out[j], pattern_out[j], level_out[j] = view, since, v_pattern, v_level
+        now_open = (was_open or opened) and not closed
+        is_open[i] = now_open
+        calm[i] = c if now_open else 0
+        if not now_open:
+            peak[i] = 0.0
+            peak_score[i] = 0.0
+        # Learn: clip what exceeded the threshold, Welford while warming up, then EWMA. (Not from a late
+        # sample: its residual says nothing about the forecast's usual errors.)
+        if not late:
+            delta = r - mean[i]
+            if warmed:
+                limit = threshold * std
+                delta = min(max(delta, -limit), limit)
+            n = count[i] + 1
+            weight = alpha if warmed else 1.0 / n
+            mean[i] += weight * delta
+            var[i] = (1.0 - weight) * (var[i] + weight * delta * delta)
+            if seasonal_days:  # the forecast residual's own statistics, learned alike
+                delta = residual[j] - forecast_mean[i]
+                if warmed:
+                    limit = threshold * forecast_std
+                    delta = min(max(delta, -limit), limit)
+                forecast_mean[i] += weight * delta
+                forecast_var[i] = (1.0 - weight) * (forecast_var[i] + weight * delta * delta)
+            count[i] = n
+        # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice: the
+        # residual's, twice what it was when the incident began (not twice per sample, which compounds in a burst);
+        # the pattern distance's, twice what it was before the sample (held at the onset too, NAB read 0.3 lower).
+        if opened:
+            bar[i] = history
+        if anomalous and novelty and history > 0.0:
+            size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
+        if warmed and not late:
+            blocks[i, nblocks] = max(blocks[i, nblocks], size)
+        if distance >= 0.0:
+            if v_pattern > 1.0 and distance_history > 0.0:
+                distance = min(distance, 2.0 * distance_history)
+            # A distance is kept once half the memory was searched: nearer neighbours are found in more history, so
+            # those of a short one are too large to set the bar.
+            if seen[i] + 1 >= pattern_learned:
+                distance_blocks[i, nblocks] = max(distance_blocks[i, nblocks], distance)
+            distances[i] += 1
+            distance_mean[i] += (distance - distance_mean[i]) * max(alpha, 1.0 / distances[i])
+        block_fill[i] += 1
+        if block_fill[i] >= block:
+            roll(blocks[i], 0.0)
+            roll(distance_blocks[i], 0.0)
+            roll(gap_blocks[i], 0.0)
+            roll(run_blocks[i], 0.0)
+            block_fill[i] = 0
+        if novelty and length:
+            segment_sum[i] += x
+            seen[i] += 1
+            if seen[i] % seg == 0:
+                ring = segments.shape[1] - length // seg
+                at = (seen[i] // seg - 1) % ring
+                segments[i, at] = segment_sum[i] / seg
+                if at < length // seg:  # the ring's head, repeated after its end
+                    segments[i, ring + at] = segments[i, at]
+                segment_sum[i] = 0.0
+        elif novelty:
+            seen[i] += 1
+        last_ts[i] = ts[j]
+        if seasonal_days and math.isfinite(x):
+            slot = now_bin % season_bin.shape[1]
+            if season_bin[i, slot] != now_bin:
+                season_bin[i, slot], season_low[i, slot], season_high[i, slot] = now_bin, x, x
+            else:
+                season_low[i, slot] = min(season_low[i, slot], x)
+                season_high[i, slot] = max(season_high[i, slot], x)
+        if novelty and level_block:
+            level_high[i, nblocks] = max(level_high[i, nblocks], x)
+            level_low[i, nblocks] = min(level_low[i, nblocks], x)
+            level_fill[i] += 1
+            if level_fill[i] >= level_block:
+                roll(level_high[i], -np.inf)
+                roll(level_low[i], np.inf)
+                level_fill[i] = 0
