@@ -16,8 +16,9 @@ from numba import njit
 from edge_lstm.runtime import activations
 from edge_lstm.runtime.bundle import Bundle
 from edge_lstm.runtime.kernels.base import Kernel, raise_non_finite
-from edge_lstm.runtime.kernels.fastmath import HALF, ONE, ZERO, sigmoid32, tanh32
+from edge_lstm.runtime.kernels.fastmath import sigmoid32, tanh32
 from edge_lstm.runtime.kernels.microkernel import BLOCK, aligned, float_matmul_acc, pack_rows
+from edge_lstm.runtime.kernels.numba_activations import LINEAR, SIGMOID, TANH, act1, activate
 
 # Op codes and program columns.
 OP_DENSE, OP_LSTM, OP_GRU, OP_RNN, OP_AFFINE, OP_ACT = range(6)
@@ -26,89 +27,9 @@ OP_OF = {"dense": OP_DENSE, "lstm": OP_LSTM, "gru": OP_GRU, "simple_rnn": OP_RNN
 C_OP, C_IN, C_OUT, C_W, C_U, C_B, C_B2, C_H, C_C, C_ACT, C_RACT, C_FLAG, C_WP, C_UP = range(14)
 N_COLS = 14
 
-_A = activations.CODES
-LINEAR, RELU, RELU6, LEAKY, ELU, SELU = _A["linear"], _A["relu"], _A["relu6"], _A["leaky_relu"], _A["elu"], _A["selu"]
-TANH, SIGMOID, HSIG, HSILU, SILU = _A["tanh"], _A["sigmoid"], _A["hard_sigmoid"], _A["hard_silu"], _A["silu"]
-SOFTPLUS, SOFTSIGN, EXP, MISH, LOGSIG = _A["softplus"], _A["softsign"], _A["exponential"], _A["mish"], _A["log_sigmoid"]
-GELU, SOFTMAX = _A["gelu"], _A["softmax"]
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
 
 TILE = 16  # streams advanced together, so each weight row is loaded once per tile
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _softplus(x):
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-
-
-@njit(cache=True, error_model="numpy")
-def act1(code, x):
-    """One activation on one float (softmax is handled on whole vectors)."""
-    if code == LINEAR:
-        return x
-    if code == TANH:
-        return tanh32(x)
-    if code == SIGMOID:
-        return sigmoid32(x)
-    if code == RELU:
-        return max(x, ZERO)
-    if code == HSIG:
-        return min(max(x / np.float32(6.0) + HALF, ZERO), ONE)
-    if code == RELU6:
-        return min(max(x, ZERO), np.float32(6.0))
-    if code == LEAKY:
-        return x if x >= 0.0 else np.float32(0.2) * x
-    if code == ELU:
-        return x if x > 0.0 else math.expm1(x)
-    if code == SELU:
-        return _SELU_SCALE * (x if x > 0.0 else _SELU_ALPHA * math.expm1(x))
-    if code == HSILU:
-        return x * min(max(x / np.float32(6.0) + HALF, ZERO), ONE)
-    if code == SILU:
-        return x / (1.0 + math.exp(-x))
-    if code == SOFTPLUS:
-        return _softplus(x)
-    if code == SOFTSIGN:
-        return x / (1.0 + abs(x))
-    if code == EXP:
-        return math.exp(x)
-    if code == MISH:
-        return x * math.tanh(_softplus(x))
-    if code == LOGSIG:
-        return -_softplus(-x)
-    if code == GELU:
-        return 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476))
-    return x
-
-
-@njit(cache=True, error_model="numpy")
-def activate(code, v, n):
-    """Apply activation ``code`` to ``v[:n]`` in place."""
-    if code == LINEAR:
-        return
-    if code == SOFTMAX:
-        m = v[0]
-        for j in range(1, n):
-            m = max(m, v[j])
-        total = 0.0
-        for j in range(n):
-            v[j] = math.exp(v[j] - m)
-            total += v[j]
-        for j in range(n):
-            v[j] /= total
-    elif code == TANH:
-        for j in range(n):
-            v[j] = tanh32(v[j])
-    elif code == SIGMOID:
-        for j in range(n):
-            v[j] = sigmoid32(v[j])
-    elif code == RELU:
-        for j in range(n):
-            v[j] = max(v[j], ZERO)
-    else:
-        for j in range(n):
-            v[j] = act1(code, v[j])
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -385,7 +306,7 @@ def compile_program(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, int, int, n
     for layer in spec.layers:
         row = [0] * N_COLS
         row[C_OP], row[C_IN], row[C_OUT] = OP_OF[layer.kind], layer.input_dim, layer.units
-        row[C_ACT], row[C_RACT] = _A[layer.activation], _A[layer.recurrent_activation]
+        row[C_ACT], row[C_RACT] = activations.CODES[layer.activation], activations.CODES[layer.recurrent_activation]
         wk = bundle.weights
         if layer.kind == "affine":
             row[C_W], row[C_B] = put(wk[layer.weight_key("scale")]), put(wk[layer.weight_key("offset")])

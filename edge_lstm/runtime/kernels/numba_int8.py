@@ -19,8 +19,8 @@ from edge_lstm.runtime.int8_scheme import FUSED_KINDS
 from edge_lstm.runtime.kernels.base import Kernel, raise_non_finite
 from edge_lstm.runtime.kernels.fastmath import HALF
 from edge_lstm.runtime.kernels.microkernel import BLOCK, aligned, int_matmul, pack_pairs
+from edge_lstm.runtime.kernels.numba_activations import LINEAR, act1, activate
 from edge_lstm.runtime.kernels.numba_f32 import (
-    LINEAR,
     OP_ACT,
     OP_AFFINE,
     OP_DENSE,
@@ -28,8 +28,6 @@ from edge_lstm.runtime.kernels.numba_f32 import (
     OP_LSTM,
     OP_OF,
     TILE,
-    act1,
-    activate,
     affine_tile,
     copy_tile,
     first_non_finite,
