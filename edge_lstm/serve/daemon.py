@@ -17,23 +17,22 @@ import time
 from collections import Counter
 from typing import Any
 
-import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import edge_lstm
 from edge_lstm.runtime.memory import page_out_compiler
-from edge_lstm.serve import checkpoint, homeassistant
+from edge_lstm.serve import daemon_state, homeassistant
 from edge_lstm.serve.assembly import FeatureAssembler
 from edge_lstm.serve.broker import no_delay, parse_broker_url
 from edge_lstm.serve.config import ConfigError, engine_config
 from edge_lstm.serve.connection import ConnectionStatus, describe, mqtt_client, receive_maximum
 from edge_lstm.serve.intake import Intake
-from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.outbox import Outbox
 from edge_lstm.serve.payloads import PayloadError, Sample, parse
 from edge_lstm.serve.registry import Registry
+from edge_lstm.serve.stats import Metrics, daemon_stats
 from edge_lstm.serve.systemd import sd_notify
 from edge_lstm.serve.topics import event_topic, stream_name
 from edge_lstm.serve.wire import event_body, rejection
@@ -85,54 +84,10 @@ class Daemon:
 
     # -- state ------------------------------------------------------------------------------------
     def _restore(self) -> str:
-        if not self.checkpoint_path:
-            return "no checkpoint configured"
-        try:
-            found = checkpoint.load(self.checkpoint_path)
-        except ValueError as exc:
-            log.warning("%s; starting fresh", exc)
-            return f"unreadable checkpoint: {exc}"
-        if found is None:
-            return "no checkpoint yet"
-        arrays, meta = found
-        if meta.get("bundle_sha256") != self.bundle_hash:
-            log.warning("checkpoint was made with another bundle; warming up fresh")
-            return "checkpoint from another bundle: warming up fresh"
-        try:
-            note = self.engine.restore(arrays, meta)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:  # a file that reads but does not fit
-            log.warning("checkpoint %s does not fit (%s: %s); starting fresh", self.checkpoint_path,
-                        type(exc).__name__, exc)
-            self.engine = Engine(self.model, self.engine.config)
-            return f"checkpoint did not fit ({type(exc).__name__}: {exc}): starting fresh"
-        log.info("restored %d streams from %s", len(self.engine.names), self.checkpoint_path)
-        # The totals roll back with the state they describe (samples does, with the engine's counters): after a
-        # crash, messages processed since the checkpoint come again and are counted again, once in all.
-        self.counters.update({k: int(v) for k, v in meta.get("daemon_counters", {}).items()})
-        self.registry.load_state(meta.get("registry", {}), self.engine.names, time.time())
-        limit = self.config["input"]["max_streams"]
-        excess = list(self.registry.last)[: max(0, len(self.registry.last) - limit)] if limit else []
-        if excess:
-            self._evict(excess, "the least recently heard from, beyond input.max_streams (lowered since)")
-        if note:
-            log.warning("%s", note)
-            return f"restored {len(self.engine.names)} streams; {note}"
-        return f"restored {len(self.engine.names)} streams"
+        return daemon_state.restore(self)
 
     def save_checkpoint(self) -> None:
-        if not self.checkpoint_path:
-            return
-        arrays, meta = self.engine.snapshot()
-        meta.update(bundle_sha256=self.bundle_hash, backend=self.model.backend, saved_at=time.time(),
-                    daemon_counters={**self.counters, "checkpoints": self.counters["checkpoints"] + 1},
-                    registry=self.registry.state())
-        try:
-            checkpoint.save(self.checkpoint_path, arrays, meta)
-        except OSError as exc:  # a full SD card, a read-only mount: the daemon goes on; the last good file stays
-            self.counters["checkpoint_errors"] += 1
-            log.warning("could not write the checkpoint %s: %s", self.checkpoint_path, exc)
-            return
-        self.counters["checkpoints"] += 1
+        daemon_state.save(self)
 
     # -- MQTT -------------------------------------------------------------------------------------
     def _client(self) -> mqtt.Client:
@@ -339,27 +294,8 @@ class Daemon:
             self.outbox.add(info)
 
     def stats(self) -> dict[str, Any]:
-        latency = np.array(self.engine.step_seconds or [0.0]) * 1e3
-        return {
-            "node": self.node, "ts": time.time(), "uptime_s": round(time.time() - self.started, 1),
-            "streams": len(self.engine.names), "samples": self.engine.counters["samples"],
-            "messages": self.counters["messages"], "errors": self.counters["errors"],
-            "stale": self.counters["stale"], "gap_resets": self.engine.counters["gap_resets"],
-            "clock_resets": self.engine.counters["clock_resets"], "internal_errors": self.counters["internal_errors"],
-            "non_finite": self.engine.counters["non_finite"],
-            "fallback_streams": int(self.engine.fallback.active(np.arange(len(self.engine.names))).sum()),
-            "operating_changes": self.engine.operating.counters["suppressed"] if self.engine.operating else 0,
-            "dropped_overload": self.counters["dropped_overload"], "evicted": self.counters["evicted"],
-            "events": {"anomaly": self.counters["events_anomaly"], "forecast": self.counters["events_forecast"]},
-            "queue_depth": len(self.intake), "unacked_events": self.outbox.pending(),
-            "outbox_waits": self.counters["outbox_waits"], "unconfirmed_events": self.outbox.unconfirmed,
-            "steps": self.engine.counters["steps"],
-            "step_latency_ms": {"p50": round(float(np.percentile(latency, 50)), 4),
-                                "p99": round(float(np.percentile(latency, 99)), 4)},
-            **self.link.stats(),
-            "disconnects": self.counters["disconnects"], "checkpoints": self.counters["checkpoints"],
-            "checkpoint_errors": self.counters["checkpoint_errors"],
-        }
+        """What ``.../stats`` says (schemas/stats.schema.json)."""
+        return daemon_stats(self)
 
     def _publish_stats(self) -> None:
         stats = self.stats()
