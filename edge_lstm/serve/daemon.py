@@ -36,8 +36,9 @@ from edge_lstm.serve.stats import Metrics, daemon_stats
 from edge_lstm.serve.systemd import sd_notify
 from edge_lstm.serve.topics import event_topic, stream_name
 from edge_lstm.serve.wire import event_body, rejection
-from edge_lstm.stream.engine import Engine, warm_up
+from edge_lstm.stream.engine import Engine
 from edge_lstm.stream.events import Event
+from edge_lstm.stream.warmup import warm_up
 
 log = logging.getLogger("edge_lstm.serve.daemon")
 

@@ -37,8 +37,9 @@ from edge_lstm.serve.payloads import PayloadError, Sample, parse
 from edge_lstm.serve.topics import event_topic, stream_name
 from edge_lstm.serve.wire import event_body, rejection
 from edge_lstm.shards import topology
-from edge_lstm.stream.engine import Engine, warm_up
+from edge_lstm.stream.engine import Engine
 from edge_lstm.stream.events import Event, Incident
+from edge_lstm.stream.warmup import warm_up
 
 log = logging.getLogger("edge_lstm.shards.worker")
 

@@ -18,7 +18,6 @@ import logging
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -44,17 +43,6 @@ SEQUENCE_MAX_STREAMS = 32
 #: Samples after a (re)start not scored when the model takes streams of any length (edge-lstm train trains so).
 SETTLE = 50
 
-
-
-def warm_up(model: Model, config: EngineConfig | None = None) -> None:
-    """Compile every kernel the engine uses (a throwaway engine through both of its paths), so that
-    the first real samples are not delayed by JIT compilation (seconds on a Pi; cached on disk after)."""
-    config = replace(config or EngineConfig(), standardise=0, difference=False, settle=0,
-                     detector=replace((config or EngineConfig()).detector, warmup=1))
-    engine = Engine(model, config, capacity=2)
-    x = (0.0,) * model.features
-    engine.process([("a", Sample(1.0, x)), ("b", Sample(1.0, x))])  # a batched round
-    engine.process([("a", Sample(2.0 + t, x)) for t in range(SEQUENCE_MIN)])  # one stream's sequence
 
 
 class Engine:
