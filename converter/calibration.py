@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_lstm.errors import EdgeLSTMError
+from edge_lstm.evaluate.labelled import has_time_column
 
 
 class CalibrationDataError(EdgeLSTMError):
@@ -34,13 +35,9 @@ def windows_from_series(series: np.ndarray, window: int, max_windows: int = 512)
     return np.stack([series[s : s + window] for s in starts]).astype(np.float32)
 
 
-#: Header names of a first column that holds the samples' times, not a feature (even when numeric: epoch seconds).
-TIME_COLUMNS = frozenset({"timestamp", "time", "ts", "date", "datetime", "epoch"})
-
-
 def read_csv_series(path: Path) -> tuple[np.ndarray, list[str]]:
-    """Numeric columns of a CSV with a header row, as ``(L, F)`` float32, and their names (a first column named
-    as a time, ``timestamp`` say, is never one of them)."""
+    """Numeric columns of a CSV with a header row, as ``(L, F)`` float32, and their names (a first column of times,
+    by :func:`edge_lstm.evaluate.labelled.has_time_column`, is never one of them)."""
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     if len(rows) < 2:
@@ -53,7 +50,7 @@ def read_csv_series(path: Path) -> tuple[np.ndarray, list[str]]:
         except ValueError:
             return False
 
-    first = 1 if header and header[0].strip().lower() in TIME_COLUMNS else 0
+    first = 1 if has_time_column(header, body) else 0
     cols = [c for c in range(first, len(header)) if numeric(c)]
     if not cols:
         raise CalibrationDataError(f"{path}: no numeric column found (columns: {header})")

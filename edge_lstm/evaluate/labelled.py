@@ -78,6 +78,24 @@ def to_epoch(text: str, where: str) -> float:
         raise EdgeLSTMError(f"{where}: {exc}") from None
 
 
+#: Header names of a first column that holds the samples' times, not a feature (even when numeric: epoch seconds).
+TIME_COLUMNS = frozenset({"timestamp", "time", "ts", "date", "datetime", "epoch"})
+
+
+def has_time_column(header: list[str], body: list[list[str]]) -> bool:
+    """Whether a CSV's first column holds the samples' times: named as one (:data:`TIME_COLUMNS`) or holding dates,
+    not numbers. Every reader of the project's CSVs follows this rule (train, convert's calibration, evaluate).
+
+    >>> has_time_column(["timestamp", "value"], [["1700000000", "1.5"]]), has_time_column(["t", "v"], [["1", "2"]])
+    (True, False)
+    """
+    if not header:
+        return False
+    if header[0].strip().lower() in TIME_COLUMNS:
+        return True
+    return bool(body and body[0]) and not is_number(body[0][0])
+
+
 def read_series(path: Path, name: str, windows: list[tuple[float, float]] | None = None) -> LabelledSeries:
     """A CSV whose first column is the timestamp and the others numbers (rows out of time order are kept here:
     :attr:`LabelledSeries.kept` says which the streaming path takes)."""
@@ -88,6 +106,9 @@ def read_series(path: Path, name: str, windows: list[tuple[float, float]] | None
     header, body = rows[0], rows[1:]
     if len(header) < 2:
         raise EdgeLSTMError(f"{path}: expected columns timestamp,value[,...], got {header}")
+    if not has_time_column(header, body):
+        raise EdgeLSTMError(f"{path}: the first column must hold the samples' times, named one of "
+                            f"{', '.join(sorted(TIME_COLUMNS))} (or holding dates); got {header[0]!r}")
     ts = np.array([to_epoch(r[0], f"{path} row {i + 2}") for i, r in enumerate(body)])
     try:
         values = np.array([[float(c) for c in r[1 : len(header)]] for r in body], dtype=np.float64)

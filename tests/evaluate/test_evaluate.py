@@ -157,6 +157,22 @@ def test_read_series_refuses_what_the_model_cannot_take(tmp_path, cell, reason):
         read_series(tmp_path / "s.csv", "s.csv")
 
 
+def test_train_and_evaluate_read_the_same_columns(tmp_path):
+    """One rule tells the time column (edge_lstm.evaluate.labelled.has_time_column): what train takes as features
+    is what evaluate replays, and a first column evaluate cannot take as times is named, not guessed."""
+    from converter.calibration import read_csv_series
+
+    for header, first in (("timestamp", "1700000000"), ("Date", "2024-01-01 00:00:00"), ("time", "1700000000")):
+        path = tmp_path / f"{header}.csv"
+        path.write_text(f"{header},value,temp\n{first},1.5,20\n")
+        assert read_csv_series(path)[1] == read_series(path, path.name).columns == ["value", "temp"]
+    path = tmp_path / "t.csv"
+    path.write_text("t,value\n1700000000,1.5\n1700000060,1.6\n")
+    assert read_csv_series(path)[1] == ["t", "value"]  # (train: epoch numbers under another name are a feature)
+    with pytest.raises(EdgeLSTMError, match="the first column must hold the samples' times, named one of .*got 't'"):
+        read_series(path, path.name)
+
+
 def test_a_bad_probation_table_is_named(tmp_path):
     from edge_lstm.evaluate.protocol import find
 
