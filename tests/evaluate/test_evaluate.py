@@ -169,7 +169,7 @@ def test_train_and_evaluate_read_the_same_columns(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("t,value\n1700000000,1.5\n1700000060,1.6\n")
     assert read_csv_series(path)[1] == ["t", "value"]  # (train: epoch numbers under another name are a feature)
-    with pytest.raises(EdgeLSTMError, match="the first column must hold the samples' times, named one of .*got 't'"):
+    with pytest.raises(EdgeLSTMError, match=r"the first column must hold the samples' times, named one of .*got 't'"):
         read_series(path, path.name)
 
 
