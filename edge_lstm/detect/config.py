@@ -50,6 +50,10 @@ class DetectorConfig:
                                       "searches", non_negative)
     seasonal_bin_s: float = setting(300.0, "the seasonal memory keeps each bin's [min, max] (must divide a day)",
                                     positive)
+    tail_rate: float = setting(0.001, "the forecast view's bar is at least the |residual| its stream exceeds once in "
+                               "1 / tail_rate samples (a Gumbel fit to its block maxima; 0: off)", non_negative)
+    tail_block: int = setting(32, "samples per block maximum of that fit", positive)
+
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"detector mode must be one of {MODES}, not {self.mode!r}")

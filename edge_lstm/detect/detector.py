@@ -16,7 +16,10 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     per block of ``novelty_window / 8`` samples; a residual of an incident enters it at most at twice
     the maximum from before the incident began, so one huge spike, or a burst, does not hide the next
     fault. The residuals of the warm-up (the model's state settling from zero) never enter it, and the
-    view judges from two warm-ups on.
+    view judges from two warm-ups on. The bar is at least the |residual| the stream exceeds once in
+    ``1 / tail_rate`` samples by a Gumbel fit to its maxima per ``tail_block`` samples (a **tail floor**):
+    a record over a short history, or on a stream whose block maxima vary widely, is no news until it is
+    also that rare.
     A sample arriving more than ``late_gap`` mean gaps after the previous one is neither judged nor
     learned here: the forecast it is compared with was made for a sample due long before.
     With ``seasonal_days`` > 0 (a **seasonal memory**), the residual is taken against whichever is
@@ -109,7 +112,7 @@ class Detector(StreamArrays):
               "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
               "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
               "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin",
-              "forecast_mean", "forecast_var", "bar")
+              "forecast_mean", "forecast_var", "bar", "tail_max", "tail_fill", "tail_count", "tail_mean", "tail_m2")
     # A restarted stream (after a gap or a state reset) warms up again but keeps its seasonal memory: what it does
     # at each time of day does not change while it is silent (the bins are keyed by time).
     KEPT_ON_RESET = SEASONAL_MEMORY
@@ -160,6 +163,12 @@ class Detector(StreamArrays):
         self.forecast_var = np.zeros(capacity)
         # the forecast view's trailing maximum when the open incident began (what the incident may raise twice)
         self.bar = np.zeros(capacity)
+        # the forecast view's tail: the current block's largest |residual|; the count, mean and M2 of blocks' maxima
+        self.tail_max = np.zeros(capacity)
+        self.tail_fill = np.zeros(capacity, np.int64)
+        self.tail_count = np.zeros(capacity, np.int64)
+        self.tail_mean = np.zeros(capacity)
+        self.tail_m2 = np.zeros(capacity)
 
     @property
     def capacity(self) -> int:
@@ -190,9 +199,9 @@ class Detector(StreamArrays):
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty",
                          cfg.stuck_run, cfg.seasonal_days, cfg.seasonal_reach if cfg.seasonal_days else 0,
                          int(DAY_S // cfg.seasonal_bin_s) if cfg.seasonal_days else 0,
-                         cfg.pattern_memory // 2], np.int64)
+                         cfg.pattern_memory // 2, cfg.tail_block], np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
-                           cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s])
+                           cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s, cfg.tail_rate])
         extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
         update_streams(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
                        np.ascontiguousarray(ts, np.float64), extra, ints, floats,
@@ -205,6 +214,7 @@ class Detector(StreamArrays):
                        (self.last_ts, self.gap_mean, self.gap_blocks),
                        (self.last_value, self.run, self.run_since, self.run_blocks),
                        (self.season_low, self.season_high, self.season_bin),
+                       (self.tail_max, self.tail_fill, self.tail_count, self.tail_mean, self.tail_m2),
                        (out.z, out.score, out.anomalous, out.opened, out.closed, out.incident_start,
                         out.incident_peak_z, out.expected_std, out.incident_peak_score, out.view, out.since,
                         out.pattern, out.level))

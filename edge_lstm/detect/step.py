@@ -12,12 +12,38 @@ from numba import njit
 
 from edge_lstm.detect.measures import pattern_distance, roll, seasonal_residual, trailing_max
 
+TAIL_BLOCKS = 8  # block maxima kept before the tail's fit bounds the forecast view's bar
+GUMBEL_SCALE = math.sqrt(6.0) / math.pi  # a Gumbel's scale from its standard deviation
+EULER_GAMMA = 0.5772156649015329
 LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate x this many residual spreads
+
+
+@njit(cache=True, inline="always")
+def tail_floor(count, mean, m2, rate, block):
+    """The size exceeded once in ``1 / rate`` samples by a Gumbel fit to ``count`` block maxima (their ``mean`` and
+    ``m2``, Welford's): 0 while fewer than TAIL_BLOCKS were kept or with ``rate`` 0."""
+    if rate <= 0.0 or count < TAIL_BLOCKS:
+        return 0.0
+    beta = math.sqrt(m2 / (count - 1)) * GUMBEL_SCALE
+    return mean - EULER_GAMMA * beta + beta * math.log(1.0 / (rate * block))
+
+
+@njit(cache=True, inline="always")
+def tail_learn(i, size, block, top, fill, count, mean, m2):
+    """Add ``size`` to stream ``i``'s current block; a full block's maximum joins the fit (Welford's mean and M2)."""
+    top[i] = max(top[i], size)
+    fill[i] += 1
+    if fill[i] >= block:
+        count[i] += 1
+        d = top[i] - mean[i]
+        mean[i] += d / count[i]
+        m2[i] += d * (top[i] - mean[i])
+        top[i], fill[i] = 0.0, 0
 
 
 @njit(cache=True)
 def update_streams(idx, value, residual, ts, relation, ints, floats, stats, forecast_stats, incident, clock, pattern,
-                   level, silence, stuck, seasonal, out):
+                   level, silence, stuck, seasonal, tail, out):
     """The per-stream update of :meth:`edge_lstm.detect.detector.Detector.update` (one call per batch of samples,
     taken in order): each sample judged by every view, its incident decided, then every view learns from it. The
     arrays come grouped per view (tuples unpacked once per call: per-view compiled helpers were measured slower,
@@ -31,6 +57,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     last_ts, gap_mean, gap_blocks = silence
     last_value, run, run_since, run_blocks = stuck
     season_low, season_high, season_bin = seasonal
+    tail_max, tail_fill, tail_count, tail_mean, tail_m2 = tail
     z_out, score_out, anomalous_out, opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, \
         since_out, pattern_out, level_out = out
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
@@ -42,6 +69,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     stuck_run = ints[7]
     seasonal_days, seasonal_reach, bins_per_day, bin_s = ints[8], ints[9], ints[10], floats[8]
     pattern_learned = ints[11]  # values seen before a pattern distance enters the view's history
+    tail_block, tail_rate = ints[12], floats[9]
     nblocks = blocks.shape[1] - 1
     query = np.empty(max(1, length // max(1, seg)))
     for j in range(idx.size):
@@ -76,7 +104,9 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
             # Judged once a warm-up's worth of residuals after the warm-up is kept (those of the first samples, from
             # zero state, are not the model's usual errors and never enter the history).
             judged = count[i] >= 2 * warmup and not late
-            v = size / max(history, min_std) * min(1.0, z / z_gate) if judged else 0.0
+            # A record is news only if it is also rarer than once in 1 / tail_rate samples (tail_floor).
+            bar_now = max(history, tail_floor(tail_count[i], tail_mean[i], tail_m2[i], tail_rate, tail_block))
+            v = size / max(bar_now, min_std) * min(1.0, z / z_gate) if judged else 0.0
             if length:
                 seen_now = seen[i] + 1
                 recent[i, seen[i] % length] = x
@@ -181,6 +211,8 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
             size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
         if warmed and not late:
             blocks[i, nblocks] = max(blocks[i, nblocks], size)
+            if tail_rate > 0.0:
+                tail_learn(i, size, tail_block, tail_max, tail_fill, tail_count, tail_mean, tail_m2)
         if distance >= 0.0:
             if v_pattern > 1.0 and distance_history > 0.0:
                 distance = min(distance, 2.0 * distance_history)
