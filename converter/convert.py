@@ -175,12 +175,12 @@ def _tflite(
         print("building the TFLite step models (float32 and full-integer int8)…", flush=True)
     try:
         with tensorflow_quiet():
-            files = build_tflite(bundle, windows, {k: v for k, v in means.items() if k.endswith(".input_mean")},
-                                 stream)
+            files, normalised = build_tflite(bundle, windows,
+                                             {k: v for k, v in means.items() if k.endswith(".input_mean")}, stream)
     except Exception as exc:  # TFLite raises many types for unsupported ops
         note = f"no TFLite step model: the TFLite converter failed ({type(exc).__name__}: {str(exc)[:300]})"
         return {}, {}, [note]
     names = tensor_names(bundle)
-    section = {"f32": {"file": F32_FILE, "tensors": names}, "int8": {"file": INT8_FILE, "tensors": names},
-               "int16x8": {"file": INT16X8_FILE, "tensors": names}}
+    section = {variant: {"file": file, "tensors": names, "input": normalised}
+               for variant, file in (("f32", F32_FILE), ("int8", INT8_FILE), ("int16x8", INT16X8_FILE))}
     return files, section, []

@@ -106,7 +106,20 @@ def _layer(tf: Any, layer: LayerSpec, w: dict[str, np.ndarray], v: Any, states: 
     return h_new
 
 
-def _step_module(bundle: Bundle, means: dict[str, np.ndarray]) -> tuple[Any, Any]:
+def input_span(windows: np.ndarray, stream: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per input column, the centre and half-range of what the calibration data holds (a constant column: half-range
+    1): the TFLite step models take ``(x - centre) / half_range``, so that one quantisation scale for the whole input
+    tensor (TFLite's) resolves every column alike, a count in the thousands beside an hour of the day."""
+    x = windows.reshape(-1, windows.shape[-1]).astype(np.float64)
+    if stream is not None:
+        x = np.concatenate([x, stream.reshape(-1, windows.shape[-1])])
+    low, high = x.min(axis=0), x.max(axis=0)
+    half = (high - low) / 2
+    return ((high + low) / 2).astype(np.float32), np.where(half > 0, half, 1.0).astype(np.float32)
+
+
+def _step_module(bundle: Bundle, means: dict[str, np.ndarray], centre: np.ndarray, half: np.ndarray
+                 ) -> tuple[Any, Any]:
     import tensorflow as tf
 
     spec, names = bundle.spec, tensor_names(bundle)
@@ -116,7 +129,9 @@ def _step_module(bundle: Bundle, means: dict[str, np.ndarray]) -> tuple[Any, Any
     @tf.autograph.experimental.do_not_convert
     def step(x: Any, *state_args: Any) -> dict[str, Any]:
         states = {s.key: t for s, t in zip(spec.state_slots, state_args, strict=True)}
-        v = x * tf.constant(spec.input_scale) + tf.constant(spec.input_offset)
+        # x comes normalised per column (input_span): back to the model's input, folded into its own affine.
+        scale = np.asarray(spec.input_scale, np.float32)
+        v = x * tf.constant(half * scale) + tf.constant(centre * scale + np.asarray(spec.input_offset, np.float32))
         new: dict[str, Any] = {}
         for layer in spec.layers:
             v = _layer(tf, layer, bundle.weights, v, states, new, means)
@@ -162,21 +177,25 @@ def representative_samples(bundle: Bundle, windows: np.ndarray, count: int = 800
 
 
 def build_tflite(bundle: Bundle, windows: np.ndarray, means: dict[str, np.ndarray] | None = None,
-                 stream: np.ndarray | None = None) -> dict[str, bytes]:
+                 stream: np.ndarray | None = None) -> tuple[dict[str, bytes], dict[str, list[float]]]:
     """Convert the step to ``step_f32.tflite`` and two full-integer models with int8 weights:
     ``step_int8.tflite`` (int8 activations) and ``step_int16x8.tflite`` (int16 activations, so the
     cell state keeps 16 bits, as TFLite's own integer LSTM does). ``means`` (``layers.<i>.input_mean``
     from :func:`edge_lstm.runtime.quantize.quantize_int8`) centre each layer's input as the int8 kernel does;
     ``stream`` (L, F), one long stream whose every step joins the representative samples (a state carried for
-    thousands of samples can leave the ranges short windows show)."""
+    thousands of samples can leave the ranges short windows show). Returns the files and how their input ``x`` is
+    normalised (``centre``, ``half_range`` per column: :func:`input_span`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
-    module, concrete = _step_module(bundle, means or {})
+    centre, half = input_span(windows, stream)
+    module, concrete = _step_module(bundle, means or {}, centre, half)
     files = {F32_FILE: tf.lite.TFLiteConverter.from_concrete_functions([concrete], module).convert()}
     samples = representative_samples(bundle, windows)
     if stream is not None:
         samples += representative_samples(bundle, stream[None], count=len(stream), extremes=1)
+    for sample in samples:
+        sample["x"] = ((sample["x"] - centre) / half).astype(np.float32)
     for name, ops, io_type in (
         (INT8_FILE, tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8),
         (INT16X8_FILE, tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, tf.int16),
@@ -188,4 +207,4 @@ def build_tflite(bundle: Bundle, windows: np.ndarray, means: dict[str, np.ndarra
         converter.inference_input_type = io_type
         converter.inference_output_type = io_type
         files[name] = converter.convert()
-    return files
+    return files, {"centre": centre.tolist(), "half_range": half.tolist()}

@@ -81,6 +81,11 @@ class LiteRTKernel(Kernel):
         if set(inputs) != expected:
             raise BundleError(f"{section['file']}: inputs {sorted(inputs)} do not match {sorted(expected)}")
         self._in = {name: _Tensor(d) for name, d in inputs.items()}
+        # The step model takes x normalised per column (its "input" section; none before: x as it is).
+        normalised = section.get("input") or {}
+        features = self.spec.features
+        self._centre = np.asarray(normalised.get("centre", [0.0] * features), np.float32)
+        self._half = np.asarray(normalised.get("half_range", [1.0] * features), np.float32)
         self._out = {name: _Tensor(d) for name, d in outputs.items()}
 
     def _make_runner(self, delegates: bool) -> Any:
@@ -91,7 +96,7 @@ class LiteRTKernel(Kernel):
 
     def step(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         rows_state = state if rows is None else state[rows]
-        feed = {self._names["x"]: self._in[self._names["x"]].encode(x)}
+        feed = {self._names["x"]: self._in[self._names["x"]].encode((x - self._centre) / self._half)}
         for s in self.spec.state_slots:
             name = self._names[s.key]
             feed[name] = self._in[name].encode(rows_state[:, s.offset : s.offset + s.size])
