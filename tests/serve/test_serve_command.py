@@ -79,6 +79,21 @@ def test_example_config_is_valid(tmp_path, bundle):
     assert config["mqtt"]["node_id"] == "edge-1" and config["input"]["subscribe"] == ["sensors/+/+"]
 
 
+def test_the_example_config_detects_and_forecasts_with_the_evaluated_defaults():
+    """deploy/edge-lstm.toml is what a deployment starts from: its [anomaly], [forecast] and [input] keys must be
+    the defaults docs/evaluation.md measured (one profile), and it must name every one of them."""
+    import tomllib
+
+    from edge_lstm.serve.config import SCHEMA
+
+    raw = tomllib.loads((Path(__file__).resolve().parents[2] / "deploy" / "edge-lstm.toml").read_text())
+    for section in ("anomaly", "forecast", "input"):
+        assert set(raw[section]) == set(SCHEMA[section]), section
+        defaults = {k: key.default for k, key in SCHEMA[section].items()}
+        differ = {k: (v, defaults[k]) for k, v in raw[section].items() if v != defaults[k]}
+        assert not differ, (section, differ)
+
+
 def test_print_config_is_every_key_with_its_default_and_loads_back(tmp_path, bundle):
     """(serve --help pointed at deploy/edge-lstm.toml, which an installed package lacks.)"""
     import tomllib
