@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint install system-deps demo demo-bundle evaluate evaluate-nab evaluate-machines clean soak fuzz
+.PHONY: test lint install system-deps demo demo-bundle evaluate evaluate-nab evaluate-machines clean soak fuzz \
+	test-aarch64
 
 # Mosquitto and RabbitMQ (Debian's packages) for the tests that talk to a real broker; the tests start private
 # instances of both on loopback ports (the packages' own services are not needed).
@@ -38,6 +39,14 @@ install: $(STAMP)
 test: system-deps $(STAMP)
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check .
+
+# The compiled kernels on aarch64 (a Pi 5's Cortex-A76) under qemu-user: Debian's arm64 Python and the aarch64 wheels
+# of this venv's NumPy and Numba in build/aarch64 (tools/aarch64_env.sh; root and the package registries), then
+# tests/runtime/test_aarch64.py (skipped by `make test` where this has not been built). About 3 minutes.
+AARCH64 ?= build/aarch64
+test-aarch64: $(STAMP)
+	sh tools/aarch64_env.sh $(AARCH64) $(PY)
+	EDGE_LSTM_AARCH64=$(AARCH64) $(PY) -m pytest -q tests/runtime/test_aarch64.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

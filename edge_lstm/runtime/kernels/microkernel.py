@@ -17,6 +17,8 @@ and input (a fused multiply-add where the target has one).
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -78,12 +80,16 @@ def _features(context) -> set[str]:
     return {f[1:] for f in text.split(",") if f.startswith("+")}
 
 
-def int8_path(features: set[str] | None = None) -> str:
+def int8_path(features: set[str] | None = None, machine: str | None = None) -> str:
     """Which instructions the int8 micro-kernel's multiply-adds compile to on this CPU (``features``: the code
-    generator's, by default Numba's for this machine), as ``edge-lstm bench`` reports it.
+    generator's, by default Numba's for this machine; ``machine``: ``platform.machine()``), as ``edge-lstm bench``
+    reports it. On aarch64, NEON's ``smlal``/``smlal2`` (checked in the assembly under emulation:
+    tests/runtime/test_aarch64.py); ``sdot`` multiplies int8 by int8, and the activations are int16.
 
-    >>> int8_path({"avx512bw", "avx512vnni"}), int8_path({"avx2"}), int8_path(set())
+    >>> int8_path({"avx512bw", "avx512vnni"}), int8_path({"avx2"}), int8_path(set(), "x86_64")
     ('avx512bw vpmaddwd, fused into vpdpwssd (avx512vnni)', 'avx2 vpmaddwd', 'generic widening multiply-adds')
+    >>> int8_path(set(), "aarch64")
+    'NEON widening multiply-adds (smlal, smlal2)'
     """
     if features is None:
         from numba.core.registry import cpu_target
@@ -94,7 +100,9 @@ def int8_path(features: set[str] | None = None) -> str:
         return f"avx512bw vpmaddwd{fused}"
     if "avx2" in features:
         return "avx2 vpmaddwd"
-    return "generic widening multiply-adds" + (" (NEON smlal, sdot with dotprod)" if "neon" in features else "")
+    if "neon" in features or (machine or platform.machine()) in ("aarch64", "arm64"):
+        return "NEON widening multiply-adds (smlal, smlal2)"
+    return "generic widening multiply-adds"
 
 
 def target_features() -> list[str]:
