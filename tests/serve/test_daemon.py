@@ -15,7 +15,6 @@ pytest.importorskip("keras")
 
 import edge_lstm
 from tests.support.keras_models import sine_series
-from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt import Collector, DaemonProcess, publisher
 
 T0 = 1_700_000_000.0
@@ -26,18 +25,6 @@ def series(n: int, spike_at: int | None = None) -> np.ndarray:
     if spike_at is not None:
         x[spike_at] += 4.0
     return x
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def bundle(forecaster):
-    return forecaster
 
 
 def _daemon(tmp_path, bundle, broker, *extra):

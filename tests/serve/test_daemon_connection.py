@@ -12,20 +12,7 @@ import pytest
 pytest.importorskip("keras")
 
 from tests.serve.test_daemon import T0, _daemon, _publish, _samples, series
-from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt import Collector, DaemonProcess, publisher
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def bundle(forecaster):
-    return forecaster
 
 
 def test_tls_and_password(tmp_path, bundle):
