@@ -28,19 +28,6 @@ def tail_floor(count, mean, m2, rate, block):
     return mean - EULER_GAMMA * beta + beta * math.log(1.0 / (rate * block))
 
 
-@njit(cache=True, inline="always")
-def tail_learn(i, size, block, top, fill, count, mean, m2):
-    """Add ``size`` to stream ``i``'s current block; a full block's maximum joins the fit (Welford's mean and M2)."""
-    top[i] = max(top[i], size)
-    fill[i] += 1
-    if fill[i] >= block:
-        count[i] += 1
-        d = top[i] - mean[i]
-        mean[i] += d / count[i]
-        m2[i] += d * (top[i] - mean[i])
-        top[i], fill[i] = 0.0, 0
-
-
 @njit(cache=True)
 def update_streams(idx, value, residual, ts, relation, ints, floats, stats, forecast_stats, incident, clock, pattern,
                    level, silence, stuck, seasonal, tail, out):
@@ -211,8 +198,15 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
             size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
         if warmed and not late:
             blocks[i, nblocks] = max(blocks[i, nblocks], size)
-            if tail_rate > 0.0:
-                tail_learn(i, size, tail_block, tail_max, tail_fill, tail_count, tail_mean, tail_m2)
+            if novelty and tail_rate > 0.0:  # the current block's maximum; a full block's joins the fit (Welford)
+                tail_max[i] = max(tail_max[i], size)
+                tail_fill[i] += 1
+                if tail_fill[i] >= tail_block:
+                    tail_count[i] += 1
+                    d = tail_max[i] - tail_mean[i]
+                    tail_mean[i] += d / tail_count[i]
+                    tail_m2[i] += d * (tail_max[i] - tail_mean[i])
+                    tail_max[i], tail_fill[i] = 0.0, 0
         if distance >= 0.0:
             if v_pattern > 1.0 and distance_history > 0.0:
                 distance = min(distance, 2.0 * distance_history)
