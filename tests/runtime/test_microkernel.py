@@ -23,7 +23,7 @@ def check_shapes(seed: int = 0) -> None:
         k2, blocks = -(-k // 2), -(-n // 16)
         offset = 7 * 32  # a part packed after others in the same buffer
         wp = aligned([np.full(offset, 99, np.int16), pack_pairs(w)])
-        rows = -(-ts // 4) * 4
+        rows = ts + 1  # one row past the streams: a sentinel no stream may write
         q = np.zeros((rows, 2 * k2 + 6), np.int16)
         q[:ts, 4 : 4 + k] = rng.integers(-32767, 32768, (ts, k))
         acc = np.full((rows, blocks * 16 + 16), -1, np.int32)
@@ -31,6 +31,7 @@ def check_shapes(seed: int = 0) -> None:
         expected = q[:ts, 4 : 4 + k].astype(np.int64) @ w.T.astype(np.int64)
         np.testing.assert_array_equal(acc[:ts, 16 : 16 + n], expected, err_msg=f"shape {(n, k, ts)}")
         assert (acc[:, :16] == -1).all(), "wrote left of acc_col"
+        assert (acc[ts:] == -1).all(), "wrote a row past the streams"
     check_float_shapes(seed)
 
 
@@ -41,7 +42,7 @@ def check_float_shapes(seed: int = 0) -> None:
         w = rng.normal(size=(k, n)).astype(np.float32)
         offset = 3 * 16
         wp = aligned([np.full(offset, 99, np.float32), pack_rows(w)], np.float32)
-        rows, blocks = -(-ts // 4) * 4, -(-n // 16)
+        rows, blocks = ts + 1, -(-n // 16)  # a sentinel row past the streams
         x = np.zeros((rows, k + 3), np.float32)
         x[:ts, 3:] = rng.normal(size=(ts, k))
         out = rng.normal(size=(rows, blocks * 16)).astype(np.float32)
@@ -49,6 +50,7 @@ def check_float_shapes(seed: int = 0) -> None:
         float_matmul_acc(out, x, 3, ts, wp, offset, k, blocks)
         expected = before[:ts, :n] + x[:ts, 3:].astype(np.float64) @ w.astype(np.float64)
         np.testing.assert_allclose(out[:ts, :n], expected, rtol=1e-5, atol=1e-4, err_msg=f"shape {(n, k, ts)}")
+        np.testing.assert_array_equal(out[ts:], before[ts:], err_msg="wrote a row past the streams")
 
 
 def test_matmuls_are_exact_on_this_machine():

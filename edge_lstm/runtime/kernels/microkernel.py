@@ -143,8 +143,8 @@ def _pmadd(builder, x, w, features):
     return builder.add(builder.mul(xe, we), builder.mul(xo, wo))
 
 
-def _int_codegen(blocks: int):
-    """Code for STREAMS streams x ``blocks`` blocks of 16 int32 outputs (overwritten), int16 pairs in."""
+def _int_codegen(blocks: int, streams: int = STREAMS):
+    """Code for ``streams`` streams x ``blocks`` blocks of 16 int32 outputs (overwritten), int16 pairs in."""
 
     def codegen(context, builder, signature, args):
         acc_t, _, q_t, _, _, wp_t, _, _ = signature.args
@@ -153,9 +153,9 @@ def _int_codegen(blocks: int):
         features = _features(context)
         wide = ir.VectorType(_I32, BLOCK)
         slots = [[cgutils.alloca_once_value(builder, ir.Constant(wide, None)) for _ in range(blocks)]
-                 for _ in range(STREAMS)]
+                 for _ in range(streams)]
         qptr = [_row_pointer(context, builder, q_t, q_a, builder.add(s0_v, ir.Constant(_I64, s)), q_col_v, _I32)
-                for s in range(STREAMS)]  # the pair (2k, 2k+1) is int32 element k
+                for s in range(streams)]  # the pair (2k, 2k+1) is int32 element k
         w_data = context.make_array(wp_t)(context, builder, wp_a).data
         block_size = builder.mul(k2n_v, ir.Constant(_I64, 2 * BLOCK))
         wbase = [builder.bitcast(builder.gep(w_data, [builder.add(w_off_v, builder.mul(block_size,
@@ -164,7 +164,7 @@ def _int_codegen(blocks: int):
         with cgutils.for_range(builder, k2n_v) as loop:
             k = loop.index
             wv = [builder.load(builder.gep(wbase[b], [k]), align=2) for b in range(blocks)]
-            for s in range(STREAMS):
+            for s in range(streams):
                 xi = builder.load(builder.gep(qptr[s], [k]), align=4)
                 xs = builder.insert_element(ir.Constant(wide, None), xi, ir.Constant(_I32, 0))
                 xs = builder.shuffle_vector(xs, xs, ir.Constant(wide, [0] * BLOCK))
@@ -172,7 +172,7 @@ def _int_codegen(blocks: int):
                 for b in range(blocks):
                     slot = slots[s][b]
                     builder.store(builder.add(builder.load(slot), _pmadd(builder, xv, wv[b], features)), slot)
-        for s in range(STREAMS):
+        for s in range(streams):
             row = builder.add(s0_v, ir.Constant(_I64, s))
             for b in range(blocks):
                 col = builder.add(acc_col_v, ir.Constant(_I64, b * BLOCK))
@@ -199,8 +199,8 @@ def pack_rows(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(padded.reshape(k, nb, BLOCK).transpose(1, 0, 2)).ravel()
 
 
-def _float_codegen(blocks: int):
-    """Code adding STREAMS streams x ``blocks`` blocks of 16 float outputs' products to ``out``."""
+def _float_codegen(blocks: int, streams: int = STREAMS):
+    """Code adding ``streams`` streams x ``blocks`` blocks of 16 float outputs' products to ``out``."""
 
     def codegen(context, builder, signature, args):
         out_t, _, x_t, _, _, wp_t, _, _ = signature.args
@@ -209,13 +209,13 @@ def _float_codegen(blocks: int):
         vec = ir.VectorType(f32, BLOCK)
         fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
                                                  "llvm.fmuladd.v16f32")  # fused where the target can
-        rows = [builder.add(s0_v, ir.Constant(_I64, s)) for s in range(STREAMS)]
+        rows = [builder.add(s0_v, ir.Constant(_I64, s)) for s in range(streams)]
         outp = [[builder.bitcast(_row_pointer(context, builder, out_t, out_a, rows[s],
                                               builder.add(out_col_v, ir.Constant(_I64, b * BLOCK)), f32),
-                                 vec.as_pointer()) for b in range(blocks)] for s in range(STREAMS)]
+                                 vec.as_pointer()) for b in range(blocks)] for s in range(streams)]
         slots = [[cgutils.alloca_once_value(builder, builder.load(outp[s][b], align=4)) for b in range(blocks)]
-                 for s in range(STREAMS)]
-        xptr = [_row_pointer(context, builder, x_t, x_a, rows[s], x_col_v, f32) for s in range(STREAMS)]
+                 for s in range(streams)]
+        xptr = [_row_pointer(context, builder, x_t, x_a, rows[s], x_col_v, f32) for s in range(streams)]
         w_data = context.make_array(wp_t)(context, builder, wp_a).data
         block_size = builder.mul(kn_v, ir.Constant(_I64, BLOCK))
         wbase = [builder.bitcast(builder.gep(w_data, [builder.add(w_off_v, builder.mul(block_size,
@@ -224,14 +224,14 @@ def _float_codegen(blocks: int):
         with cgutils.for_range(builder, kn_v) as loop:
             k = loop.index
             wv = [builder.load(builder.gep(wbase[b], [k]), align=4) for b in range(blocks)]
-            for s in range(STREAMS):
+            for s in range(streams):
                 xk = builder.load(builder.gep(xptr[s], [k]), align=4)
                 xs = builder.insert_element(ir.Constant(vec, None), xk, ir.Constant(_I32, 0))
                 xs = builder.shuffle_vector(xs, xs, ir.Constant(ir.VectorType(_I32, BLOCK), [0] * BLOCK))
                 for b in range(blocks):
                     slot = slots[s][b]
                     builder.store(builder.call(fmuladd, [xs, wv[b], builder.load(slot)]), slot)
-        for s in range(STREAMS):
+        for s in range(streams):
             for b in range(blocks):
                 builder.store(builder.load(slots[s][b]), outp[s][b], align=4)
         return context.get_dummy_value()
@@ -239,10 +239,10 @@ def _float_codegen(blocks: int):
     return codegen
 
 
-def _make_tile(blocks: int):
-    """An intrinsic for STREAMS streams x ``blocks`` blocks of 16 outputs: the int16-pair product
+def _make_tile(blocks: int, streams: int = STREAMS):
+    """An intrinsic for ``streams`` streams x ``blocks`` blocks of 16 outputs: the int16-pair product
     (overwriting int32 ``out``) or the float32 one (adding to ``out``), by the input's dtype."""
-    int_code, float_code = _int_codegen(blocks), _float_codegen(blocks)
+    int_code, float_code = _int_codegen(blocks, streams), _float_codegen(blocks, streams)
 
     @intrinsic
     def tile(typingctx, out, out_col, x, x_col, s0, wp, w_off, kn):
@@ -253,44 +253,53 @@ def _make_tile(blocks: int):
 
 
 _tile4, _tile2, _tile1 = _make_tile(4), _make_tile(2), _make_tile(1)
+# one stream at a time, for the streams past the last whole group (a lone stream computes no padding lanes)
+_one4, _one2, _one1 = _make_tile(4, 1), _make_tile(2, 1), _make_tile(1, 1)
 
 
 @njit(cache=True, error_model="numpy")
 def _blocked(out, out_col, x, x_col, ts, wp, w_off, kn, nblocks, row):
-    """Every block of 16 outputs, in groups of 4, 2 and 1, for every group of STREAMS streams; ``row``:
-    packed weight elements per input step and block. Blocks outermost: one group's weights stay in
-    L1 while every stream group reads them."""
+    """Every block of 16 outputs, in groups of 4, 2 and 1, for every group of STREAMS streams and then each
+    remaining stream alone; ``row``: packed weight elements per input step and block. Blocks outermost: one
+    group's weights stay in L1 while every stream group reads them."""
     step = kn * row
+    whole = ts - ts % STREAMS
     b = 0
     while b + 4 <= nblocks:
-        for s0 in range(0, ts, STREAMS):
+        for s0 in range(0, whole, STREAMS):
             _tile4(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
+        for s0 in range(whole, ts):
+            _one4(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
         b += 4
     if b + 2 <= nblocks:
-        for s0 in range(0, ts, STREAMS):
+        for s0 in range(0, whole, STREAMS):
             _tile2(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
+        for s0 in range(whole, ts):
+            _one2(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
         b += 2
     if b < nblocks:
-        for s0 in range(0, ts, STREAMS):
+        for s0 in range(0, whole, STREAMS):
             _tile1(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
+        for s0 in range(whole, ts):
+            _one1(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
 
 
 @njit(cache=True, error_model="numpy")
 def int_matmul(acc, acc_col, q, q_col, ts, wp, w_off, k2n, nblocks):
-    """acc[s, acc_col + n] = sum_k q[s, q_col + k] * W[n, k] for s < ts rounded up to STREAMS.
+    """acc[s, acc_col + n] = sum_k q[s, q_col + k] * W[n, k] for s < ts.
 
     ``q`` is int16 with pairs starting at the even column ``q_col``; ``W`` is packed at
     ``wp[w_off:]`` with ``k2n`` input pairs and ``nblocks`` blocks of 16 outputs; ``acc`` is int32
-    with room for ``nblocks * 16`` columns and ``ts`` rounded up to a multiple of STREAMS rows.
+    with room for ``nblocks * 16`` columns and ``ts`` rows.
     """
     _blocked(acc, acc_col, q, q_col, ts, wp, w_off, k2n, nblocks, 2 * BLOCK)
 
 
 @njit(cache=True, error_model="numpy")
 def float_matmul_acc(out, x, x_col, ts, wp, w_off, kn, nblocks):
-    """out[s, n] += sum_k x[s, x_col + k] * W[k, n] for s < ts rounded up to STREAMS, n < 16 nblocks.
+    """out[s, n] += sum_k x[s, x_col + k] * W[k, n] for s < ts, n < 16 nblocks.
 
     ``W`` is packed by :func:`pack_rows` at ``wp[w_off:]`` with ``kn`` inputs; ``out`` has room for
-    ``nblocks * 16`` columns and ``ts`` rounded up to a multiple of STREAMS rows.
+    ``nblocks * 16`` columns and ``ts`` rows.
     """
     _blocked(out, 0, x, x_col, ts, wp, w_off, kn, nblocks, BLOCK)

@@ -91,3 +91,12 @@ def activate(code, v, n):
     else:
         for j in range(n):
             v[j] = act1(code, v[j])
+
+
+@njit(cache=True, error_model="numpy")
+def activate_tile(code, v, ts, n):
+    """Apply activation ``code`` to ``v[s, :n]`` for s < ts in place (one call per tile, none for linear)."""
+    if code == LINEAR:
+        return
+    for s in range(ts):
+        activate(code, v[s], n)

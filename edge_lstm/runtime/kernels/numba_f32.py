@@ -17,8 +17,9 @@ from edge_lstm.runtime import activations
 from edge_lstm.runtime.bundle import Bundle
 from edge_lstm.runtime.kernels.base import Kernel, raise_non_finite
 from edge_lstm.runtime.kernels.fastmath import sigmoid32, tanh32
+from edge_lstm.runtime.kernels.lstm_cell import LANES, lstm_cells16
 from edge_lstm.runtime.kernels.microkernel import BLOCK, aligned, float_matmul_acc, pack_rows
-from edge_lstm.runtime.kernels.numba_activations import LINEAR, SIGMOID, TANH, act1, activate
+from edge_lstm.runtime.kernels.numba_activations import LINEAR, SIGMOID, TANH, act1, activate_tile
 
 # Op codes and program columns.
 OP_DENSE, OP_LSTM, OP_GRU, OP_RNN, OP_AFFINE, OP_ACT = range(6)
@@ -104,65 +105,81 @@ def affine_tile(dst, src, ts, n, w, scale_off, offset_off):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def lstm_gates_tile(z, state, srows, c0, h, ts, u, act, ract):
+def lstm_gates_tile(z, state, srows, c0, h0, h, ts, u, act, ract):
     """LSTM gate math for a tile: gates z[s, :4u] and cell state[srows[s], c0:c0+u] -> new c (in
-    place) and h[s, :u]. One call per tile, not per stream: per-stream calls cost as much as the
-    math for u = 32 (measured 0.086 vs 0.044 ms per 1,000 streams)."""
+    place) and new h, written both to h[s, :u] and to state[srows[s], h0:h0+u] (no separate scatter).
+    One call per tile, not per stream: per-stream calls cost as much as the math for u = 32
+    (measured 0.086 vs 0.044 ms per 1,000 streams)."""
     standard = act == TANH and ract == SIGMOID
     for s in range(ts):
-        zr, c, hs = z[s], state[srows[s], c0 : c0 + u], h[s]
+        zr, c, hs, hst = z[s], state[srows[s], c0 : c0 + u], h[s], state[srows[s], h0 : h0 + u]
         if standard:
-            for j in range(u):
+            full = u - u % LANES
+            for j in range(0, full, LANES):
+                lstm_cells16(zr, c, hs, hst, u, j)
+            for j in range(full, u):
                 cj = sigmoid32(zr[u + j]) * c[j] + sigmoid32(zr[j]) * tanh32(zr[2 * u + j])
                 c[j] = cj
-                hs[j] = sigmoid32(zr[3 * u + j]) * tanh32(cj)
+                hj = sigmoid32(zr[3 * u + j]) * tanh32(cj)
+                hs[j] = hj
+                hst[j] = hj
         else:
             for j in range(u):
                 cj = act1(ract, zr[u + j]) * c[j] + act1(ract, zr[j]) * act1(act, zr[2 * u + j])
                 c[j] = cj
-                hs[j] = act1(ract, zr[3 * u + j]) * act1(act, cj)
+                hj = act1(ract, zr[3 * u + j]) * act1(act, cj)
+                hs[j] = hj
+                hst[j] = hj
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
 def advance_tile(a, ts, srows, state, ops, w, wp, b, z, hbuf):
-    """Run samples ``a[:ts]`` of streams ``srows[:ts]`` through every op; outputs left in ``a``."""
+    """Run samples ``a[:ts]`` of streams ``srows[:ts]`` through every op; outputs left in ``a``.
+
+    ``a`` and ``b`` (both padded to whole blocks) take turns as each op's input and output: no copy
+    per layer, one at the end when the last output landed in ``b``."""
     width = 0
+    x, y = a, b
+    in_b = False  # whether x is b
     for li in range(ops.shape[0]):
         op = ops[li, C_OP]
         n_in = ops[li, C_IN]
         u = ops[li, C_OUT]
+        if op == OP_ACT:  # in place
+            activate_tile(ops[li, C_ACT], x, ts, u)
+            width = u
+            continue
         if op == OP_DENSE:
-            _tile_bias(b, ts, w, ops[li, C_B], u)
-            float_matmul_acc(b, a, 0, ts, wp, ops[li, C_WP], n_in, _blocks(u))
-            for s in range(ts):
-                activate(ops[li, C_ACT], b[s], u)
+            _tile_bias(y, ts, w, ops[li, C_B], u)
+            float_matmul_acc(y, x, 0, ts, wp, ops[li, C_WP], n_in, _blocks(u))
+            activate_tile(ops[li, C_ACT], y, ts, u)
         elif op == OP_AFFINE:
-            affine_tile(b, a, ts, u, w, ops[li, C_W], ops[li, C_B])
-        elif op == OP_ACT:
-            copy_tile(b, a, ts, u)
-            for s in range(ts):
-                activate(ops[li, C_ACT], b[s], u)
+            affine_tile(y, x, ts, u, w, ops[li, C_W], ops[li, C_B])
         else:
             h0 = ops[li, C_H]
             gather_state(hbuf, state, srows, ts, h0, u)
             if op == OP_LSTM:
                 c0, g4 = ops[li, C_C], 4 * u
                 _tile_bias(z, ts, w, ops[li, C_B], g4)
-                float_matmul_acc(z, a, 0, ts, wp, ops[li, C_WP], n_in, _blocks(g4))
+                float_matmul_acc(z, x, 0, ts, wp, ops[li, C_WP], n_in, _blocks(g4))
                 float_matmul_acc(z, hbuf, 0, ts, wp, ops[li, C_UP], u, _blocks(g4))
-                lstm_gates_tile(z, state, srows, c0, b, ts, u, ops[li, C_ACT], ops[li, C_RACT])
+                lstm_gates_tile(z, state, srows, c0, h0, y, ts, u, ops[li, C_ACT], ops[li, C_RACT])
             elif op == OP_RNN:
-                _tile_bias(b, ts, w, ops[li, C_B], u)
-                float_matmul_acc(b, a, 0, ts, wp, ops[li, C_WP], n_in, _blocks(u))
-                float_matmul_acc(b, hbuf, 0, ts, wp, ops[li, C_UP], u, _blocks(u))
+                _tile_bias(y, ts, w, ops[li, C_B], u)
+                float_matmul_acc(y, x, 0, ts, wp, ops[li, C_WP], n_in, _blocks(u))
+                float_matmul_acc(y, hbuf, 0, ts, wp, ops[li, C_UP], u, _blocks(u))
                 for s in range(ts):
                     for j in range(u):
-                        b[s, j] = act1(ops[li, C_ACT], b[s, j])
+                        y[s, j] = act1(ops[li, C_ACT], y[s, j])
+                scatter_state(state, srows, y, ts, h0, u)
             else:
-                _gru_tile(a, ts, hbuf, w, b, z, li, ops, n_in, u)
-            scatter_state(state, srows, b, ts, h0, u)
-        copy_tile(a, b, ts, u)
+                _gru_tile(x, ts, hbuf, w, y, z, li, ops, n_in, u)
+                scatter_state(state, srows, y, ts, h0, u)
+        x, y = y, x
+        in_b = not in_b
         width = u
+    if in_b:
+        copy_tile(a, x, ts, width)
     return width
 
 
@@ -233,13 +250,14 @@ def step_rows(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     bad = first_non_finite(x)
     if bad >= 0:
         return bad
+    ws = max(1, min(TILE, x.shape[0]))  # work space rows: as many as the first tile's streams
     # Zeroed, not empty: a tile of fewer than TILE streams still computes its padding lanes, and whatever floats
     # the memory held (denormals, NaN) would send them down x86's slow microcode path.
-    a = np.zeros((TILE, max_dim), np.float32)
-    b = np.zeros((TILE, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
-    z = np.zeros((TILE, _padded(max_gates)), np.float32)
-    hbuf = np.zeros((TILE, max_dim), np.float32)
-    srows = np.empty(TILE, np.int64)
+    a = np.zeros((ws, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
+    b = np.zeros((ws, _padded(max_dim)), np.float32)
+    z = np.zeros((ws, _padded(max_gates)), np.float32)
+    hbuf = np.zeros((ws, max_dim), np.float32)
+    srows = np.empty(ws, np.int64)
     n = x.shape[0]
     for start in range(0, n, TILE):
         ts = min(TILE, n - start)
@@ -259,11 +277,12 @@ def run_streams(xs, state, ops, w, wp, out, max_dim, max_gates):
     """Feed ``xs[s, t]`` for every stream s and time t; outputs into ``out[s, t]``."""
     # Zeroed, not empty: a tile of fewer than TILE streams still computes its padding lanes, and whatever floats
     # the memory held (denormals, NaN) would send them down x86's slow microcode path.
-    a = np.zeros((TILE, max_dim), np.float32)
-    b = np.zeros((TILE, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
-    z = np.zeros((TILE, _padded(max_gates)), np.float32)
-    hbuf = np.zeros((TILE, max_dim), np.float32)
-    srows = np.empty(TILE, np.int64)
+    ws = max(1, min(TILE, xs.shape[0]))
+    a = np.zeros((ws, _padded(max_dim)), np.float32)  # the micro-kernel writes whole blocks
+    b = np.zeros((ws, _padded(max_dim)), np.float32)
+    z = np.zeros((ws, _padded(max_gates)), np.float32)
+    hbuf = np.zeros((ws, max_dim), np.float32)
+    srows = np.empty(ws, np.int64)
     n = xs.shape[0]
     for start in range(0, n, TILE):
         ts = min(TILE, n - start)

@@ -19,7 +19,7 @@ from edge_lstm.runtime.int8_scheme import FUSED_KINDS
 from edge_lstm.runtime.kernels.base import Kernel, raise_non_finite
 from edge_lstm.runtime.kernels.fastmath import HALF
 from edge_lstm.runtime.kernels.microkernel import BLOCK, aligned, int_matmul, pack_pairs
-from edge_lstm.runtime.kernels.numba_activations import LINEAR, act1, activate
+from edge_lstm.runtime.kernels.numba_activations import LINEAR, act1, activate_tile
 from edge_lstm.runtime.kernels.numba_f32 import (
     OP_ACT,
     OP_AFFINE,
@@ -68,6 +68,14 @@ def _round16(v, qmax):
 
 
 @njit(cache=True, inline="always")
+def _has_gru(ops):
+    for li in range(ops.shape[0]):
+        if ops[li, Q_OP] == OP_GRU:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
 def _pairs(n):
     return (n + 1) // 2
 
@@ -111,49 +119,65 @@ def _qdot_pair(out, ts, wp, px, ph, q, n_x, n_h, rows, w, sx_off, sh_off, boff, 
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
+def _quantize_state(dst, state, srows, ts, h0, n, inv_scale, qmax, col0):
+    """dst[s, col0+k] = the int16 of state[srows[s], h0+k] (as :func:`_quantize`), read from the state rows."""
+    for s in range(ts):
+        if n % 2:
+            dst[s, col0 + n] = 0
+        d, x = dst[s, col0 : col0 + n], state[srows[s], h0 : h0 + n]
+        for k in range(n):
+            d[k] = _round16(x[k] * inv_scale, qmax)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
 def advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc, acc2):
-    """int8 twin of :func:`numba_f32.advance_tile`."""
+    """int8 twin of :func:`numba_f32.advance_tile` (``a`` and ``b`` take turns the same way); an LSTM
+    layer quantises h straight from the state rows and its gate math writes the new h back there."""
     width = 0
+    x, y = a, b
+    in_b = False  # whether x is b
     for li in range(ops.shape[0]):
         op = ops[li, Q_OP]
         n_in = ops[li, Q_IN]
         u = ops[li, Q_OUT]
         xinv = w[ops[li, Q_XINV]]
         qmax = w[ops[li, Q_QMAX]]
+        if op == OP_ACT:  # in place
+            activate_tile(ops[li, Q_ACT], x, ts, u)
+            width = u
+            continue
         if op == OP_AFFINE:
-            affine_tile(b, a, ts, u, w, ops[li, Q_AFF_S], ops[li, Q_AFF_O])
-        elif op == OP_ACT:
-            copy_tile(b, a, ts, u)
-            for s in range(ts):
-                activate(ops[li, Q_ACT], b[s], u)
+            affine_tile(y, x, ts, u, w, ops[li, Q_AFF_S], ops[li, Q_AFF_O])
         elif op == OP_DENSE:
-            _quantize(qa, a, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
-            _qdot(b, ts, wp, ops[li, Q_WP], qa, n_in, u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
-            for s in range(ts):
-                activate(ops[li, Q_ACT], b[s], u)
+            _quantize(qa, x, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
+            _qdot(y, ts, wp, ops[li, Q_WP], qa, n_in, u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
+            activate_tile(ops[li, Q_ACT], y, ts, u)
         else:
             h0 = ops[li, Q_H]
             hinv = w[ops[li, Q_HINV]]
-            gather_state(hbuf, state, srows, ts, h0, u)
-            _quantize(qa, a, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
+            _quantize(qa, x, ts, n_in, xinv, qmax, 0, w, ops[li, Q_MEAN])
             if op == OP_GRU:
+                gather_state(hbuf, state, srows, ts, h0, u)
                 _qdot(z, ts, wp, ops[li, Q_WP], qa, n_in, 3 * u, 0, w, ops[li, Q_WS], w, ops[li, Q_B], acc)
-                _gru_q(ts, wp, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc)
+                _gru_q(ts, wp, w, ops, li, u, y, z, zh, qh, hbuf, hinv, acc)
+                scatter_state(state, srows, y, ts, h0, u)
             else:  # LSTM and simple RNN: one fused product over [x, h]
-                _quantize(qa, hbuf, ts, u, hinv, qmax, 2 * _pairs(n_in))
+                _quantize_state(qa, state, srows, ts, h0, u, hinv, qmax, 2 * _pairs(n_in))
                 gates = 4 * u if op == OP_LSTM else u
                 _qdot_pair(z, ts, wp, ops[li, Q_WP], ops[li, Q_UP], qa, n_in, u, gates, w, ops[li, Q_WS],
                            ops[li, Q_US], ops[li, Q_B], acc, acc2)
                 if op == OP_LSTM:
-                    c0 = ops[li, Q_C]
-                    lstm_gates_tile(z, state, srows, c0, b, ts, u, ops[li, Q_ACT], ops[li, Q_RACT])
+                    lstm_gates_tile(z, state, srows, ops[li, Q_C], h0, y, ts, u, ops[li, Q_ACT], ops[li, Q_RACT])
                 else:
                     for s in range(ts):
                         for j in range(u):
-                            b[s, j] = act1(ops[li, Q_ACT], z[s, j])
-            scatter_state(state, srows, b, ts, h0, u)
-        copy_tile(a, b, ts, u)
+                            y[s, j] = act1(ops[li, Q_ACT], z[s, j])
+                    scatter_state(state, srows, y, ts, h0, u)
+        x, y = y, x
+        in_b = not in_b
         width = u
+    if in_b:
+        copy_tile(a, x, ts, width)
     return width
 
 
@@ -192,17 +216,18 @@ def step_rows_q(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates):
     bad = first_non_finite(x)
     if bad >= 0:
         return bad
-    a = np.zeros((TILE, max_dim), np.float32)  # (zeroed: numba_f32 says why)
-    b = np.zeros((TILE, max_dim), np.float32)
-    z = np.zeros((TILE, max_gates), np.float32)
-    zh = np.zeros((TILE, max_gates), np.float32)
-    hbuf = np.zeros((TILE, max_dim), np.float32)
-    qa = np.zeros((TILE, 2 * max_dim + 2), np.int16)  # [x | pad to even | h | pad]
-    qh = np.zeros((TILE, max_dim + 1), np.int16)
+    ws = max(1, min(TILE, x.shape[0]))  # work space rows: as many as the first tile's streams
+    a = np.zeros((ws, max_dim), np.float32)  # (zeroed: numba_f32 says why)
+    b = np.zeros((ws, max_dim), np.float32)
+    z = np.zeros((ws, max_gates), np.float32)
+    zh = np.zeros((ws if _has_gru(ops) else 1, max_gates), np.float32)  # GRU only
+    hbuf = np.zeros((ws, max_dim), np.float32)
+    qa = np.zeros((ws, 2 * max_dim + 2), np.int16)  # [x | pad to even | h | pad]
+    qh = np.zeros((ws, max_dim + 1), np.int16)
     padded = BLOCK * ((max_gates + BLOCK - 1) // BLOCK)  # the micro-kernel writes whole blocks
-    acc = np.empty((TILE, padded), np.int32)
-    acc2 = np.empty((TILE, padded), np.int32)
-    srows = np.empty(TILE, np.int64)
+    acc = np.empty((ws, padded), np.int32)
+    acc2 = np.empty((ws, padded), np.int32)
+    srows = np.empty(ws, np.int64)
     n = x.shape[0]
     for start in range(0, n, TILE):
         ts = min(TILE, n - start)
@@ -225,17 +250,18 @@ def run_streams_q(xs, state, ops, w, wp, out, max_dim, max_gates):
     The work space is allocated here, as in :func:`step_rows_q`, not by a shared helper: a helper
     returning the buffers as a tuple cost a single stream's step 0.2-0.4 us (3.8-4.1 -> 4.2-4.3 us,
     alternating runs of ``edge-lstm bench``)."""
-    a = np.zeros((TILE, max_dim), np.float32)  # (zeroed: numba_f32 says why)
-    b = np.zeros((TILE, max_dim), np.float32)
-    z = np.zeros((TILE, max_gates), np.float32)
-    zh = np.zeros((TILE, max_gates), np.float32)
-    hbuf = np.zeros((TILE, max_dim), np.float32)
-    qa = np.zeros((TILE, 2 * max_dim + 2), np.int16)
-    qh = np.zeros((TILE, max_dim + 1), np.int16)
+    ws = max(1, min(TILE, xs.shape[0]))
+    a = np.zeros((ws, max_dim), np.float32)  # (zeroed: numba_f32 says why)
+    b = np.zeros((ws, max_dim), np.float32)
+    z = np.zeros((ws, max_gates), np.float32)
+    zh = np.zeros((ws if _has_gru(ops) else 1, max_gates), np.float32)  # GRU only
+    hbuf = np.zeros((ws, max_dim), np.float32)
+    qa = np.zeros((ws, 2 * max_dim + 2), np.int16)
+    qh = np.zeros((ws, max_dim + 1), np.int16)
     padded = BLOCK * ((max_gates + BLOCK - 1) // BLOCK)
-    acc = np.empty((TILE, padded), np.int32)
-    acc2 = np.empty((TILE, padded), np.int32)
-    srows = np.empty(TILE, np.int64)
+    acc = np.empty((ws, padded), np.int32)
+    acc2 = np.empty((ws, padded), np.int32)
+    srows = np.empty(ws, np.int64)
     n = xs.shape[0]
     for start in range(0, n, TILE):
         ts = min(TILE, n - start)
