@@ -10,8 +10,9 @@ one zmm on AVX-512, two ymm on AVX2, four NEON q registers on aarch64. The arith
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.extending import intrinsic
 
 from edge_lstm.runtime.kernels import fastmath as fm
@@ -19,6 +20,7 @@ from edge_lstm.runtime.kernels import fastmath as fm
 LANES = 16
 _F32 = ir.FloatType()
 _VEC = ir.VectorType(_F32, LANES)
+_I64 = ir.IntType(64)
 _FAST = ("fast",)
 
 
@@ -61,6 +63,24 @@ def _pointer(context, builder, arrty, arr, index):
     return builder.bitcast(builder.gep(data, [index]), _VEC.as_pointer())
 
 
+def _cell(context, builder, gate, c_ptr, outputs):
+    """The cell from four gate vectors (i, f, g, o): new c stored at ``c_ptr``, new h at each of ``outputs``."""
+    cell = _op(builder, "fadd", _op(builder, "fmul", _sigmoid(builder, gate[1]), builder.load(c_ptr, align=4)),
+               _op(builder, "fmul", _sigmoid(builder, gate[0]), _tanh(builder, gate[2])))
+    out = _op(builder, "fmul", _sigmoid(builder, gate[3]), _tanh(builder, cell))
+    builder.store(cell, c_ptr, align=4)
+    for ptr in outputs:
+        builder.store(out, ptr, align=4)
+
+
+def _i64(builder, value):
+    return builder.sext(value, _I64) if value.type.width < 64 else value
+
+
+def _gate_offsets(builder, u_v, j_v):
+    return [builder.add(j_v, builder.mul(u_v, ir.Constant(_I64, g))) for g in range(4)]
+
+
 @intrinsic
 def lstm_cells16(typingctx, z, c, h, h_state, u, j):
     """Units ``j .. j+15`` of one stream's LSTM step, tanh and sigmoid gates: from the gate
@@ -71,18 +91,71 @@ def lstm_cells16(typingctx, z, c, h, h_state, u, j):
     def codegen(context, builder, signature, args):
         z_t, c_t, h_t, hs_t = signature.args[:4]
         z_a, c_a, h_a, hs_a, u_v, j_v = args
-        u_v = builder.sext(u_v, ir.IntType(64)) if u_v.type.width < 64 else u_v
-        j_v = builder.sext(j_v, ir.IntType(64)) if j_v.type.width < 64 else j_v
-        gate = [builder.load(_pointer(context, builder, z_t, z_a,
-                                      builder.add(j_v, builder.mul(u_v, ir.Constant(ir.IntType(64), g)))), align=4)
-                for g in range(4)]
-        c_ptr = _pointer(context, builder, c_t, c_a, j_v)
-        cell = _op(builder, "fadd", _op(builder, "fmul", _sigmoid(builder, gate[1]), builder.load(c_ptr, align=4)),
-                   _op(builder, "fmul", _sigmoid(builder, gate[0]), _tanh(builder, gate[2])))
-        out = _op(builder, "fmul", _sigmoid(builder, gate[3]), _tanh(builder, cell))
-        builder.store(cell, c_ptr, align=4)
-        builder.store(out, _pointer(context, builder, h_t, h_a, j_v), align=4)
-        builder.store(out, _pointer(context, builder, hs_t, hs_a, j_v), align=4)
+        j_v = _i64(builder, j_v)
+        gate = [builder.load(_pointer(context, builder, z_t, z_a, at), align=4)
+                for at in _gate_offsets(builder, _i64(builder, u_v), j_v)]
+        _cell(context, builder, gate, _pointer(context, builder, c_t, c_a, j_v),
+              [_pointer(context, builder, h_t, h_a, j_v), _pointer(context, builder, hs_t, hs_a, j_v)])
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def lstm_cells16_q(typingctx, acc_x, acc_h, scale_x, scale_h, bias, c, h, h_state, u, j):
+    """:func:`lstm_cells16` straight from the int8 kernel's int32 products: gate pre-activation
+    ``z[k] = acc_x[k] * scale_x[k] + acc_h[k] * scale_h[k] + bias[k]`` (the rescale, fused: no float
+    gate buffer written and read back). ``acc_x``, ``acc_h`` int32, the rest float32, all 1-D contiguous."""
+    sig = types.void(acc_x, acc_h, scale_x, scale_h, bias, c, h, h_state, u, j)
+    ivec = ir.VectorType(ir.IntType(32), LANES)
+
+    def codegen(context, builder, signature, args):
+        ax_t, ah_t, sx_t, sh_t, b_t, c_t, h_t, hs_t = signature.args[:8]
+        ax_a, ah_a, sx_a, sh_a, b_a, c_a, h_a, hs_a, u_v, j_v = args
+        j_v = _i64(builder, j_v)
+
+        def ints(arrty, arr, at):
+            data = context.make_array(arrty)(context, builder, arr).data
+            raw = builder.load(builder.bitcast(builder.gep(data, [at]), ivec.as_pointer()), align=4)
+            return builder.sitofp(raw, _VEC)
+
+        def floats(arrty, arr, at):
+            return builder.load(_pointer(context, builder, arrty, arr, at), align=4)
+
+        gate = []
+        for at in _gate_offsets(builder, _i64(builder, u_v), j_v):
+            zx = _op(builder, "fmul", ints(ax_t, ax_a, at), floats(sx_t, sx_a, at))
+            zh = _op(builder, "fmul", ints(ah_t, ah_a, at), floats(sh_t, sh_a, at))
+            gate.append(_op(builder, "fadd", _op(builder, "fadd", zx, zh), floats(b_t, b_a, at)))
+        _cell(context, builder, gate, _pointer(context, builder, c_t, c_a, j_v),
+              [_pointer(context, builder, h_t, h_a, j_v), _pointer(context, builder, hs_t, hs_a, j_v)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(_nrt=False, cache=True, fastmath=True, inline="always", error_model="numpy")
+def _rescaled(ax, ah, scale_x, scale_h, bias, k):
+    return np.float32(ax[k]) * scale_x[k] + np.float32(ah[k]) * scale_h[k] + bias[k]
+
+
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
+def lstm_gates_tile_q(acc, acc2, scale_x, scale_h, bias, state, srows, c0, h0, h, ts, u):
+    """The int8 kernel's LSTM gate math for a tile (tanh and sigmoid gates), from its int32 products
+    ``acc`` (x part) and ``acc2`` (h part) with per-gate ``scale_x``, ``scale_h`` and ``bias`` (1-D, 4u):
+    the new c in place in ``state[srows[s], c0:c0+u]``, the new h in ``h[s]`` and ``state[srows[s], h0:h0+u]``."""
+    full = u - u % LANES
+    for s in range(ts):
+        ax, ah, c, hs, hst = acc[s], acc2[s], state[srows[s], c0 : c0 + u], h[s], state[srows[s], h0 : h0 + u]
+        for j in range(0, full, LANES):
+            lstm_cells16_q(ax, ah, scale_x, scale_h, bias, c, hs, hst, u, j)
+        for j in range(full, u):
+            zi = _rescaled(ax, ah, scale_x, scale_h, bias, j)
+            zf = _rescaled(ax, ah, scale_x, scale_h, bias, u + j)
+            zg = _rescaled(ax, ah, scale_x, scale_h, bias, 2 * u + j)
+            zo = _rescaled(ax, ah, scale_x, scale_h, bias, 3 * u + j)
+            cj = fm.sigmoid32(zf) * c[j] + fm.sigmoid32(zi) * fm.tanh32(zg)
+            c[j] = cj
+            hj = fm.sigmoid32(zo) * fm.tanh32(cj)
+            hs[j] = hj
+            hst[j] = hj

@@ -257,7 +257,7 @@ _tile4, _tile2, _tile1 = _make_tile(4), _make_tile(2), _make_tile(1)
 _one4, _one2, _one1 = _make_tile(4, 1), _make_tile(2, 1), _make_tile(1, 1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_nrt=False, cache=True, error_model="numpy")
 def _blocked(out, out_col, x, x_col, ts, wp, w_off, kn, nblocks, row):
     """Every block of 16 outputs, in groups of 4, 2 and 1, for every group of STREAMS streams and then each
     remaining stream alone; ``row``: packed weight elements per input step and block. Blocks outermost: one
@@ -284,7 +284,7 @@ def _blocked(out, out_col, x, x_col, ts, wp, w_off, kn, nblocks, row):
             _one1(out, out_col + b * BLOCK, x, x_col, s0, wp, w_off + b * step, kn)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_nrt=False, cache=True, error_model="numpy")
 def int_matmul(acc, acc_col, q, q_col, ts, wp, w_off, k2n, nblocks):
     """acc[s, acc_col + n] = sum_k q[s, q_col + k] * W[n, k] for s < ts.
 
@@ -295,7 +295,7 @@ def int_matmul(acc, acc_col, q, q_col, ts, wp, w_off, k2n, nblocks):
     _blocked(acc, acc_col, q, q_col, ts, wp, w_off, k2n, nblocks, 2 * BLOCK)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_nrt=False, cache=True, error_model="numpy")
 def float_matmul_acc(out, x, x_col, ts, wp, w_off, kn, nblocks):
     """out[s, n] += sum_k x[s, x_col + k] * W[k, n] for s < ts, n < 16 nblocks.
 

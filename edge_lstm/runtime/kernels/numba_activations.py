@@ -24,7 +24,7 @@ def _softplus(x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_nrt=False, cache=True, error_model="numpy")
 def act1(code, x):
     """One activation on one float (softmax is handled on whole vectors)."""
     if code == LINEAR:
@@ -64,7 +64,7 @@ def act1(code, x):
     return x
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_nrt=False, cache=True, error_model="numpy")
 def activate(code, v, n):
     """Apply activation ``code`` to ``v[:n]`` in place."""
     if code == LINEAR:
@@ -93,7 +93,7 @@ def activate(code, v, n):
             v[j] = act1(code, v[j])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_nrt=False, cache=True, error_model="numpy")
 def activate_tile(code, v, ts, n):
     """Apply activation ``code`` to ``v[s, :n]`` for s < ts in place (one call per tile, none for linear)."""
     if code == LINEAR:

@@ -4,6 +4,11 @@ The model is encoded as a small *program* (an int64 table with one row per layer
 float32 weight buffer, and a single compiled function interprets it stream by stream. Nothing is
 specialised on the model's shape, so ``cache=True`` compiles once per machine and a new bank size
 never triggers a recompilation.
+
+Every helper below the entry points (which allocate the work space) compiles with ``_nrt=False``:
+Numba's runtime off, so the row views the loops take cost no reference counts. With it on, atomic
+increments and decrements of the arrays' counts were 27% of numba-int8's time at 1,000 streams
+(perf, 2026-12-02); every view lives only inside the call that makes it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ N_COLS = 14
 TILE = 16  # streams advanced together, so each weight row is loaded once per tile
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def _tile_matmul(out, ts, w, off, vec, n_in, width):
     """out[s, :width] += vec[s, :n_in] @ W for s < ts; W row-major (n_in, width) at w[off:]."""
     for k in range(n_in):
@@ -55,7 +60,7 @@ def _padded(width):
     return BLOCK * _blocks(width)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def _tile_bias(out, ts, w, off, width):
     bias = w[off : off + width]
     for s in range(ts):
@@ -67,7 +72,7 @@ def _tile_bias(out, ts, w, off, width):
 # Tile copies. Every loop takes 1-D row views with its offsets applied outside the inner loop:
 # indexing 2-D arrays with runtime column offsets inside it kept LLVM from vectorising (measured
 # 10x slower on the int8 kernel's rescale).
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def copy_tile(dst, src, ts, n):
     """dst[s, :n] = src[s, :n] for s < ts."""
     for s in range(ts):
@@ -76,7 +81,7 @@ def copy_tile(dst, src, ts, n):
             d[j] = x[j]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def gather_state(dst, state, srows, ts, col0, n):
     """dst[s, :n] = state[srows[s], col0 : col0 + n] for s < ts."""
     for s in range(ts):
@@ -85,7 +90,7 @@ def gather_state(dst, state, srows, ts, col0, n):
             d[j] = x[j]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def scatter_state(state, srows, src, ts, col0, n):
     """state[srows[s], col0 : col0 + n] = src[s, :n] for s < ts."""
     for s in range(ts):
@@ -94,7 +99,7 @@ def scatter_state(state, srows, src, ts, col0, n):
             d[j] = x[j]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def affine_tile(dst, src, ts, n, w, scale_off, offset_off):
     """dst[s, j] = src[s, j] * scale[j] + offset[j], scale and offset at w[scale_off:], w[offset_off:]."""
     scale, offset = w[scale_off : scale_off + n], w[offset_off : offset_off + n]
@@ -104,7 +109,7 @@ def affine_tile(dst, src, ts, n, w, scale_off, offset_off):
             d[j] = x[j] * scale[j] + offset[j]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def lstm_gates_tile(z, state, srows, c0, h0, h, ts, u, act, ract):
     """LSTM gate math for a tile: gates z[s, :4u] and cell state[srows[s], c0:c0+u] -> new c (in
     place) and new h, written both to h[s, :u] and to state[srows[s], h0:h0+u] (no separate scatter).
@@ -132,7 +137,7 @@ def lstm_gates_tile(z, state, srows, c0, h0, h, ts, u, act, ract):
                 hst[j] = hj
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def advance_tile(a, ts, srows, state, ops, w, wp, b, z, hbuf):
     """Run samples ``a[:ts]`` of streams ``srows[:ts]`` through every op; outputs left in ``a``.
 
@@ -183,7 +188,7 @@ def advance_tile(a, ts, srows, state, ops, w, wp, b, z, hbuf):
     return width
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def _gru_tile(a, ts, hbuf, w, b, z, li, ops, n_in, u):
     """GRU step for a tile; z holds the input part in [0, 3u) and the recurrent part in [3u, 6u)."""
     g3 = 3 * u

@@ -4,7 +4,9 @@ Same program-over-flat-buffers design as :mod:`edge_lstm.runtime.kernels.numba_f
 quantises its input vector with the layer's calibrated scale to int16, multiplies it by the
 per-channel int8 weights into int32 with the register-blocked micro-kernel of
 :mod:`edge_lstm.runtime.kernels.microkernel` (weights packed for it when the program is compiled), and
-rescales each output once per channel. See :mod:`edge_lstm.runtime.quantize` for the scheme and why.
+rescales each output once per channel (for LSTM layers, inside the gate math:
+:func:`edge_lstm.runtime.kernels.lstm_cell.lstm_gates_tile_q`). See :mod:`edge_lstm.runtime.quantize`
+for the scheme and why. Helpers compile with ``_nrt=False``, as in ``numba_f32``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from edge_lstm.runtime.bundle import Bundle
 from edge_lstm.runtime.int8_scheme import FUSED_KINDS
 from edge_lstm.runtime.kernels.base import Kernel, raise_non_finite
 from edge_lstm.runtime.kernels.fastmath import HALF
+from edge_lstm.runtime.kernels.lstm_cell import lstm_gates_tile_q
 from edge_lstm.runtime.kernels.microkernel import BLOCK, aligned, int_matmul, pack_pairs
-from edge_lstm.runtime.kernels.numba_activations import LINEAR, act1, activate_tile
+from edge_lstm.runtime.kernels.numba_activations import LINEAR, SIGMOID, TANH, act1, activate_tile
 from edge_lstm.runtime.kernels.numba_f32 import (
     OP_ACT,
     OP_AFFINE,
@@ -42,7 +45,7 @@ from edge_lstm.runtime.kernels.numba_f32 import (
 N_QCOLS = 21
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def _quantize(dst, src, ts, n, inv_scale, qmax, col0=0, mean=None, moff=0):
     """dst[s, col0+k] = clip(round((src[s, k] - mean[k]) * inv_scale), -qmax, qmax) as int16, half away from 0.
 
@@ -85,7 +88,7 @@ def _blocks(rows):
     return (rows + BLOCK - 1) // BLOCK
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def _qdot(out, ts, wp, poff, q, n_in, rows, row0, scales, soff, bias, boff, acc):
     """out[s, j] = bias[row0 + j] + scales[row0 + j] * sum_k q[s, k] * W[j, k] for j < rows.
 
@@ -102,7 +105,7 @@ def _qdot(out, ts, wp, poff, q, n_in, rows, row0, scales, soff, bias, boff, acc)
             o[j] = np.float32(a[j]) * sc[j] + bi[j]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def _qdot_pair(out, ts, wp, px, ph, q, n_x, n_h, rows, w, sx_off, sh_off, boff, acc, acc2):
     """out[s, j] = bias[j] + sx[j] * (x-part product) + sh[j] * (h-part product).
 
@@ -118,7 +121,7 @@ def _qdot_pair(out, ts, wp, px, ph, q, n_x, n_h, rows, w, sx_off, sh_off, boff, 
             o[j] = np.float32(a[j]) * sx[j] + np.float32(a2[j]) * sh[j] + bias[j]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def _quantize_state(dst, state, srows, ts, h0, n, inv_scale, qmax, col0):
     """dst[s, col0+k] = the int16 of state[srows[s], h0+k] (as :func:`_quantize`), read from the state rows."""
     for s in range(ts):
@@ -129,7 +132,18 @@ def _quantize_state(dst, state, srows, ts, h0, n, inv_scale, qmax, col0):
             d[k] = _round16(x[k] * inv_scale, qmax)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
+def _lstm_q(ts, wp, w, ops, li, n_in, u, q, state, srows, h, acc, acc2):
+    """An LSTM layer with tanh and sigmoid gates: its two products, then the gate math with the rescale fused."""
+    g4 = 4 * u
+    int_matmul(acc, 0, q, 0, ts, wp, ops[li, Q_WP], _pairs(n_in), _blocks(g4))
+    int_matmul(acc2, 0, q, 2 * _pairs(n_in), ts, wp, ops[li, Q_UP], _pairs(u), _blocks(g4))
+    sx, sh, bias = ops[li, Q_WS], ops[li, Q_US], ops[li, Q_B]
+    lstm_gates_tile_q(acc, acc2, w[sx : sx + g4], w[sh : sh + g4], w[bias : bias + g4], state, srows, ops[li, Q_C],
+                      ops[li, Q_H], h, ts, u)
+
+
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc, acc2):
     """int8 twin of :func:`numba_f32.advance_tile` (``a`` and ``b`` take turns the same way); an LSTM
     layer quantises h straight from the state rows and its gate math writes the new h back there."""
@@ -163,16 +177,19 @@ def advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc,
                 scatter_state(state, srows, y, ts, h0, u)
             else:  # LSTM and simple RNN: one fused product over [x, h]
                 _quantize_state(qa, state, srows, ts, h0, u, hinv, qmax, 2 * _pairs(n_in))
-                gates = 4 * u if op == OP_LSTM else u
-                _qdot_pair(z, ts, wp, ops[li, Q_WP], ops[li, Q_UP], qa, n_in, u, gates, w, ops[li, Q_WS],
-                           ops[li, Q_US], ops[li, Q_B], acc, acc2)
-                if op == OP_LSTM:
-                    lstm_gates_tile(z, state, srows, ops[li, Q_C], h0, y, ts, u, ops[li, Q_ACT], ops[li, Q_RACT])
+                if op == OP_LSTM and ops[li, Q_ACT] == TANH and ops[li, Q_RACT] == SIGMOID:
+                    _lstm_q(ts, wp, w, ops, li, n_in, u, qa, state, srows, y, acc, acc2)
                 else:
-                    for s in range(ts):
-                        for j in range(u):
-                            y[s, j] = act1(ops[li, Q_ACT], z[s, j])
-                    scatter_state(state, srows, y, ts, h0, u)
+                    gates = 4 * u if op == OP_LSTM else u
+                    _qdot_pair(z, ts, wp, ops[li, Q_WP], ops[li, Q_UP], qa, n_in, u, gates, w, ops[li, Q_WS],
+                               ops[li, Q_US], ops[li, Q_B], acc, acc2)
+                    if op == OP_LSTM:
+                        lstm_gates_tile(z, state, srows, ops[li, Q_C], h0, y, ts, u, ops[li, Q_ACT], ops[li, Q_RACT])
+                    else:
+                        for s in range(ts):
+                            for j in range(u):
+                                y[s, j] = act1(ops[li, Q_ACT], z[s, j])
+                        scatter_state(state, srows, y, ts, h0, u)
         x, y = y, x
         in_b = not in_b
         width = u
@@ -181,7 +198,7 @@ def advance_tile_q(a, ts, srows, state, ops, w, wp, b, z, zh, qa, qh, hbuf, acc,
     return width
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(_nrt=False, cache=True, fastmath=True, error_model="numpy")
 def _gru_q(ts, wp, w, ops, li, u, b, z, zh, qh, hbuf, hinv, acc):
     act, ract = ops[li, Q_ACT], ops[li, Q_RACT]
     qmax = w[ops[li, Q_QMAX]]
