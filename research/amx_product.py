@@ -8,12 +8,12 @@ rows; two 16-output blocks are in flight at once (8 tiles). Linux must grant the
 (``arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)``), else the first tile instruction is SIGILL.
 
 Measured 2026-12-02 on a 2-core Intel Xeon guest (family 6 model 167, AMX-INT8, 2.0 GHz nominal),
-exact on every shape; time per call for 16 streams, against the VNNI micro-kernel (``vpdpwssd``) for the
-same product in the same session (research prototype, not the product):
-64 inputs x 256 outputs 1.5-2.8 us (VNNI 3.8 us); 64 x 128 0.4-0.93 us (VNNI 1.8 us); 1 x 256 1.5-2.9 us
-(VNNI 0.5 us). The cost is per output block (tile stores and loads, ~100-170 ns each), not per
-multiply-add, so AMX wins only where inputs are many; the matrix products were ~27% of the step at
-1,000 streams there, so the whole step would gain ~10-15%. Not built into the kernel.
+exact on every shape; time per call for 16 streams, against the VNNI micro-kernel (``vpdpwssd``,
+``int_matmul``) on the same product in the same process, 3 rounds: 64 inputs x 256 outputs 2.7-2.9 us
+(VNNI 2.1-2.3 us); 64 x 128 0.59 us (VNNI 0.85-0.91 us); 32 x 128 0.58-0.60 us (VNNI 0.46-0.48 us); one input
+x 256 outputs 1.5-2.9 us (VNNI 0.5 us). The cost goes with the 16-output blocks (tile loads and stores,
+~100-170 ns each), not the multiply-adds: with 16 streams a tile is too small a product for AMX to
+pay, and the seed model's step would gain nothing. Not built into the kernel.
 
 Run: python research/amx_product.py (prints exactness and time per shape, or why it cannot run).
 """
