@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             verdict = "NO (not checked: do not use this backend)"
         ok &= r.get("within_tolerance") is not False or backend not in checked
         _print_parity(backend, r, verdict)
+    _print_ill_conditioned(result.parity)
     streams = {b: r["stream"] for b, r in result.parity.items() if "stream" in r}
     if streams:
         steps = next(iter(streams.values()))["steps"]
@@ -63,6 +64,14 @@ VERDICTS = {True: "yes", False: "NO", None: "(for comparison)"}
 def _print_parity(backend: str, r: dict, verdict: str) -> None:
     print(f"  {backend:<11} {r['max_abs_error']:>12.3g} {r['rms_error']:>12.3g} {r['max_error_vs_std']:>10.3g} "
           f"{r['rms_error_vs_std']:>10.3g}  {verdict}")
+
+
+def _print_ill_conditioned(report: dict) -> None:
+    ill = max((r.get("ill_conditioned", 0) for r in report.values()), default=0)
+    if ill:
+        print(f"  ({ill:,} outputs are ill-conditioned: nudging the inputs by float32's last digits moves them past "
+              "the tolerance, so Keras and any float32 kernel differ there too; float backends are judged there "
+              "against that movement)")
 
 
 def _trained_preprocessing(model: Path) -> tuple[int, bool, dict | None]:
