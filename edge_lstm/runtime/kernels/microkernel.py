@@ -1,11 +1,11 @@
 """Register-blocked integer matrix product for the int8 kernel: int16 activations x int8 weights.
 
-Each call advances ``STREAMS`` streams over 16-output blocks. The weights of a matrix are packed
-(:func:`pack_pairs`) so that, for each pair of inputs ``(2k, 2k+1)``, one 64-byte row holds the
-16 outputs' two weights interleaved; the activations are read as int32 pairs and broadcast. One
-multiply-add of pairs (``vpmaddwd``, ``vpdpwssd`` with VNNI, ``smlal`` pairs on NEON) then does 32
-multiply-accumulates for 16 outputs, and every accumulator stays in a register for the whole
-reduction: no horizontal sums, no stores inside the loop.
+Each call advances ``STREAMS`` streams (or one, past the last whole group) over 16-output blocks.
+The weights of a matrix are packed (:func:`pack_pairs`) so that, for each pair of inputs
+``(2k, 2k+1)``, one 64-byte row holds the 16 outputs' two weights interleaved; the activations are
+read as int32 pairs and broadcast. One multiply-add of pairs (``vpmaddwd``, ``vpdpwssd`` with VNNI,
+``smlal`` pairs on NEON) then does 32 multiply-accumulates for 16 outputs, and every accumulator
+stays in a register for the whole reduction: no horizontal sums, no stores inside the loop.
 
 The code is written as generic LLVM vector IR (shuffles, sign extensions, multiplies, adds) that
 every backend lowers to its own instructions, so the same kernel runs on x86 and aarch64.
