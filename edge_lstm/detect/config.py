@@ -34,7 +34,7 @@ class DetectorConfig:
                                   "pattern_length)", positive)
     pattern_gate: float = setting(3.0, "the pattern view is damped while its distance is below this times its mean",
                                   positive)
-    level_window: int = setting(2400, "samples whose [min, max] a value is compared with (0: no level view)",
+    level_window: int = setting(4800, "samples whose [min, max] a value is compared with (0: no level view)",
                                 non_negative)
     level_margin: float = setting(0.1, "the level view alarms when a value leaves that range by more than this "
                                   "share of it", positive)
