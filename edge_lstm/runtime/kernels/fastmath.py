@@ -34,3 +34,11 @@ def tanh32(x):
 def sigmoid32(x):
     """1 / (1 + exp(-x)) for float32 x, |error| < 3e-7, no branches."""
     return HALF + HALF * tanh32(HALF * x)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def lstm_cell32(zi, zf, zg, zo, c):
+    """One LSTM unit with sigmoid gates and tanh, from its gate pre-activations and cell: (new c, new h). The
+    scalar twin of :func:`edge_lstm.runtime.kernels.lstm_cell.lstm_cells16`."""
+    cj = sigmoid32(zf) * c + sigmoid32(zi) * tanh32(zg)
+    return cj, sigmoid32(zo) * tanh32(cj)

@@ -154,8 +154,6 @@ def lstm_gates_tile_q(acc, acc2, scale_x, scale_h, bias, state, srows, c0, h0, h
             zf = _rescaled(ax, ah, scale_x, scale_h, bias, u + j)
             zg = _rescaled(ax, ah, scale_x, scale_h, bias, 2 * u + j)
             zo = _rescaled(ax, ah, scale_x, scale_h, bias, 3 * u + j)
-            cj = fm.sigmoid32(zf) * c[j] + fm.sigmoid32(zi) * fm.tanh32(zg)
-            c[j] = cj
-            hj = fm.sigmoid32(zo) * fm.tanh32(cj)
+            c[j], hj = fm.lstm_cell32(zi, zf, zg, zo, c[j])
             hs[j] = hj
             hst[j] = hj

@@ -21,7 +21,7 @@ from numba import njit
 from edge_lstm.runtime import activations
 from edge_lstm.runtime.bundle import Bundle
 from edge_lstm.runtime.kernels.base import Kernel, raise_non_finite
-from edge_lstm.runtime.kernels.fastmath import sigmoid32, tanh32
+from edge_lstm.runtime.kernels.fastmath import lstm_cell32
 from edge_lstm.runtime.kernels.lstm_cell import LANES, lstm_cells16
 from edge_lstm.runtime.kernels.microkernel import BLOCK, aligned, float_matmul_acc, pack_rows
 from edge_lstm.runtime.kernels.numba_activations import LINEAR, SIGMOID, TANH, act1, activate_tile
@@ -123,9 +123,7 @@ def lstm_gates_tile(z, state, srows, c0, h0, h, ts, u, act, ract):
             for j in range(0, full, LANES):
                 lstm_cells16(zr, c, hs, hst, u, j)
             for j in range(full, u):
-                cj = sigmoid32(zr[u + j]) * c[j] + sigmoid32(zr[j]) * tanh32(zr[2 * u + j])
-                c[j] = cj
-                hj = sigmoid32(zr[3 * u + j]) * tanh32(cj)
+                c[j], hj = lstm_cell32(zr[j], zr[u + j], zr[2 * u + j], zr[3 * u + j], c[j])
                 hs[j] = hj
                 hst[j] = hj
         else:
