@@ -32,6 +32,9 @@ class DetectorConfig:
     pattern_segment: int = setting(8, "samples averaged into one segment of a pattern", positive)
     pattern_memory: int = setting(1200, "samples of history searched for the nearest pattern (at least twice "
                                   "pattern_length)", positive)
+    pattern_long_memory: int = setting(4800, "once a stream has seen this many values, the pattern view compares every "
+                                       "value (not segment means) with this many samples of history (0: never)",
+                                       non_negative)
     pattern_gate: float = setting(3.0, "the pattern view is damped while its distance is below this times its mean",
                                   positive)
     level_window: int = setting(4800, "samples whose [min, max] a value is compared with (0: no level view)",
@@ -64,6 +67,9 @@ class DetectorConfig:
             if self.pattern_memory < 2 * self.pattern_length:
                 raise ValueError(f"pattern_memory: must be at least twice pattern_length ({self.pattern_length}), "
                                  f"got {self.pattern_memory}")
+            if self.pattern_long_memory and self.pattern_long_memory < 2 * self.pattern_length:
+                raise ValueError(f"pattern_long_memory: must be 0 or at least twice pattern_length "
+                                 f"({self.pattern_length}), got {self.pattern_long_memory}")
         if self.seasonal_days < 0:
             raise ValueError(f"seasonal_days: must be zero or positive, got {self.seasonal_days}")
         if self.seasonal_days:

@@ -37,7 +37,14 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     far to set the bar). It finds shapes
     the one-step forecast follows without surprise: a daily cycle that loses its peak, a level
     the signal never sat at. The windows searched start on segment boundaries, so a stream keeps
-    ``pattern_memory / pattern_segment`` segment means, not the samples.
+    ``pattern_memory / pattern_segment`` segment means, not the samples. That is the view's first
+    stage, for a young stream. Its **long stage** (``pattern_long_memory`` > 0) compares every value,
+    not segment means, with every window of the last ``pattern_long_memory`` samples (a ripple or a
+    changed beat that segment means average away; the nearest neighbour of a long history), with its
+    own bar and mean, learned from half that memory on; it takes over once the stream has seen
+    ``pattern_long_memory`` values, so its bar has learned from half a memory of distances before it
+    judges (no burst of records when it starts). It keeps the last ``pattern_long_memory`` values and a
+    running sum per lag (:func:`edge_lstm.detect.measures.lagged_distance`: O(memory) a sample).
   - **level** (``level_window`` > 0): how far the value leaves the trailing ``level_window``
     samples' [min, max], in units of ``level_margin`` times that range, damped while the excursion
     is under ``z_gate / 2`` residual spreads (noise setting a new extreme by a hair is no news),
@@ -110,12 +117,16 @@ class Detector(StreamArrays):
 
     FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
               "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
+              "values", "lags", "long_seen",
               "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
               "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin",
               "forecast_mean", "forecast_var", "bar", "tail_max", "tail_fill", "tail_count", "tail_mean", "tail_m2")
     # A restarted stream (after a gap or a state reset) warms up again but keeps its seasonal memory: what it does
     # at each time of day does not change while it is silent (the bins are keyed by time).
     KEPT_ON_RESET = SEASONAL_MEMORY
+    # Fields a checkpoint restores only all together (the long pattern stage's values, sums and clock): should one
+    # be missing or sized otherwise (an older version, another pattern_long_memory), the stage starts again.
+    RESTORED_TOGETHER = (("values", "lags", "long_seen"),)
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
         self.config = config
@@ -137,9 +148,15 @@ class Detector(StreamArrays):
         self.segments = np.zeros((capacity, max(1, config.pattern_segments + config.pattern_length
                                                  // max(1, config.pattern_segment))))
         self.segment_sum = np.zeros(capacity)
-        self.distances = np.zeros(capacity, np.int64)  # nearest-pattern distances computed
-        self.distance_mean = np.zeros(capacity)
-        self.distance_blocks = np.zeros((capacity, BLOCKS + 1))
+        # per stage (short memory of segment means, long memory of values): distances computed, their mean, the bar
+        self.distances = np.zeros((capacity, 2), np.int64)
+        self.distance_mean = np.zeros((capacity, 2))
+        self.distance_blocks = np.zeros((capacity, 2, BLOCKS + 1))
+        # the long stage: a ring of values and the sums per lag (measures.lagged_distance)
+        long = config.pattern_long_memory if config.pattern_length else 0
+        self.values = np.zeros((capacity, long + config.pattern_length + 1 if long else 1))
+        self.lags = np.zeros((capacity, long + 1 if long else 1))
+        self.long_seen = np.zeros(capacity, np.int64)  # values the long stage has taken (its clock)
         # level view: [min, max] per block of level_window / 8 values
         self.level_high = np.full((capacity, BLOCKS + 1), -np.inf)
         self.level_low = np.full((capacity, BLOCKS + 1), np.inf)
@@ -199,7 +216,8 @@ class Detector(StreamArrays):
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty",
                          cfg.stuck_run, cfg.seasonal_days, cfg.seasonal_reach if cfg.seasonal_days else 0,
                          int(DAY_S // cfg.seasonal_bin_s) if cfg.seasonal_days else 0,
-                         cfg.pattern_memory // 2, cfg.tail_block], np.int64)
+                         cfg.pattern_memory // 2, cfg.tail_block, cfg.pattern_long_memory if cfg.pattern_length else 0],
+                        np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
                            cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s, cfg.tail_rate])
         extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
@@ -209,7 +227,8 @@ class Detector(StreamArrays):
                        (self.open, self.start, self.peak, self.calm, self.peak_score, self.bar),
                        (self.blocks, self.block_fill, self.seen),
                        (self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances,
-                        self.distance_mean, self.distance_blocks),
+                        self.distance_mean, self.distance_blocks, self.values, self.lags,
+                        self.long_seen),
                        (self.level_high, self.level_low, self.level_fill),
                        (self.last_ts, self.gap_mean, self.gap_blocks),
                        (self.last_value, self.run, self.run_since, self.run_blocks),

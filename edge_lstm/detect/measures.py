@@ -47,6 +47,74 @@ def pattern_distance(recent, segments, seen, length, seg, query):
     return math.sqrt(best / d)
 
 
+@njit(cache=True, inline="always")
+def push_value(values, seen, x):
+    """Write value number ``seen`` (0-based) into a ring of ``R = values.size`` values laid out newest first (at
+    ``R - 1 - seen % R``), so that going back in time goes forward in memory."""
+    values[values.size - 1 - seen % values.size] = x
+
+
+@njit(cache=True, inline="always")
+def _window_sum(values, a, b, length):
+    """Sum of squared differences between the ``length`` values from ring position ``a`` on and from ``b`` on."""
+    ring = values.size
+    acc = 0.0
+    for k in range(length):
+        diff = values[(a + k) % ring] - values[(b + k) % ring]
+        acc += diff * diff
+    return acc
+
+
+@njit(cache=True, inline="always")
+def _slide(near, far, sums, x_in, x_out, best):
+    """One step of the running sums over a stretch of lags whose values lie unbroken in the ring; the least sum's
+    bits (non-negative doubles order as their int64 patterns, which vectorises; below zero is rounding)."""
+    bits = sums.view(np.int64)
+    for k in range(sums.size):
+        a = x_in - near[k]
+        b = x_out - far[k]
+        sums[k] = sums[k] + (a * a - b * b)
+        best = min(best, bits[k])
+    return best
+
+
+@njit(cache=True)
+def lagged_distance(values, lags, seen, length):
+    """RMS difference, sample by sample, from the last ``length`` values to the nearest earlier window that does
+    not overlap them, among those ending at most ``M = lags.size - 1`` samples before; -1 while there is none.
+    ``values`` is a ring written by :func:`push_value` (``values.size >= M + length + 1``), the newest (number
+    ``seen - 1``) written already. ``lags[l]`` is kept here: the sum over the last ``length`` samples of
+    the squared difference between each and the sample ``l`` before it, updated by one term in and one out per
+    sample (O(M) a sample, not O(M x length)); one lag a sample is summed again exactly, in turn, so rounding never
+    accumulates for long. ``lags[0]`` is scratch."""
+    ring = values.size
+    top_lag = lags.size - 1
+    t = seen - 1
+    newest = min(top_lag, t - length + 1)  # the largest lag whose window lies wholly in the stream
+    if newest < length:
+        return -1.0
+    known = min(top_lag, t - length)  # the lags valid before this sample
+    q = ring - 1 - t % ring  # ring position of the newest value; l samples before it: (q + l) % ring
+    if known >= length:  # refresh one lag's sum exactly, as of the previous sample
+        lag = length + t % (known - length + 1)
+        lags[lag] = _window_sum(values, q + 1, q + 1 + lag, length)
+    x_in, x_out = values[q], values[(q + length) % ring]
+    best = np.int64(0x7FF0000000000000)  # +inf's bits
+    lag = length
+    while lag <= known:  # stretches of lags over which neither the near nor the far value wraps round the ring
+        near, far = (q + lag) % ring, (q + length + lag) % ring
+        n = min(known + 1 - lag, ring - near, ring - far)
+        best = _slide(values[near:near + n], values[far:far + n], lags[lag:lag + n], x_in, x_out, best)
+        lag += n
+    lags.view(np.int64)[0] = best  # back to a double
+    least = np.inf if known < length else max(lags[0], 0.0)
+    if newest > known:  # a lag whose window just became whole: its sum from scratch
+        acc = _window_sum(values, q, q + newest, length)
+        lags[newest] = acc
+        least = min(least, acc)
+    return math.sqrt(max(least, 0.0) / length)
+
+
 @njit(cache=True)
 def seasonal_residual(x, residual, now_bin, low, high, held, days, reach, bins_per_day):
     """The residual against whichever is nearest ``x``: the forecast (``x - residual``) or the [min, max] of a

@@ -10,7 +10,14 @@ import math
 import numpy as np
 from numba import njit
 
-from edge_lstm.detect.measures import pattern_distance, roll, seasonal_residual, trailing_max
+from edge_lstm.detect.measures import (
+    lagged_distance,
+    pattern_distance,
+    push_value,
+    roll,
+    seasonal_residual,
+    trailing_max,
+)
 
 TAIL_BLOCKS = 8  # block maxima kept before the tail's fit bounds the forecast view's bar
 GUMBEL_SCALE = math.sqrt(6.0) / math.pi  # a Gumbel's scale from its standard deviation
@@ -28,6 +35,19 @@ def tail_floor(count, mean, m2, rate, block):
     return mean - EULER_GAMMA * beta + beta * math.log(1.0 / (rate * block))
 
 
+@njit(cache=True, inline="always")
+def learn_distance(distance, anomalous, history, kept, blocks, counts, means, stage, alpha):
+    """A pattern stage learns a distance: an anomalous one at most twice its history (as an incident raises any
+    bar); kept in the history only once ``kept`` (half the stage's memory searched: nearer neighbours are found in
+    more history, so those of a short one are too large to set the bar)."""
+    if anomalous and history > 0.0:
+        distance = min(distance, 2.0 * history)
+    if kept:
+        blocks[blocks.size - 1] = max(blocks[blocks.size - 1], distance)
+    counts[stage] += 1
+    means[stage] += (distance - means[stage]) * max(alpha, 1.0 / counts[stage])
+
+
 @njit(cache=True)
 def update_streams(idx, value, residual, ts, relation, ints, floats, stats, forecast_stats, incident, clock, pattern,
                    level, silence, stuck, seasonal, tail, out):
@@ -39,7 +59,8 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     forecast_mean, forecast_var = forecast_stats
     is_open, start, peak, calm, peak_score, bar = incident
     blocks, block_fill, seen = clock
-    recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks = pattern
+    recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks, values, lags, \
+        long_seen = pattern
     level_high, level_low, level_fill = level
     last_ts, gap_mean, gap_blocks = silence
     last_value, run, run_since, run_blocks = stuck
@@ -55,8 +76,10 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     late_gap = floats[7]
     stuck_run = ints[7]
     seasonal_days, seasonal_reach, bins_per_day, bin_s = ints[8], ints[9], ints[10], floats[8]
-    pattern_learned = ints[11]  # values seen before a pattern distance enters the view's history
+    short_learned = ints[11]  # values seen before a pattern distance enters the short stage's history
     tail_block, tail_rate = ints[12], floats[9]
+    long_memory = ints[13]  # the pattern view's second stage (full resolution, a longer memory); 0: none
+    long_learned = long_memory // 2  # ... whose distances enter its history once half its memory was searched
     nblocks = blocks.shape[1] - 1
     query = np.empty(max(1, length // max(1, seg)))
     for j in range(idx.size):
@@ -81,6 +104,8 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
         size = abs(r)
         # The views: forecast residual, pattern, level, silence.
         view = 0
+        stage = 0
+        long_distance = -1.0
         since = ts[j]
         history = 0.0
         distance, distance_history, v_pattern, v_level = -1.0, 0.0, 0.0, 0.0
@@ -98,12 +123,22 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
                 seen_now = seen[i] + 1
                 recent[i, seen[i] % length] = x
                 recent_ts[i, seen[i] % length] = ts[j]
-                distance = pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
+                # Two stages: segment means over the short memory while the stream is young; once it has seen
+                # long_memory values, every value over the long memory (its bar learned from half of it on).
+                if long_memory:  # (the long stage keeps its own clock: a checkpoint may restore the rest alone)
+                    push_value(values[i], long_seen[i], x)
+                    long_seen[i] += 1
+                    long_distance = lagged_distance(values[i], lags[i], long_seen[i], length)
+                stage = 1 if long_memory and long_seen[i] >= long_memory else 0
+                if stage:
+                    distance = long_distance
+                else:
+                    distance = pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
                 if distance >= 0.0:
-                    distance_history = trailing_max(distance_blocks[i])
+                    distance_history = trailing_max(distance_blocks[i, stage])
                     # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
-                    if distance_history > 0.0 and distances[i] >= warmup and not (seasonal_days and r == 0.0):
-                        gate = min(1.0, distance / max(pattern_gate * distance_mean[i], min_std))
+                    if distance_history > 0.0 and distances[i, stage] >= warmup and not (seasonal_days and r == 0.0):
+                        gate = min(1.0, distance / max(pattern_gate * distance_mean[i, stage], min_std))
                         v_pattern = distance / max(distance_history, min_std) * gate
                         if v_pattern > v:
                             v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
@@ -208,22 +243,22 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
                     tail_m2[i] += d * (tail_max[i] - tail_mean[i])
                     tail_max[i], tail_fill[i] = 0.0, 0
         if distance >= 0.0:
-            if v_pattern > 1.0 and distance_history > 0.0:
-                distance = min(distance, 2.0 * distance_history)
-            # A distance is kept once half the memory was searched: nearer neighbours are found in more history, so
-            # those of a short one are too large to set the bar.
-            if seen[i] + 1 >= pattern_learned:
-                distance_blocks[i, nblocks] = max(distance_blocks[i, nblocks], distance)
-            distances[i] += 1
-            distance_mean[i] += (distance - distance_mean[i]) * max(alpha, 1.0 / distances[i])
+            kept = long_seen[i] >= long_learned if stage else seen[i] + 1 >= short_learned
+            learn_distance(distance, v_pattern > 1.0, distance_history, kept, distance_blocks[i, stage], distances[i],
+                           distance_mean[i], stage, alpha)
+        if stage == 0 and long_distance >= 0.0:  # the long stage learns while the short one judges
+            learn_distance(long_distance, v_pattern > 1.0, trailing_max(distance_blocks[i, 1]),
+                           long_seen[i] >= long_learned, distance_blocks[i, 1], distances[i], distance_mean[i], 1,
+                           alpha)
         block_fill[i] += 1
         if block_fill[i] >= block:
             roll(blocks[i], 0.0)
-            roll(distance_blocks[i], 0.0)
+            roll(distance_blocks[i, 0], 0.0)
+            roll(distance_blocks[i, 1], 0.0)
             roll(gap_blocks[i], 0.0)
             roll(run_blocks[i], 0.0)
             block_fill[i] = 0
-        if novelty and length:
+        if novelty and length:  # (kept up in the long stage too, cheap: a checkpoint may send a stream back)
             segment_sum[i] += x
             seen[i] += 1
             if seen[i] % seg == 0:

@@ -103,7 +103,7 @@ def test_views_restart_with_the_stream_and_grow_with_the_bank():
     d.grow(4)
     assert np.isneginf(d.level_high[2:]).all() and np.isposinf(d.level_low[2:]).all()
     d.reset(np.array([0]))
-    assert d.seen[0] == 0 and d.distances[0] == 0 and np.isneginf(d.level_high[0]).all()
+    assert d.seen[0] == 0 and d.long_seen[0] == 0 and not d.distances[0].any() and np.isneginf(d.level_high[0]).all()
     assert d.seen[1] == values.size
 
 

@@ -124,6 +124,30 @@ def test_old_checkpoint_detector_statistics_are_not_taken_in_the_wrong_units():
     assert d.detector.count[0] == c.detector.count[0] > 0
 
 
+def test_a_checkpoint_missing_part_of_the_long_pattern_stage_starts_that_stage_again():
+    """The long stage's values, sums per lag and clock only make sense together: an older checkpoint (without the
+    sums) or one written with another ``pattern_long_memory`` leaves the stage empty, not half restored."""
+    model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
+    config = EngineConfig(forecast_every=0, detector=DetectorConfig(pattern_long_memory=200))
+    a = Engine(model, config)
+    for t in range(300):
+        a.process([("x", Sample(float(t), (np.sin(t / 3),)))])
+    arrays, meta = a.snapshot()
+    b = Engine(model, config)
+    assert b.restore(arrays, meta) is None
+    assert b.detector.long_seen[0] == a.detector.long_seen[0] > 200
+    np.testing.assert_array_equal(b.detector.lags[0], a.detector.lags[0])
+    del arrays["detector/lags"]  # as a version before the long stage wrote it
+    c = Engine(model, config)
+    c.restore(arrays, meta)
+    assert c.detector.long_seen[0] == 0 and not c.detector.values[0].any()
+    assert c.detector.seen[0] == a.detector.seen[0], "the rest of the pattern view is restored"
+    arrays, meta = a.snapshot()
+    other = Engine(model, EngineConfig(forecast_every=0, detector=DetectorConfig(pattern_long_memory=400)))
+    other.restore(arrays, meta)
+    assert other.detector.long_seen[0] == 0
+
+
 @pytest.mark.parametrize("batch", [1, 3, 50, 400])
 def test_engine_gives_the_same_events_however_samples_are_batched(batch):
     model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")

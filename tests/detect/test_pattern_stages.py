@@ -1,0 +1,69 @@
+"""The pattern view's long stage: every value compared over a long memory, once a stream has seen that much."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_lstm.detect.config import DetectorConfig
+from edge_lstm.detect.detector import Detector
+from edge_lstm.detect.measures import lagged_distance, push_value
+from tests.detect.test_detector_views import run
+
+
+def brute_force(x: np.ndarray, t: int, length: int, memory: int) -> float:
+    """RMS difference from the window ending at ``t`` to its nearest non-overlapping one ending within ``memory``."""
+    query = x[t - length + 1 : t + 1]
+    sums = [np.mean((query - x[t - lag - length + 1 : t - lag + 1]) ** 2)
+            for lag in range(length, memory + 1) if t - lag - length + 1 >= 0]
+    return float(np.sqrt(min(sums))) if sums else -1.0
+
+
+def test_lagged_distance_equals_brute_force_and_recovers_from_a_huge_spike():
+    rng = np.random.default_rng(1)
+    length, memory = 16, 100
+    x = np.cumsum(rng.standard_normal(2000))
+    x[1200] = 1e9  # its square swamps every sum it enters: rounding left behind is summed away by the refresh
+    values, lags = np.zeros(memory + length + 1), np.zeros(memory + 1)
+    for t in range(x.size):
+        push_value(values, t, x[t])
+        got = lagged_distance(values, lags, t + 1, length)
+        if 1200 <= t < 1200 + 2 * memory + length:
+            continue  # within a memory of the spike: close only up to the spike's rounding
+        want = brute_force(x, t, length, memory)
+        assert (got == want == -1.0) or abs(got - want) <= 1e-9 * max(want, 1.0), (t, got, want)
+    assert lagged_distance(values, lags, x.size, length) >= 0.0
+
+
+def ripple_series(n: int, at: int) -> np.ndarray:
+    """A noisy cycle of 40 samples; from ``at``, 48 samples with a fast ripple (4 samples a period) added, which a
+    mean over 8 samples cancels."""
+    rng = np.random.default_rng(5)
+    t = np.arange(n)
+    x = np.sin(2 * np.pi * t / 40) + 0.02 * rng.standard_normal(n)
+    x[at : at + 48] += 0.3 * np.array([1.0, 0.0, -1.0, 0.0] * 12)
+    return x
+
+
+def test_the_long_stage_finds_a_shape_that_segment_means_hide():
+    x = ripple_series(9000, at=7000)
+    perfect = x.copy()  # a forecast that follows every value: only the pattern view can see anything
+    config = dict(pattern_length=64, pattern_segment=8, pattern_memory=1200, level_window=0, silence_gate=0,
+                  stuck_run=0)
+    found = [f for f in run(Detector(DetectorConfig(pattern_long_memory=2400, **config)), x, perfect)
+             if f[0] >= 1000]
+    assert [f[1] for f in found] == ["pattern"] and 7000 <= found[0][0] < 7048, found
+    short_only = [f for f in run(Detector(DetectorConfig(pattern_long_memory=0, **config)), x, perfect)
+                  if f[0] >= 1000]
+    assert short_only == [], "segment means of 8 cancel a 4-sample ripple"
+
+
+def test_the_long_stage_starts_judging_with_a_bar_learned_over_half_its_memory_no_burst_of_records():
+    rng = np.random.default_rng(2)
+    t = np.arange(12_000)
+    x = np.sin(2 * np.pi * t / 50) + 0.1 * rng.standard_normal(t.size)  # nothing but noise on a steady cycle
+    config = DetectorConfig(pattern_long_memory=4800, level_window=0, silence_gate=0, stuck_run=0)
+    d = Detector(config)
+    found = run(d, x, x)
+    assert [f for f in found if f[0] >= 4000] == [], found
+    assert d.long_seen[0] == x.size and d.distances[0, 1] > 0
+    assert d.values.shape[1] == 4800 + 64 + 1 and d.lags.shape[1] == 4801
