@@ -55,6 +55,8 @@ class DetectorConfig:
                                     positive)
     tail_rate: float = setting(0.001, "the forecast view's bar is at least the |residual| its stream exceeds once in "
                                "1 / tail_rate samples (a Gumbel fit to its block maxima; 0: off)", non_negative)
+    forecast_margin: float = setting(0.1, "once a stream has seen pattern_long_memory values, its forecast residual "
+                                     "is news only past the bar by this share (0: off)", non_negative)
     tail_block: int = setting(32, "samples per block maximum of that fit", positive)
 
     def __post_init__(self) -> None:

@@ -78,6 +78,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     seasonal_days, seasonal_reach, bins_per_day, bin_s = ints[8], ints[9], ints[10], floats[8]
     short_learned = ints[11]  # values seen before a pattern distance enters the short stage's history
     tail_block, tail_rate = ints[12], floats[9]
+    forecast_margin, long_stream = floats[10], ints[14]  # the forecast view's margin once a stream is long
     long_memory = ints[13]  # the pattern view's second stage (full resolution, a longer memory); 0: none
     long_learned = long_memory // 2  # ... whose distances enter its history once half its memory was searched
     nblocks = blocks.shape[1] - 1
@@ -118,6 +119,8 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
             judged = count[i] >= 2 * warmup and not late
             # A record is news only if it is also rarer than once in 1 / tail_rate samples (tail_floor).
             bar_now = max(history, tail_floor(tail_count[i], tail_mean[i], tail_m2[i], tail_rate, tail_block))
+            if long_stream and seen[i] >= long_stream:  # a long stream's records by a hair are mostly chance
+                bar_now *= 1.0 + forecast_margin
             v = size / max(bar_now, min_std) * min(1.0, z / z_gate) if judged else 0.0
             if length:
                 seen_now = seen[i] + 1

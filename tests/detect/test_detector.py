@@ -91,3 +91,25 @@ def test_a_record_of_ordinary_spikes_is_no_news_but_a_fault_is():
             assert starts[-1] == 4500, starts
             found[rate] += len(starts) - 1
     assert found[1e-3] < 0.6 * found[0.0], found
+
+
+def test_a_long_stream_s_forecast_record_is_news_only_past_the_margin():
+    """Past ``pattern_long_memory`` values a residual must beat the bar by ``forecast_margin``; before, any record."""
+    rng = np.random.default_rng(4)
+    base = dict(pattern_length=0, level_window=0, silence_gate=0, stuck_run=0, tail_rate=0.0, z_gate=0.01,
+                pattern_long_memory=400)
+
+    def opened(margin: float, at: int, factor: float) -> bool:
+        d = Detector(DetectorConfig(forecast_margin=margin, **base))
+        residuals = rng.uniform(-1.0, 1.0, 600)
+        bar = np.abs(residuals[50:at]).max()  # the forecast view's bar: every residual past the warm-up (50)
+        residuals[at] = factor * bar
+        found = False
+        for t, r in enumerate(residuals[: at + 1]):
+            out = d.update(np.array([0]), np.array([r]), np.array([0.0]), np.array([float(t)]))
+            found = found or (t == at and bool(out.opened[0]))
+        return found
+
+    assert opened(0.0, 500, 1.05) and not opened(0.1, 500, 1.05), "a long stream: 5% past the bar is no news"
+    assert opened(0.1, 500, 1.2), "20% past it is"
+    assert opened(0.1, 300, 1.05), "a young stream: any record is news"
