@@ -86,6 +86,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_lstm.detect.config import DAY_S, DetectorConfig
+from edge_lstm.detect.measures import rebuild_lags
 from edge_lstm.detect.step import update_streams
 from edge_lstm.stream.arrays import StreamArrays
 
@@ -126,9 +127,10 @@ class Detector(StreamArrays):
     # A restarted stream (after a gap or a state reset) warms up again but keeps its seasonal memory: what it does
     # at each time of day does not change while it is silent (the bins are keyed by time).
     KEPT_ON_RESET = SEASONAL_MEMORY
-    # Fields a checkpoint restores only all together (the long pattern stage's values, sums and clock): should one
-    # be missing or sized otherwise (an older version, another pattern_long_memory), the stage starts again.
-    RESTORED_TOGETHER = (("values", "lags", "long_seen"),)
+    # Fields a checkpoint restores only all together (the long pattern stage's values and clock): should one be
+    # missing or sized otherwise (an older version, another pattern_long_memory), the stage starts again.
+    RESTORED_TOGETHER = (("values", "long_seen"),)
+    DERIVED = ("lags",)  # not in a checkpoint: summed again from the values on restore
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
         self.config = config
@@ -197,6 +199,19 @@ class Detector(StreamArrays):
     def _empty(name: str) -> float:
         return {"level_high": -np.inf, "level_low": np.inf, "season_high": -np.inf, "season_low": np.inf,
                 "season_bin": -1}.get(name, 0)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """A copy of every array but the ``DERIVED`` ones."""
+        return {name: getattr(self, name).copy() for name in self.FIELDS if name not in self.DERIVED}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Take back what :meth:`state` gave; the long pattern stage's sums are summed again from its values."""
+        for name in self.FIELDS:
+            if name not in self.DERIVED:
+                setattr(self, name, np.array(state[name], dtype=getattr(self, name).dtype))
+        self.lags = np.zeros((self.count.shape[0], self.lags.shape[1]))
+        if self.lags.shape[1] > 1:
+            rebuild_lags(self.values, self.lags, self.long_seen, self.config.pattern_length)
 
     def std(self, idx: np.ndarray) -> np.ndarray:
         """The spread of streams ``idx``'s one-step forecast residuals."""

@@ -116,6 +116,31 @@ def lagged_distance(values, lags, seen, length):
 
 
 @njit(cache=True)
+def rebuild_lags(values, lags, seen, length):
+    """Every sum :func:`lagged_distance` keeps, from scratch, as of value number ``seen - 1`` (rows of ``values`` and
+    ``lags`` per stream; a checkpoint holds the values, not the sums: half the size)."""
+    ring = values.shape[1]
+    top_lag = lags.shape[1] - 1
+    back = np.empty(ring)  # back[k]: the value k samples before the newest
+    for i in range(values.shape[0]):
+        lags[i, :] = 0.0
+        t = seen[i] - 1
+        if t < 0:
+            continue
+        q = ring - 1 - t % ring
+        back[: ring - q] = values[i, q:]
+        back[ring - q :] = values[i, :q]
+        now = back[:length]
+        for lag in range(length, min(top_lag, t - length + 1) + 1):
+            then = back[lag : lag + length]
+            acc = 0.0
+            for k in range(length):
+                diff = now[k] - then[k]
+                acc += diff * diff
+            lags[i, lag] = acc
+
+
+@njit(cache=True)
 def seasonal_residual(x, residual, now_bin, low, high, held, days, reach, bins_per_day):
     """The residual against whichever is nearest ``x``: the forecast (``x - residual``) or the [min, max] of a
     bin within ``reach`` bins of this time of day on each of the last ``days`` days (``held``: which bin each
