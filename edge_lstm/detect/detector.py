@@ -200,15 +200,8 @@ class Detector(StreamArrays):
         return {"level_high": -np.inf, "level_low": np.inf, "season_high": -np.inf, "season_low": np.inf,
                 "season_bin": -1}.get(name, 0)
 
-    def state(self) -> dict[str, np.ndarray]:
-        """A copy of every array but the ``DERIVED`` ones."""
-        return {name: getattr(self, name).copy() for name in self.FIELDS if name not in self.DERIVED}
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Take back what :meth:`state` gave; the long pattern stage's sums are summed again from its values."""
-        for name in self.FIELDS:
-            if name not in self.DERIVED:
-                setattr(self, name, np.array(state[name], dtype=getattr(self, name).dtype))
+    def _derive(self) -> None:
+        """The long pattern stage's sums per lag, summed again from its values (a checkpoint holds only those)."""
         self.lags = np.zeros((self.count.shape[0], self.lags.shape[1]))
         if self.lags.shape[1] > 1:
             rebuild_lags(self.values, self.lags, self.long_seen, self.config.pattern_length)

@@ -118,12 +118,11 @@ def lagged_distance(values, lags, seen, length):
 @njit(cache=True)
 def rebuild_lags(values, lags, seen, length):
     """Every sum :func:`lagged_distance` keeps, from scratch, as of value number ``seen - 1`` (rows of ``values`` and
-    ``lags`` per stream; a checkpoint holds the values, not the sums: half the size)."""
+    ``lags`` per stream, ``lags`` zeroed; a checkpoint holds the values, not the sums: half the size)."""
     ring = values.shape[1]
     top_lag = lags.shape[1] - 1
     back = np.empty(ring)  # back[k]: the value k samples before the newest
     for i in range(values.shape[0]):
-        lags[i, :] = 0.0
         t = seen[i] - 1
         if t < 0:
             continue

@@ -11,6 +11,8 @@ class StreamArrays:
 
     FIELDS: tuple[str, ...] = ()
     KEPT_ON_RESET: tuple[str, ...] = ()  # fields a restarted stream keeps
+    DERIVED: tuple[str, ...] = ()  # fields not in a checkpoint: :meth:`_derive` makes them from the rest on load
+    RESTORED_TOGETHER: tuple[tuple[str, ...], ...] = ()  # groups a checkpoint restores whole or not at all
 
     @staticmethod
     def _empty(name: str) -> float:
@@ -41,13 +43,35 @@ class StreamArrays:
             compact_rows(getattr(self, name), keep, n, self._empty(name))
 
     def state(self) -> dict[str, np.ndarray]:
-        """A copy of every array in ``FIELDS``."""
-        return {name: getattr(self, name).copy() for name in self.FIELDS}
+        """A copy of every array in ``FIELDS`` but the ``DERIVED`` ones."""
+        return {name: getattr(self, name).copy() for name in self.FIELDS if name not in self.DERIVED}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Take back what :meth:`state` gave (each array in its own dtype)."""
+        """Take back what :meth:`state` gave (each array in its own dtype); then :meth:`_derive` the rest."""
         for name in self.FIELDS:
-            setattr(self, name, np.array(state[name], dtype=getattr(self, name).dtype))
+            if name not in self.DERIVED:
+                setattr(self, name, np.array(state[name], dtype=getattr(self, name).dtype))
+        self._derive()
+
+    def _derive(self) -> None:
+        """Make the ``DERIVED`` arrays from the others (nothing unless a subclass has some)."""
+
+    def restore_rows(self, saved: dict[str, np.ndarray], n: int) -> None:
+        """Take the first ``n`` rows from a checkpoint's arrays (by field name). A field missing there, or with rows
+        sized otherwise (an older version; a memory sized by a setting that changed since), starts empty, and so
+        does every field of a ``RESTORED_TOGETHER`` group with such a member."""
+        state = self.state()
+        restored = set()
+        for name, array in state.items():
+            kept = saved.get(name)
+            if kept is not None and kept.shape[1:] == array.shape[1:]:
+                array[:n] = kept
+                restored.add(name)
+        for group in self.RESTORED_TOGETHER:
+            if not restored.issuperset(group):
+                for name in group:
+                    state[name][:n] = self._empty(name)
+        self.load_state(state)
 
 
 def compact_rows(array: np.ndarray, keep: np.ndarray, n: int, empty: float) -> None:

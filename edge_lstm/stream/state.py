@@ -103,19 +103,9 @@ def restore(engine: Engine, arrays: dict[str, np.ndarray], meta: dict[str, Any])
         note = ("the checkpoint's anomaly statistics are in the streams' units (an older version): "
                 "anomaly detection warms up again")
     else:
-        detector_state = engine.detector.state()
-        restored = set()
-        for key in detector_state:
-            saved = arrays.get(f"detector/{key}")  # (a checkpoint from an older version lacks the newer fields)
-            # A memory sized by the configuration (pattern, seasonal) that changed since: that view warms up again.
-            if saved is not None and saved.shape[1:] == detector_state[key].shape[1:]:
-                detector_state[key][:n] = saved
-                restored.add(key)
-        for group in engine.detector.RESTORED_TOGETHER:  # a memory with a part missing starts again whole
-            if not restored.issuperset(group):
-                for key in group:
-                    detector_state[key][:n] = engine.detector._empty(key)
-        engine.detector.load_state(detector_state)
+        # (A field an older checkpoint lacks, or a memory sized by a setting that changed since: that view warms up.)
+        engine.detector.restore_rows({key.removeprefix("detector/"): np.asarray(value) for key, value in arrays.items()
+                                      if key.startswith("detector/")}, n)
     saved = {k: arrays[f"intervals/{k}"] for k in Intervals.FIELDS if f"intervals/{k}" in arrays}
     if len(saved) == len(Intervals.FIELDS):
         engine.intervals.load_state(saved)
