@@ -36,7 +36,8 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     matrix-profile discord), over the largest such distance of the trailing ``novelty_window``,
     damped while the distance is below ``pattern_gate`` times its running mean; a distance enters that
     history once half of ``pattern_memory`` was searched (nearest neighbours in a short memory are too
-    far to set the bar). It finds shapes
+    far to set the bar), and the view judges once ``warmup`` distances are in it (a record over a handful is no
+    news: it is learned as if judged). It finds shapes
     the one-step forecast follows without surprise: a daily cycle that loses its peak, a level
     the signal never sat at. The windows searched start on segment boundaries, so a stream keeps
     ``pattern_memory / pattern_segment`` segment means, not the samples. That is the view's first

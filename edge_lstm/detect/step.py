@@ -110,6 +110,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
         since = ts[j]
         history = 0.0
         distance, distance_history, v_pattern, v_level = -1.0, 0.0, 0.0, 0.0
+        record = False  # the pattern distance is a record (over its bar and gate), judged or not
         # A sample long after the previous one: the forecast it is compared with was made for one due long before.
         late = late_gap > 0.0 and seen[i] > 0 and gap_mean[i] > 0.0 and ts[j] - last_ts[i] > late_gap * gap_mean[i]
         if novelty:
@@ -142,9 +143,14 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
                     # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
                     if distance_history > 0.0 and distances[i, stage] >= warmup and not (seasonal_days and r == 0.0):
                         gate = min(1.0, distance / max(pattern_gate * distance_mean[i, stage], min_std))
-                        v_pattern = distance / max(distance_history, min_std) * gate
-                        if v_pattern > v:
-                            v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
+                        ratio = distance / max(distance_history, min_std) * gate
+                        record = ratio > 1.0
+                        # The short stage judges once its bar has learned a warm-up's worth of distances (a record
+                        # over fewer is no news); it learns its records as if it had judged them.
+                        if stage == 1 or seen_now >= short_learned + warmup:
+                            v_pattern = ratio
+                            if v_pattern > v:
+                                v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
             if level_block and warmed and seen[i] >= max(warmup, level_block):
                 high, low = trailing_max(level_high[i], -np.inf), -trailing_max(-level_low[i], -np.inf)
                 if high > low:
@@ -247,10 +253,10 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
                     tail_max[i], tail_fill[i] = 0.0, 0
         if distance >= 0.0:
             kept = long_seen[i] >= long_learned if stage else seen[i] + 1 >= short_learned
-            learn_distance(distance, v_pattern > 1.0, distance_history, kept, distance_blocks[i, stage], distances[i],
+            learn_distance(distance, record, distance_history, kept, distance_blocks[i, stage], distances[i],
                            distance_mean[i], stage, alpha)
         if stage == 0 and long_distance >= 0.0:  # the long stage learns while the short one judges
-            learn_distance(long_distance, v_pattern > 1.0, trailing_max(distance_blocks[i, 1]),
+            learn_distance(long_distance, record, trailing_max(distance_blocks[i, 1]),
                            long_seen[i] >= long_learned, distance_blocks[i, 1], distances[i], distance_mean[i], 1,
                            alpha)
         block_fill[i] += 1

@@ -67,3 +67,19 @@ def test_the_long_stage_starts_judging_with_a_bar_learned_over_half_its_memory_n
     assert [f for f in found if f[0] >= 4000] == [], found
     assert d.long_seen[0] == x.size and d.distances[0, 1] > 0
     assert d.values.shape[1] == 4800 + 64 + 1 and d.lags.shape[1] == 4801
+
+
+def test_the_short_stage_judges_once_its_bar_has_learned_a_warm_up_of_distances():
+    """A daily square wave whose first edge after the short stage starts learning (half its memory, 600 values)
+    comes 6 samples later: with a bar of 6 distances that edge would be a record. It is learned, not reported;
+    a day at half height later is still found."""
+    period, days = 288, 8
+    phase = np.arange(period * days) % period
+    x = np.where((phase >= 30) & (phase < 130), 80.0, 20.0) + np.random.default_rng(0).normal(0, 0.1, phase.size)
+    x[6 * period + 30 : 6 * period + 130] = 50.0  # day 6 at half height
+    config = DetectorConfig(pattern_memory=1200, level_window=0, silence_gate=0, stuck_run=0,
+                            pattern_long_memory=0)
+    assert 600 <= 2 * period + 30 < 600 + config.warmup
+    found = [f for f in run(Detector(config), x, x) if f[1] == "pattern"]
+    assert [f[0] for f in found if f[0] < 6 * period] == [], found
+    assert any(6 * period + 30 <= f[0] < 6 * period + 130 for f in found), found
