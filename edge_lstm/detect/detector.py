@@ -159,7 +159,8 @@ class Detector(StreamArrays):
         self.distance_blocks = np.zeros((capacity, 2, BLOCKS + 1))
         # the long stage: a ring of values and the sums per lag (measures.lagged_distance)
         long = config.pattern_long_memory if config.pattern_length else 0
-        self.values = np.zeros((capacity, long + config.pattern_length + 1 if long else 1))
+        # (values in float32: they are in model units, each stream scaled by its own spread; sums in float64)
+        self.values = np.zeros((capacity, long + config.pattern_length + 1 if long else 1), np.float32)
         self.lags = np.zeros((capacity, long + 1 if long else 1))
         self.long_seen = np.zeros(capacity, np.int64)  # values the long stage has taken (its clock)
         # level view: [min, max] per block of level_window / 8 values

@@ -60,7 +60,7 @@ def _window_sum(values, a, b, length):
     ring = values.size
     acc = 0.0
     for k in range(length):
-        diff = values[(a + k) % ring] - values[(b + k) % ring]
+        diff = np.float64(values[(a + k) % ring]) - values[(b + k) % ring]
         acc += diff * diff
     return acc
 
@@ -98,7 +98,7 @@ def lagged_distance(values, lags, seen, length):
     if known >= length:  # refresh one lag's sum exactly, as of the previous sample
         lag = length + t % (known - length + 1)
         lags[lag] = _window_sum(values, q + 1, q + 1 + lag, length)
-    x_in, x_out = values[q], values[(q + length) % ring]
+    x_in, x_out = np.float64(values[q]), np.float64(values[(q + length) % ring])  # (float64 sums of float32 values)
     best = np.int64(0x7FF0000000000000)  # +inf's bits
     lag = length
     while lag <= known:  # stretches of lags over which neither the near nor the far value wraps round the ring

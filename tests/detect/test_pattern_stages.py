@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.detect.detector import Detector
@@ -18,12 +19,15 @@ def brute_force(x: np.ndarray, t: int, length: int, memory: int) -> float:
     return float(np.sqrt(min(sums))) if sums else -1.0
 
 
-def test_lagged_distance_equals_brute_force_and_recovers_from_a_huge_spike():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lagged_distance_equals_brute_force_and_recovers_from_a_huge_spike(dtype):
+    """Exact in float64 over the values as stored (the detector stores float32: its sums stay float64)."""
     rng = np.random.default_rng(1)
     length, memory = 16, 100
     x = np.cumsum(rng.standard_normal(2000))
     x[1200] = 1e9  # its square swamps every sum it enters: rounding left behind is summed away by the refresh
-    values, lags = np.zeros(memory + length + 1), np.zeros(memory + 1)
+    x = x.astype(dtype).astype(np.float64)  # what the ring holds
+    values, lags = np.zeros(memory + length + 1, dtype), np.zeros(memory + 1)
     for t in range(x.size):
         push_value(values, t, x[t])
         got = lagged_distance(values, lags, t + 1, length)
