@@ -55,8 +55,10 @@ class DetectorConfig:
                                     positive)
     tail_rate: float = setting(0.001, "the forecast view's bar is at least the |residual| its stream exceeds once in "
                                "1 / tail_rate samples (a Gumbel fit to its block maxima; 0: off)", non_negative)
-    forecast_margin: float = setting(0.1, "once a stream has seen pattern_long_memory values, its forecast residual "
+    forecast_margin: float = setting(0.1, "once a stream has seen forecast_margin_after values, its forecast residual "
                                      "is news only past the bar by this share (0: off)", non_negative)
+    forecast_margin_after: int = setting(4800, "values a stream has seen before forecast_margin applies",
+                                         non_negative)
     tail_block: int = setting(32, "samples per block maximum of that fit", positive)
 
     def __post_init__(self) -> None:

@@ -19,7 +19,7 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     view judges from two warm-ups on. The bar is at least the |residual| the stream exceeds once in
     ``1 / tail_rate`` samples by a Gumbel fit to its maxima per ``tail_block`` samples (a **tail floor**):
     a record over a short history, or on a stream whose block maxima vary widely, is no news until it is
-    also that rare. Once a stream has seen ``pattern_long_memory`` values (a long stream), a residual must also
+    also that rare. Once a stream has seen ``forecast_margin_after`` values (a long stream), a residual must also
     pass the bar by ``forecast_margin`` of it: a stationary stream sets a record about ln(n) times in n
     samples, so a long stream's records by a hair are mostly chance.
     A sample arriving more than ``late_gap`` mean gaps after the previous one is neither judged nor
@@ -229,7 +229,7 @@ class Detector(StreamArrays):
                          cfg.stuck_run, cfg.seasonal_days, cfg.seasonal_reach if cfg.seasonal_days else 0,
                          int(DAY_S // cfg.seasonal_bin_s) if cfg.seasonal_days else 0,
                          cfg.pattern_memory // 2, cfg.tail_block, cfg.pattern_long_memory if cfg.pattern_length else 0,
-                         cfg.pattern_long_memory], np.int64)
+                         cfg.forecast_margin_after], np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
                            cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s, cfg.tail_rate, cfg.forecast_margin])
         extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
