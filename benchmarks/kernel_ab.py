@@ -7,7 +7,7 @@ batch of steps of each, best of the rounds, so a drift hits both alike. Both mus
 rounding of the model's outputs (printed).
 
     git worktree add /tmp/before HEAD~1
-    python benchmarks/kernel_ab.py BUNDLE /tmp/before [--backend numba-int8] [--streams 1,1000] [--rounds 30]
+    python benchmarks/kernel_ab.py BUNDLE /tmp/before [--backend numba-int8] [--streams 1,1000] [--rounds 30] [--rows]
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--streams", default="1,1000")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--core", type=int, default=0)
+    parser.add_argument("--rows", action="store_true", help="step the streams by index, as the daemon does")
     args = parser.parse_args()
     os.sched_setaffinity(0, {args.core})
     import edge_lstm
@@ -63,13 +64,14 @@ def main() -> None:
         for n in (int(s) for s in args.streams.split(",")):
             banks = {k: m.load(args.bundle, args.backend).streams(n) for k, m in versions.items()}
             x = np.random.default_rng(0).normal(0, 1, (n, banks["this"].model.features)).astype(np.float32)
-            outs = {k: [bank.step(x) for _ in range(50)][-1] for k, bank in banks.items()}
+            rows = np.arange(n) if args.rows else None
+            outs = {k: [bank.step(x, rows) for _ in range(50)][-1] for k, bank in banks.items()}
             spread = float(np.abs(outs["this"]).max()) or 1.0
             batch = max(1, 20_000 // n)
             best = {k: float("inf") for k in banks}
             for _ in range(args.rounds):
                 for k, bank in banks.items():
-                    best[k] = min(best[k], best_of(lambda bank=bank, x=x: bank.step(x), batch))
+                    best[k] = min(best[k], best_of(lambda bank=bank, x=x, rows=rows: bank.step(x, rows), batch))
             diff = float(np.abs(outs["this"] - outs["other"]).max()) / spread
             print(f"{n:>6} streams  this {best['this'] * 1e6:9.2f} us ({n / best['this'] / 1e6:.2f} M/s)   "
                   f"other {best['other'] * 1e6:9.2f} us ({n / best['other'] / 1e6:.2f} M/s)   "

@@ -50,6 +50,8 @@ class StreamBank:
             raise ValueError("each stream may appear at most once in one step")
         # Kernels that check finiteness themselves (before touching state) skip the NumPy pass.
         x = self.model._check_input(x, (k,), "x", finite=not self._kernel.checks_finite)
+        if rows is None:  # (x is C-contiguous float32 (n, features) now: the kernel may rely on it)
+            return self._kernel.step_all(self._state, x)
         return self._kernel.step(self._state, x, rows)
 
     def advance(self, i: int, x: np.ndarray) -> np.ndarray:

@@ -118,6 +118,26 @@ def test_bad_inputs_are_refused_and_state_is_kept(mixed, backend):
         np.testing.assert_array_equal(before[key], after[key])
 
 
+@pytest.mark.parametrize("backend", ["numba-f32", "numba-int8"])
+def test_every_stream_stepped_through_the_compiled_code_as_through_the_dispatcher(forecaster, backend):
+    """A step of every stream calls the kernel's machine code directly once it is known (CompiledStep.all, no
+    type resolution): the same outputs and states as by rows through Numba's dispatcher, read-only input too."""
+    model = edge_lstm.load(forecaster, backend)
+    direct, dispatched = model.streams(5), model.streams(5)
+    xs = np.random.default_rng(2).normal(size=(40, 5, model.features)).astype(np.float32)
+    for t, x in enumerate(xs):
+        x.setflags(write=bool(t % 2))
+        np.testing.assert_array_equal(direct.step(x), dispatched.step(x, streams=np.arange(5)))
+    assert direct._kernel._step._entry is not None, "the direct path was never taken"
+    for key, value in direct.state.items():
+        np.testing.assert_array_equal(value, dispatched.state[key])
+    before = direct.state
+    with pytest.raises(ValueError, match="NaN or inf"):
+        direct.step(np.full((5, model.features), np.nan, np.float32))
+    for key, value in direct.state.items():
+        np.testing.assert_array_equal(value, before[key])
+
+
 def test_state_setter_validates(mixed):
     bank = edge_lstm.load(mixed).streams(2)
     state = bank.state

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +51,11 @@ class Kernel(ABC):
         k samples belong to, or None for all rows in order. Returns ``(k, outputs)`` float32.
         """
 
+    def step_all(self, state: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """:meth:`step` for every stream, from a caller that made ``x`` C-contiguous float32 of shape
+        ``(n, features)`` (:meth:`edge_lstm.runtime.model.StreamBank.step`): a kernel may rely on it."""
+        return self.step(state, x)
+
     def run(self, state: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """Feed ``xs`` of shape ``(n, T, features)`` through all n streams; return ``(n, T, outputs)``."""
         n, steps, _ = xs.shape
@@ -56,6 +63,57 @@ class Kernel(ABC):
         for t in range(steps):
             out[:, t] = self.step(state, np.ascontiguousarray(xs[:, t]))
         return out
+
+
+class CompiledStep:
+    """A compiled kernel's batched step, ``fn(x, rows, use_rows, state, ops, w, wp, out, max_dim, max_gates)``
+    returning -1 or the first non-finite sample's index (Numba). For every stream at once (:meth:`all`) it calls
+    the machine code the dispatcher compiled, once known, without the dispatcher's type resolution (about 0.5 µs,
+    a tenth of a one-stream step). That caller's arguments are of one type from call to call: ``x`` C-contiguous
+    float32 (StreamBank made it so; a read-only one differs only in a flag the code, which only reads it, ignores),
+    ``state`` the kernel's own rows, the rest fixed here."""
+
+    def __init__(self, fn: Any, ops: np.ndarray, w: np.ndarray, wp: np.ndarray, max_dim: int, max_gates: int,
+                 outputs: int) -> None:
+        self.fn, self.ops, self.w, self.wp, self.max_dim, self.max_gates = fn, ops, w, wp, max_dim, max_gates
+        self.outputs = outputs
+        self._no_rows = np.zeros(0, dtype=np.int64)
+        self._entry: Callable | None = None
+        self._looked = False  # whether the machine code was looked for (once: a Numba that hides it costs nothing)
+
+    def __call__(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        out = np.empty((x.shape[0], self.outputs), dtype=np.float32)
+        use_rows = rows is not None
+        if self.fn(x, rows if use_rows else self._no_rows, use_rows, state, self.ops, self.w, self.wp, out,
+                   self.max_dim, self.max_gates) >= 0:
+            raise_non_finite(x)
+        return out
+
+    def all(self, state: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Every stream; ``x`` C-contiguous float32 ``(n, features)`` (:meth:`Kernel.step_all`)."""
+        entry = self._entry
+        if entry is None:
+            out = self(state, x)
+            if not self._looked:
+                self._looked = True
+                self._entry = _compiled_entry(self.fn, (x, self._no_rows, False, state, self.ops, self.w, self.wp,
+                                                        out, self.max_dim, self.max_gates))
+            return out
+        out = np.empty((x.shape[0], self.outputs), dtype=np.float32)
+        if entry(x, self._no_rows, False, state, self.ops, self.w, self.wp, out, self.max_dim, self.max_gates) >= 0:
+            raise_non_finite(x)
+        return out
+
+
+def _compiled_entry(dispatcher: Any, args: tuple) -> Callable | None:
+    """The machine code a Numba dispatcher compiled for ``args``' types, or None where Numba keeps it elsewhere."""
+    try:
+        from numba import typeof
+
+        found = dispatcher.overloads.get(tuple(typeof(a) for a in args))
+        return None if found is None else found.entry_point
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def raise_non_finite(x: np.ndarray, name: str = "x") -> None:

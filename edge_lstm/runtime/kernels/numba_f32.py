@@ -20,7 +20,7 @@ from numba import njit
 
 from edge_lstm.runtime import activations
 from edge_lstm.runtime.bundle import Bundle
-from edge_lstm.runtime.kernels.base import Kernel, raise_non_finite
+from edge_lstm.runtime.kernels.base import CompiledStep, Kernel
 from edge_lstm.runtime.kernels.fastmath import lstm_cell32
 from edge_lstm.runtime.kernels.lstm_cell import LANES, lstm_cells16
 from edge_lstm.runtime.kernels.microkernel import BLOCK, aligned, float_matmul_acc, pack_rows
@@ -361,16 +361,14 @@ class NumbaF32Kernel(Kernel):
     def __init__(self, bundle: Bundle) -> None:
         super().__init__(bundle)
         self.ops, self.flat, self.max_dim, self.max_gates, self.packed = compile_program(bundle)
-        self._no_rows = np.zeros(0, dtype=np.int64)
+        self._step = CompiledStep(step_rows, self.ops, self.flat, self.packed, self.max_dim, self.max_gates,
+                                  self.spec.outputs)
 
     def step(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        out = np.empty((x.shape[0], self.spec.outputs), dtype=np.float32)
-        use_rows = rows is not None
-        bad = step_rows(x, rows if use_rows else self._no_rows, use_rows, state, self.ops, self.flat, self.packed,
-                        out, self.max_dim, self.max_gates)
-        if bad >= 0:
-            raise_non_finite(x)
-        return out
+        return self._step(state, x, rows)
+
+    def step_all(self, state: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return self._step.all(state, x)
 
     def run(self, state: np.ndarray, xs: np.ndarray) -> np.ndarray:
         out = np.empty((xs.shape[0], xs.shape[1], self.spec.outputs), dtype=np.float32)

@@ -18,7 +18,7 @@ from edge_lstm.errors import BundleError
 from edge_lstm.runtime.activations import CODES
 from edge_lstm.runtime.bundle import Bundle
 from edge_lstm.runtime.int8_scheme import FUSED_KINDS
-from edge_lstm.runtime.kernels.base import Kernel, raise_non_finite
+from edge_lstm.runtime.kernels.base import CompiledStep, Kernel
 from edge_lstm.runtime.kernels.fastmath import HALF
 from edge_lstm.runtime.kernels.lstm_cell import lstm_gates_tile_q
 from edge_lstm.runtime.kernels.microkernel import BLOCK, aligned, int_matmul, pack_pairs
@@ -374,16 +374,14 @@ class NumbaInt8Kernel(Kernel):
     def __init__(self, bundle: Bundle) -> None:
         super().__init__(bundle)
         self.ops, self.flat, self.flat_q, self.max_dim, self.max_gates = compile_int8_program(bundle)
-        self._no_rows = np.zeros(0, dtype=np.int64)
+        self._step = CompiledStep(step_rows_q, self.ops, self.flat, self.flat_q, self.max_dim, self.max_gates,
+                                  self.spec.outputs)
 
     def step(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        out = np.empty((x.shape[0], self.spec.outputs), dtype=np.float32)
-        use_rows = rows is not None
-        bad = step_rows_q(x, rows if use_rows else self._no_rows, use_rows, state, self.ops, self.flat, self.flat_q,
-                          out, self.max_dim, self.max_gates)
-        if bad >= 0:
-            raise_non_finite(x)
-        return out
+        return self._step(state, x, rows)
+
+    def step_all(self, state: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return self._step.all(state, x)
 
     def run(self, state: np.ndarray, xs: np.ndarray) -> np.ndarray:
         out = np.empty((xs.shape[0], xs.shape[1], self.spec.outputs), dtype=np.float32)
