@@ -91,6 +91,11 @@ class DetectorConfig:
         return self.pattern_memory // self.pattern_segment + self.pattern_length // self.pattern_segment
 
     @property
+    def long_stage_memory(self) -> int:
+        """Samples the pattern view's long stage searches (0: no long stage, or no pattern view)."""
+        return self.pattern_long_memory if self.pattern_length else 0
+
+    @property
     def seasonal_bins(self) -> int:
         """Bins a stream keeps for the seasonal memory: back to ``seasonal_days`` days and the width before now."""
         if not self.seasonal_days:

@@ -158,7 +158,7 @@ class Detector(StreamArrays):
         self.distance_mean = np.zeros((capacity, 2))
         self.distance_blocks = np.zeros((capacity, 2, BLOCKS + 1))
         # the long stage: a ring of values and the sums per lag (measures.lagged_distance)
-        long = config.pattern_long_memory if config.pattern_length else 0
+        long = config.long_stage_memory
         # (values in float32: they are in model units, each stream scaled by its own spread; sums in float64)
         self.values = np.zeros((capacity, long + config.pattern_length + 1 if long else 1), np.float32)
         self.lags = np.zeros((capacity, long + 1 if long else 1))
@@ -228,7 +228,7 @@ class Detector(StreamArrays):
                          cfg.pattern_segment, -(-cfg.level_window // BLOCKS), cfg.mode == "novelty",
                          cfg.stuck_run, cfg.seasonal_days, cfg.seasonal_reach if cfg.seasonal_days else 0,
                          int(DAY_S // cfg.seasonal_bin_s) if cfg.seasonal_days else 0,
-                         cfg.pattern_memory // 2, cfg.tail_block, cfg.pattern_long_memory if cfg.pattern_length else 0,
+                         cfg.pattern_memory // 2, cfg.tail_block, cfg.long_stage_memory,
                          cfg.forecast_margin_after], np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
                            cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s, cfg.tail_rate, cfg.forecast_margin])
