@@ -59,6 +59,8 @@ class DetectorConfig:
                                      "is news only past the bar by this share (0: off)", non_negative)
     forecast_margin_after: int = setting(4800, "values a stream has seen before forecast_margin applies",
                                          non_negative)
+    tail_confidence: float = setting(1.0, "standard errors of that fit's estimate added to the bar it sets (a fit to "
+                                     "few block maxima is uncertain; 0: the estimate alone)", non_negative)
     tail_block: int = setting(32, "samples per block maximum of that fit", positive)
 
     def __post_init__(self) -> None:

@@ -17,11 +17,12 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     the maximum from before the incident began, so one huge spike, or a burst, does not hide the next
     fault. The residuals of the warm-up (the model's state settling from zero) never enter it, and the
     view judges from two warm-ups on. The bar is at least the |residual| the stream exceeds once in
-    ``1 / tail_rate`` samples by a Gumbel fit to its maxima per ``tail_block`` samples (a **tail floor**):
-    a record over a short history, or on a stream whose block maxima vary widely, is no news until it is
-    also that rare. Once a stream has seen ``forecast_margin_after`` values (a long stream), a residual must also
-    pass the bar by ``forecast_margin`` of it: a stationary stream sets a record about ln(n) times in n
-    samples, so a long stream's records by a hair are mostly chance.
+    ``1 / tail_rate`` samples by a Gumbel fit to its maxima per ``tail_block`` samples, plus
+    ``tail_confidence`` standard errors of that estimate (a **tail floor**; a fit to a young stream's few
+    maxima is uncertain): a record over a short history, or on a stream whose block maxima vary widely, is
+    no news until it is also that rare. Once a stream has seen ``forecast_margin_after`` values (a long
+    stream), a residual must also pass the bar by ``forecast_margin`` of it: a stationary stream sets a
+    record about ln(n) times in n samples, so a long stream's records by a hair are mostly chance.
     A sample arriving more than ``late_gap`` mean gaps after the previous one is neither judged nor
     learned here: the forecast it is compared with was made for a sample due long before.
     With ``seasonal_days`` > 0 (a **seasonal memory**), the residual is taken against whichever is
@@ -231,7 +232,8 @@ class Detector(StreamArrays):
                          cfg.pattern_memory // 2, cfg.tail_block, cfg.long_stage_memory,
                          cfg.forecast_margin_after], np.int64)
         floats = np.array([cfg.threshold, cfg.alpha, cfg.min_std, cfg.z_gate, cfg.pattern_gate, cfg.level_margin,
-                           cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s, cfg.tail_rate, cfg.forecast_margin])
+                           cfg.silence_gate, cfg.late_gap, cfg.seasonal_bin_s, cfg.tail_rate, cfg.forecast_margin,
+                           cfg.tail_confidence])
         extra = np.zeros(k) if relation is None else np.ascontiguousarray(relation, np.float64)
         update_streams(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
                        np.ascontiguousarray(ts, np.float64), extra, ints, floats,

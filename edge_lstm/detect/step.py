@@ -26,13 +26,18 @@ LEVEL_GATE = 0.5  # the level view is damped while its excursion is under z_gate
 
 
 @njit(cache=True, inline="always")
-def tail_floor(count, mean, m2, rate, block):
+def tail_floor(count, mean, m2, rate, block, confidence):
     """The size exceeded once in ``1 / rate`` samples by a Gumbel fit to ``count`` block maxima (their ``mean`` and
     ``m2``, Welford's): 0 while fewer than TAIL_BLOCKS were kept or with ``rate`` 0."""
     if rate <= 0.0 or count < TAIL_BLOCKS:
         return 0.0
-    beta = math.sqrt(m2 / (count - 1)) * GUMBEL_SCALE
-    return mean - EULER_GAMMA * beta + beta * math.log(1.0 / (rate * block))
+    sigma = math.sqrt(m2 / (count - 1))
+    beta = sigma * GUMBEL_SCALE
+    level = mean - EULER_GAMMA * beta + beta * math.log(1.0 / (rate * block))
+    if confidence <= 0.0 or sigma <= 0.0:
+        return level
+    k = (level - mean) / sigma  # the frequency factor; the moment estimate's standard error (Chow's formula)
+    return level + confidence * sigma * math.sqrt((1.0 + 1.1396 * k + 1.1 * k * k) / count)
 
 
 @njit(cache=True, inline="always")
@@ -78,6 +83,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     seasonal_days, seasonal_reach, bins_per_day, bin_s = ints[8], ints[9], ints[10], floats[8]
     short_learned = ints[11]  # values seen before a pattern distance enters the short stage's history
     tail_block, tail_rate = ints[12], floats[9]
+    tail_confidence = floats[11]
     forecast_margin, long_stream = floats[10], ints[14]  # the forecast view's margin once a stream is long
     long_memory = ints[13]  # the pattern view's second stage (full resolution, a longer memory); 0: none
     long_learned = long_memory // 2  # ... whose distances enter its history once half its memory was searched
@@ -119,7 +125,8 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
             # zero state, are not the model's usual errors and never enter the history).
             judged = count[i] >= 2 * warmup and not late
             # A record is news only if it is also rarer than once in 1 / tail_rate samples (tail_floor).
-            bar_now = max(history, tail_floor(tail_count[i], tail_mean[i], tail_m2[i], tail_rate, tail_block))
+            bar_now = max(history, tail_floor(tail_count[i], tail_mean[i], tail_m2[i], tail_rate, tail_block,
+                                                  tail_confidence))
             if long_stream and seen[i] >= long_stream:  # a long stream's records by a hair are mostly chance
                 bar_now *= 1.0 + forecast_margin
             v = size / max(bar_now, min_std) * min(1.0, z / z_gate) if judged else 0.0

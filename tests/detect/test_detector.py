@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.detect.detector import Detector
@@ -91,6 +92,19 @@ def test_a_record_of_ordinary_spikes_is_no_news_but_a_fault_is():
             assert starts[-1] == 4500, starts
             found[rate] += len(starts) - 1
     assert found[1e-3] < 0.6 * found[0.0], found
+
+
+def test_the_tail_floor_over_few_block_maxima_is_raised_by_its_standard_error():
+    """``tail_confidence`` standard errors of the Gumbel quantile's moment estimate are added to the floor: a
+    young stream's fit, over few block maxima, sets a higher bar; the excess shrinks as 1 / sqrt(blocks)."""
+    from edge_lstm.detect.step import tail_floor
+
+    excess = []
+    for count in (10, 40, 160):  # block maxima of mean 5 and spread 1
+        estimate = tail_floor(count, 5.0, float(count - 1), 1e-3, 32, 0.0)
+        assert estimate == pytest.approx(5.0 + (np.log(1000 / 32) - 0.5772156649015329) * np.sqrt(6) / np.pi)
+        excess.append(tail_floor(count, 5.0, float(count - 1), 1e-3, 32, 1.0) - estimate)
+    assert excess[0] > 0.5 and np.allclose([excess[0] / excess[1], excess[1] / excess[2]], 2.0)
 
 
 def test_a_long_stream_s_forecast_record_is_news_only_past_the_margin():
