@@ -10,17 +10,26 @@ import numpy as np
 from edge_lstm.runtime.bundle import Bundle, read_bundle
 from edge_lstm.runtime.kernels import make_kernel
 from edge_lstm.runtime.kernels.base import raise_non_finite
+from edge_lstm.runtime.rows import check_rows
 
-_FLOAT32 = np.dtype(np.float32)  # (one instance: ``x.dtype is _FLOAT32`` is the cheap test)
+_FLOAT32 = np.dtype(np.float32)  # (one instance each: ``x.dtype is _FLOAT32`` is the cheap test)
+_INT64 = np.dtype(np.int64)
+
+
+def _indices(rows: int | np.ndarray | list[int]) -> np.ndarray:
+    """Stream indices as a 1-D int64 array (not yet checked against a bank)."""
+    if type(rows) is np.ndarray and rows.dtype is _INT64 and rows.ndim == 1:
+        return rows
+    idx = np.atleast_1d(np.asarray(rows))
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"stream indices must be integers, got {idx.dtype}")
+    return idx.astype(np.int64, copy=False).reshape(-1)
 
 
 def _as_rows(rows: int | np.ndarray | list[int] | None, n: int) -> np.ndarray | None:
     if rows is None:
         return None
-    idx = np.atleast_1d(np.asarray(rows))
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"stream indices must be integers, got {idx.dtype}")
-    idx = idx.astype(np.int64, copy=False)
+    idx = _indices(rows)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"stream index out of range for a bank of {n} streams: {idx[(idx < 0) | (idx >= n)][:5]}")
     return idx
@@ -39,6 +48,7 @@ class StreamBank:
         # the input a hot loop gives a kernel that checks finiteness itself: stepped with no other check
         self._ready_shape = (self.n, model.features) if self._kernel.checks_finite else None
         self._step_all = self._kernel.step_all
+        self._marks = np.zeros(self.n, np.uint8)  # (check_rows' scratch: which rows a step names)
 
     def __len__(self) -> int:
         return self.n
@@ -52,14 +62,15 @@ class StreamBank:
         if (streams is None and type(x) is np.ndarray and x.shape == self._ready_shape and x.dtype is _FLOAT32
                 and x.flags.c_contiguous):
             return self._step_all(self._state, x)
-        rows = _as_rows(streams, self.n)
-        k = self.n if rows is None else rows.size
-        if rows is not None and np.unique(rows).size != k:
-            raise ValueError("each stream may appear at most once in one step")
-        # Kernels that check finiteness themselves (before touching state) skip the NumPy pass.
-        x = self.model._check_input(x, (k,), "x", finite=not self._kernel.checks_finite)
-        if rows is None:  # (x is C-contiguous float32 (n, features) now: the kernel may rely on it)
-            return self._step_all(self._state, x)
+        if streams is None:
+            # Kernels that check finiteness themselves (before touching state) skip the NumPy pass.
+            x = self.model._check_input(x, (self.n,), "x", finite=not self._kernel.checks_finite)
+            return self._step_all(self._state, x)  # (x is C-contiguous float32 (n, features) now)
+        rows = _indices(streams)
+        check_rows(rows, self.n, self._marks)
+        if not (type(x) is np.ndarray and x.dtype is _FLOAT32 and x.shape == (rows.size, self.model.features)
+                and x.flags.c_contiguous and self._kernel.checks_finite):
+            x = self.model._check_input(x, (rows.size,), "x", finite=not self._kernel.checks_finite)
         return self._kernel.step(self._state, x, rows)
 
     def advance(self, i: int, x: np.ndarray) -> np.ndarray:

@@ -119,6 +119,23 @@ def test_bad_inputs_are_refused_and_state_is_kept(mixed, backend):
         np.testing.assert_array_equal(before[key], after[key])
 
 
+def test_a_step_by_index_refused_for_its_rows_leaves_no_trace(mixed):
+    """Rows are checked in compiled code with a scratch mark per stream (edge_lstm/runtime/rows.py): a repeat or an
+    index out of range is refused, and the same rows given rightly afterwards step as in a fresh bank."""
+    bank, fresh = (edge_lstm.load(mixed, "numba-f32").streams(4) for _ in range(2))
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    with pytest.raises(ValueError, match="at most once"):
+        bank.step(x, np.array([2, 0, 2]))
+    with pytest.raises(IndexError, match=r"out of range for a bank of 4 streams: \[4\]"):
+        bank.step(x, np.array([1, 4, 0]))
+    with pytest.raises(IndexError, match=r"\[-1\]"):
+        bank.step(x, [-1, 0, 1])
+    np.testing.assert_array_equal(bank.step(x, np.array([2, 0, 1])), fresh.step(x, np.array([2, 0, 1])))
+    np.testing.assert_array_equal(bank.step(x.astype(np.float64), [3, 1, 0]),
+                                  fresh.step(x, np.array([3, 1, 0])))
+    assert not bank._marks.any()
+
+
 @pytest.mark.parametrize("backend", ["numba-f32", "numba-int8"])
 def test_every_stream_stepped_through_the_compiled_code_as_through_the_dispatcher(forecaster, backend):
     """A step of every stream calls the kernel's machine code directly once it is known (CompiledStep.all, no
