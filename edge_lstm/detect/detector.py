@@ -14,13 +14,13 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     keep raising incidents), damped while z is below ``z_gate``: ``|r| / max|r|(trailing) * min(1, z / z_gate)``.
     An error the model makes every day is no news; a larger one is. The trailing maximum is kept
     per block of ``novelty_window / 8`` samples; a residual of an incident enters it at most at twice
-    the maximum from before the incident began, so one huge spike, or a burst, does not hide the next
-    fault. The residuals of the warm-up (the model's state settling from zero) never enter it, and the
-    view judges from two warm-ups on. The bar is at least the |residual| the stream exceeds once in
-    ``1 / tail_rate`` samples by a Gumbel fit to its maxima per ``tail_block`` samples, plus
-    ``tail_confidence`` standard errors of that estimate (a **tail floor**; a fit to a young stream's few
-    maxima is uncertain): a record over a short history, or on a stream whose block maxima vary widely, is
-    no news until it is also that rare. Once a stream has seen ``forecast_margin_after`` values (a long
+    the bar in force when the incident began (with the tail floor below), so one huge spike, or a burst,
+    does not hide the next fault. The residuals of the warm-up (the model's state settling from zero)
+    never enter it, and the view judges from two warm-ups on. The bar is at least the |residual| the
+    stream exceeds once in ``1 / tail_rate`` samples by a Gumbel fit to its maxima per ``tail_block``
+    samples, plus ``tail_confidence`` standard errors of that estimate (a **tail floor**; a fit to a young
+    stream's few maxima is uncertain): a record over a short history, or on a stream whose block maxima
+    vary widely, is no news until it is also that rare. Once a stream has seen ``forecast_margin_after`` values (a long
     stream), a residual must also pass the bar by ``forecast_margin`` of it: a stationary stream sets a
     record about ln(n) times in n samples, so a long stream's records by a hair are mostly chance.
     A sample arriving more than ``late_gap`` mean gaps after the previous one is neither judged nor
@@ -185,7 +185,7 @@ class Detector(StreamArrays):
         # (the spread reported as expected_std, which the forecast intervals scale with)
         self.forecast_mean = np.zeros(capacity)
         self.forecast_var = np.zeros(capacity)
-        # the forecast view's trailing maximum when the open incident began (what the incident may raise twice)
+        # the forecast view's bar when the open incident began (what the incident may raise twice)
         self.bar = np.zeros(capacity)
         # the forecast view's tail: the current block's largest |residual|; the count, mean and M2 of blocks' maxima
         self.tail_max = np.zeros(capacity)

@@ -115,6 +115,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
         long_distance = -1.0
         since = ts[j]
         history = 0.0
+        bar_now = 0.0
         distance, distance_history, v_pattern, v_level = -1.0, 0.0, 0.0, 0.0
         record = False  # the pattern distance is a record (over its bar and gate), judged or not
         # A sample long after the previous one: the forecast it is compared with was made for one due long before.
@@ -241,10 +242,11 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
                 forecast_var[i] = (1.0 - weight) * (forecast_var[i] + weight * delta * delta)
             count[i] = n
         # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice: the
-        # residual's, twice what it was when the incident began (not twice per sample, which compounds in a burst);
+        # residual's, twice the bar in force when the incident began (the trailing maximum or the tail floor, with
+        # the margin; not twice per sample, which compounds in a burst);
         # the pattern distance's, twice what it was before the sample (held at the onset too, NAB read 0.3 lower).
         if opened:
-            bar[i] = history
+            bar[i] = bar_now
         if anomalous and novelty and history > 0.0:
             size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
         if warmed and not late:

@@ -9,6 +9,7 @@ from edge_lstm.detect.config import DetectorConfig
 from edge_lstm.detect.detector import VIEWS, Detector
 from edge_lstm.detect.measures import pattern_distance
 from edge_lstm.detect.operating import OperatingChanges
+from edge_lstm.detect.step import tail_floor
 from tests.detect.test_operating import event
 
 PERIOD = 96
@@ -242,9 +243,10 @@ FORECAST_ONLY = dict(pattern_length=0, level_window=0, silence_gate=0, stuck_run
 
 
 def test_a_burst_raises_the_forecast_views_bar_at_most_twice_its_level_before_the_burst():
-    """Each residual of an incident enters the trailing maximum at most at twice what it was when the incident
-    began, not twice the maximum of the sample before (which compounds: a 10-sample burst could raise it 1,000x
-    and hide every later fault for a whole window)."""
+    """Each residual of an incident enters the trailing maximum at most at twice the bar in force when the incident
+    began (the trailing maximum or the tail floor, whichever is higher: here the floor), not twice the maximum of the
+    sample before (which compounds: a 10-sample burst could raise it 1,000x and hide every later fault for a whole
+    window)."""
     rng = np.random.default_rng(3)
     n = 2000
     residual = rng.normal(0.0, 1.0, n)
@@ -253,7 +255,11 @@ def test_a_burst_raises_the_forecast_views_bar_at_most_twice_its_level_before_th
     detector = Detector(DetectorConfig(**FORECAST_ONLY))
     before = detector.update(np.zeros(1000, np.int64), residual[:1000], np.zeros(1000), np.arange(1000.0))
     assert not before.opened[100:].any()
-    bar = detector.blocks[0].max()
+    cfg = detector.config
+    floor = tail_floor(detector.tail_count[0], detector.tail_mean[0], detector.tail_m2[0], cfg.tail_rate,
+                       cfg.tail_block, cfg.tail_confidence)
+    assert floor > detector.blocks[0].max()
+    bar = floor
     burst = detector.update(np.zeros(10, np.int64), residual[1000:1010], np.zeros(10), np.arange(1000.0, 1010.0))
     assert burst.opened[0] and burst.anomalous.all()
     assert detector.blocks[0].max() == pytest.approx(2.0 * bar)
