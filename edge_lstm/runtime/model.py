@@ -48,6 +48,7 @@ class StreamBank:
         # the input a hot loop gives a kernel that checks finiteness itself: stepped with no other check
         self._ready_shape = (self.n, model.features) if self._kernel.checks_finite else None
         self._step_all = self._kernel.step_all
+        self._step_rows = self._kernel.step_rows
         self._marks = np.zeros(self.n, np.uint8)  # (check_rows' scratch: which rows a step names)
 
     def __len__(self) -> int:
@@ -71,6 +72,8 @@ class StreamBank:
         if not (type(x) is np.ndarray and x.dtype is _FLOAT32 and x.shape == (rows.size, self.model.features)
                 and x.flags.c_contiguous and self._kernel.checks_finite):
             x = self.model._check_input(x, (rows.size,), "x", finite=not self._kernel.checks_finite)
+        if rows.flags.c_contiguous:  # (x is C-contiguous float32 now: step_rows may rely on both)
+            return self._step_rows(self._state, x, rows)
         return self._kernel.step(self._state, x, rows)
 
     def advance(self, i: int, x: np.ndarray) -> np.ndarray:

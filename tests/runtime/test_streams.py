@@ -119,6 +119,32 @@ def test_bad_inputs_are_refused_and_state_is_kept(mixed, backend):
         np.testing.assert_array_equal(before[key], after[key])
 
 
+@pytest.mark.parametrize("backend", ["numba-f32", "numba-int8"])
+def test_steps_by_index_through_the_compiled_code_as_through_the_dispatcher(forecaster, backend):
+    """A step by index (the daemon's) calls the machine code for its argument types once known
+    (CompiledStep.rows): the same outputs and states as Numba's dispatcher gives, for subsets of rows in any order,
+    read-only or strided (a strided one goes through the dispatcher)."""
+    model = edge_lstm.load(forecaster, backend)
+    direct, dispatched = model.streams(6), model.streams(6)
+    rng = np.random.default_rng(4)
+    for t in range(40):
+        rows = rng.permutation(6)[: 1 + t % 6].astype(np.int64)
+        if t % 5 == 4:
+            rows = np.repeat(rows, 2)[::2]  # strided
+        rows.setflags(write=bool(t % 2))
+        x = rng.normal(size=(rows.size, model.features)).astype(np.float32)
+        expected = dispatched._kernel.step(dispatched._state, x, np.ascontiguousarray(rows))
+        np.testing.assert_array_equal(direct.step(x, streams=rows), expected)
+    assert direct._kernel._step._rows_entry is not None, "the direct path was never taken"
+    for key, value in direct.state.items():
+        np.testing.assert_array_equal(value, dispatched.state[key])
+    before = direct.state
+    with pytest.raises(ValueError, match="NaN or inf"):
+        direct.step(np.full((2, model.features), np.nan, np.float32), streams=np.array([4, 1]))
+    for key, value in direct.state.items():
+        np.testing.assert_array_equal(value, before[key])
+
+
 def test_a_step_by_index_refused_for_its_rows_leaves_no_trace(mixed):
     """Rows are checked in compiled code with a scratch mark per stream (edge_lstm/runtime/rows.py): a repeat or an
     index out of range is refused, and the same rows given rightly afterwards step as in a fresh bank."""

@@ -56,6 +56,12 @@ class Kernel(ABC):
         ``(n, features)`` (:meth:`edge_lstm.runtime.model.StreamBank.step`): a kernel may rely on it."""
         return self.step(state, x)
 
+    def step_rows(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """:meth:`step` for streams ``rows``, from a caller that made ``rows`` C-contiguous int64, in range and
+        distinct, and ``x`` C-contiguous float32 ``(rows.size, features)`` (StreamBank.step): a kernel may rely on
+        it."""
+        return self.step(state, x, rows)
+
     def run(self, state: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """Feed ``xs`` of shape ``(n, T, features)`` through all n streams; return ``(n, T, outputs)``."""
         n, steps, _ = xs.shape
@@ -80,6 +86,8 @@ class CompiledStep:
         self._no_rows = np.zeros(0, dtype=np.int64)
         self._entry: Callable | None = None
         self._looked = False  # whether the machine code was looked for (once: a Numba that hides it costs nothing)
+        self._rows_entry: Callable | None = None  # the same for a step by index (:meth:`rows`)
+        self._rows_looked = False
 
     def __call__(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         out = np.empty((x.shape[0], self.outputs), dtype=np.float32)
@@ -102,6 +110,23 @@ class CompiledStep:
         # (written out, not shared with __call__: a helper call or an argument tuple cost 3-5% of a one-stream step)
         out = np.empty((x.shape[0], self.outputs), dtype=np.float32)
         if entry(x, self._no_rows, False, state, self.ops, self.w, self.wp, out, self.max_dim, self.max_gates) >= 0:
+            raise_non_finite(x)
+        return out
+
+
+    def rows(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Streams ``rows`` (C-contiguous int64, in range, distinct) with ``x`` C-contiguous float32: the machine
+        code for that type once known, as :meth:`all` (:meth:`Kernel.step_rows`)."""
+        entry = self._rows_entry
+        if entry is None:
+            out = self(state, x, rows)
+            if not self._rows_looked:
+                self._rows_looked = True
+                self._rows_entry = _compiled_entry(self.fn, (x, rows, True, state, self.ops, self.w, self.wp, out,
+                                                             self.max_dim, self.max_gates))
+            return out
+        out = np.empty((x.shape[0], self.outputs), dtype=np.float32)
+        if entry(x, rows, True, state, self.ops, self.w, self.wp, out, self.max_dim, self.max_gates) >= 0:
             raise_non_finite(x)
         return out
 

@@ -377,6 +377,7 @@ class NumbaInt8Kernel(Kernel):
         self._step = CompiledStep(step_rows_q, self.ops, self.flat, self.flat_q, self.max_dim, self.max_gates,
                                   self.spec.outputs)
         self.step_all = self._step.all  # (Kernel.step_all; the compiled step's own method: one Python call less)
+        self.step_rows = self._step.rows  # (Kernel.step_rows, likewise)
 
     def step(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         return self._step(state, x, rows)
