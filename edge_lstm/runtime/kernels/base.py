@@ -113,7 +113,6 @@ class CompiledStep:
             raise_non_finite(x)
         return out
 
-
     def rows(self, state: np.ndarray, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Streams ``rows`` (C-contiguous int64, in range, distinct) with ``x`` C-contiguous float32: the machine
         code for that type once known, as :meth:`all` (:meth:`Kernel.step_rows`)."""
