@@ -9,20 +9,21 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
   ``v > 1``, score ``v / (1 + v)``), each asking whether this sample shows something the stream's
   recent history has not:
 
-  - **forecast**: how far ``|residual|`` exceeds the largest one of the trailing ``novelty_window``
-    samples (by default a million: the stream's whole history, so that a long stream's ordinary records do not
-    keep raising incidents), damped while z is below ``z_gate``: ``|r| / max|r|(trailing) * min(1, z / z_gate)``.
-    An error the model makes every day is no news; a larger one is. The trailing maximum is kept
-    per block of ``novelty_window / 8`` samples; a residual of an incident enters it at most at twice
-    the bar in force when the incident began (with the tail floor below), so one huge spike, or a burst,
-    does not hide the next fault. The residuals of the warm-up (the model's state settling from zero)
-    never enter it, and the view judges from two warm-ups on. The bar is at least the |residual| the
-    stream exceeds once in ``1 / tail_rate`` samples by a Gumbel fit to its maxima per ``tail_block``
-    samples, plus ``tail_confidence`` standard errors of that estimate (a **tail floor**; a fit to a young
-    stream's few maxima is uncertain): a record over a short history, or on a stream whose block maxima
-    vary widely, is no news until it is also that rare. Once a stream has seen ``forecast_margin_after`` values (a long
-    stream), a residual must also pass the bar by ``forecast_margin`` of it: a stationary stream sets a
-    record about ln(n) times in n samples, so a long stream's records by a hair are mostly chance.
+  - **forecast**: how far ``|residual|`` exceeds the largest one of the trailing ``novelty_window`` samples (by
+    default a million: the stream's whole history, so that a long stream's ordinary records do not keep raising
+    incidents), damped while z is below ``z_gate``: ``|r| / max|r|(trailing) * min(1, z / z_gate)``. An error the
+    model makes every day is no news; a larger one is. The trailing maximum is kept per block of
+    ``novelty_window / 8`` samples; a residual of an incident enters it at most at twice the bar in force when the
+    incident began (with the tail floor below), so one huge spike, or a burst, does not hide the next fault; but up
+    to what an earlier incident showed it enters in full (a repeat is the stream's own: a spike it shows every day
+    is news twice, not every day). The residuals of the warm-up (the model's state settling from zero) never enter
+    it, and the view judges from two warm-ups on. The bar is at least the |residual| the stream exceeds once in
+    ``1 / tail_rate`` samples by a Gumbel fit to its maxima per ``tail_block`` samples, plus ``tail_confidence``
+    standard errors of that estimate (a **tail floor**; a fit to a young stream's few maxima is uncertain): a record
+    over a short history, or on a stream whose block maxima vary widely, is no news until it is also that rare. Once
+    a stream has seen ``forecast_margin_after`` values (a long stream), a residual must also pass the bar by
+    ``forecast_margin`` of it: a stationary stream sets a record about ln(n) times in n samples, so a long stream's
+    records by a hair are mostly chance.
     A sample arriving more than ``late_gap`` mean gaps after the previous one is neither judged nor
     learned here: the forecast it is compared with was made for a sample due long before.
     With ``seasonal_days`` > 0 (a **seasonal memory**), the residual is taken against whichever is
@@ -125,7 +126,8 @@ class Detector(StreamArrays):
               "values", "lags", "long_seen",
               "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
               "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin",
-              "forecast_mean", "forecast_var", "bar", "tail_max", "tail_fill", "tail_count", "tail_mean", "tail_m2")
+              "forecast_mean", "forecast_var", "bar", "incident_size", "shown",
+              "tail_max", "tail_fill", "tail_count", "tail_mean", "tail_m2")
     # A restarted stream (after a gap or a state reset) warms up again but keeps its seasonal memory: what it does
     # at each time of day does not change while it is silent (the bins are keyed by time).
     KEPT_ON_RESET = SEASONAL_MEMORY
@@ -187,6 +189,9 @@ class Detector(StreamArrays):
         self.forecast_var = np.zeros(capacity)
         # the forecast view's bar when the open incident began (what the incident may raise twice)
         self.bar = np.zeros(capacity)
+        # the largest |residual| of the open incident, and of every closed one (learned in full when seen again)
+        self.incident_size = np.zeros(capacity)
+        self.shown = np.zeros(capacity)
         # the forecast view's tail: the current block's largest |residual|; the count, mean and M2 of blocks' maxima
         self.tail_max = np.zeros(capacity)
         self.tail_fill = np.zeros(capacity, np.int64)
@@ -238,7 +243,8 @@ class Detector(StreamArrays):
         update_streams(np.ascontiguousarray(idx, np.int64), value, value - np.asarray(expected, np.float64),
                        np.ascontiguousarray(ts, np.float64), extra, ints, floats,
                        (self.count, self.mean, self.var), (self.forecast_mean, self.forecast_var),
-                       (self.open, self.start, self.peak, self.calm, self.peak_score, self.bar),
+                       (self.open, self.start, self.peak, self.calm, self.peak_score, self.bar, self.incident_size,
+                        self.shown),
                        (self.blocks, self.block_fill, self.seen),
                        (self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances,
                         self.distance_mean, self.distance_blocks, self.values, self.lags,

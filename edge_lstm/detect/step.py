@@ -62,7 +62,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     each call costing reference counts on the arrays it takes)."""
     count, mean, var = stats
     forecast_mean, forecast_var = forecast_stats
-    is_open, start, peak, calm, peak_score, bar = incident
+    is_open, start, peak, calm, peak_score, bar, incident_size, shown = incident
     blocks, block_fill, seen = clock
     recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks, values, lags, \
         long_seen = pattern
@@ -210,6 +210,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
         if anomalous:
             peak[i] = max(peak[i], z_forecast)
             peak_score[i] = max(peak_score[i], score)
+            incident_size[i] = max(incident_size[i], size)
         c = 0 if anomalous else calm[i] + 1
         closed = was_open and c >= quiet
         z_out[j], score_out[j], anomalous_out[j], opened_out[j], closed_out[j] = z_forecast, score, anomalous, opened, \
@@ -222,6 +223,8 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
         if not now_open:
             peak[i] = 0.0
             peak_score[i] = 0.0
+            shown[i] = max(shown[i], incident_size[i])
+            incident_size[i] = 0.0
         # Learn: clip what exceeded the threshold, Welford while warming up, then EWMA. (Not from a late
         # sample: its residual says nothing about the forecast's usual errors.)
         if not late:
@@ -243,12 +246,13 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
             count[i] = n
         # The trailing maxima of |residual| and the pattern distance; an incident raises them at most twice: the
         # residual's, twice the bar in force when the incident began (the trailing maximum or the tail floor, with
-        # the margin; not twice per sample, which compounds in a burst);
+        # the margin; not twice per sample, which compounds in a burst), or in full up to what an earlier incident
+        # showed (a repeat);
         # the pattern distance's, twice what it was before the sample (held at the onset too, NAB read 0.3 lower).
         if opened:
             bar[i] = bar_now
-        if anomalous and novelty and history > 0.0:
-            size = min(size, 2.0 * (bar[i] if bar[i] > 0.0 else history))
+        if anomalous and novelty and history > 0.0:  # (what an earlier incident showed is learned in full: a repeat)
+            size = min(size, max(2.0 * (bar[i] if bar[i] > 0.0 else history), shown[i]))
         if warmed and not late:
             blocks[i, nblocks] = max(blocks[i, nblocks], size)
             if novelty and tail_rate > 0.0:  # the current block's maximum; a full block's joins the fit (Welford)

@@ -268,6 +268,21 @@ def test_a_burst_raises_the_forecast_views_bar_at_most_twice_its_level_before_th
     assert (np.flatnonzero(rest.opened) + 1010).tolist() == [1500]
 
 
+def test_a_spike_the_stream_repeats_is_news_twice_but_not_a_third_time():
+    """An incident's residuals raise the forecast view's bar at most twice, but what an earlier incident showed is
+    learned in full when it comes again: a spike ten times the noise's largest is an incident, and its first repeat
+    (the bar held at twice its level by the first), but not a third time; a larger one later still is."""
+    rng = np.random.default_rng(8)
+    residual = rng.normal(0.0, 1.0, 3000)
+    for at in (1000, 1500, 2000):
+        residual[at] = 40.0
+    residual[2500] = 90.0
+    detector = Detector(DetectorConfig(**FORECAST_ONLY))
+    out = detector.update(np.zeros(3000, np.int64), residual, np.zeros(3000), np.arange(3000.0))
+    assert not out.opened[100:1000].any()
+    assert (np.flatnonzero(out.opened[1000:]) + 1000).tolist() == [1000, 1500, 2500]
+
+
 def daily_spikes(days: int, spike_at: list[int], every_s: float = 300.0) -> tuple[np.ndarray, np.ndarray]:
     """(times, values): 5-minute noise around 1 with a spike of 10 at sample ``spike_at`` of every day
     (``PER_DAY`` samples a day), from midnight."""
