@@ -10,7 +10,7 @@ import numpy as np
 from edge_lstm.runtime.bundle import Bundle, read_bundle
 from edge_lstm.runtime.kernels import make_kernel
 from edge_lstm.runtime.kernels.base import raise_non_finite
-from edge_lstm.runtime.rows import check_rows
+from edge_lstm.runtime.rows import check_rows, out_of_range
 
 _FLOAT32 = np.dtype(np.float32)  # (one instance each: ``x.dtype is _FLOAT32`` is the cheap test)
 _INT64 = np.dtype(np.int64)
@@ -31,7 +31,7 @@ def _as_rows(rows: int | np.ndarray | list[int] | None, n: int) -> np.ndarray | 
         return None
     idx = _indices(rows)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise IndexError(f"stream index out of range for a bank of {n} streams: {idx[(idx < 0) | (idx >= n)][:5]}")
+        raise out_of_range(idx, n)
     return idx
 
 

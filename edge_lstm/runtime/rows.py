@@ -28,11 +28,16 @@ def rows_problem(rows: np.ndarray, n: int, marks: np.ndarray) -> int:
     return problem
 
 
+def out_of_range(rows: np.ndarray, n: int) -> IndexError:
+    """The error for indices of ``rows`` outside [0, n), naming the first five."""
+    return IndexError(f"stream index out of range for a bank of {n} streams: {rows[(rows < 0) | (rows >= n)][:5]}")
+
+
 def check_rows(rows: np.ndarray, n: int, marks: np.ndarray) -> None:
     """Raise IndexError for an index out of [0, n), ValueError for one given twice (``rows`` int64, 1-D)."""
     problem = rows_problem(rows, n, marks)
     if problem < 0:
         return
     if problem % 2 == 0:
-        raise IndexError(f"stream index out of range for a bank of {n} streams: {rows[(rows < 0) | (rows >= n)][:5]}")
+        raise out_of_range(rows, n)
     raise ValueError("each stream may appear at most once in one step")
