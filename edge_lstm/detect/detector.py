@@ -123,7 +123,7 @@ class Detector(StreamArrays):
 
     FIELDS = ("count", "mean", "var", "open", "start", "peak", "calm", "peak_score", "blocks", "block_fill",
               "seen", "recent", "recent_ts", "segments", "segment_sum", "distances", "distance_mean", "distance_blocks",
-              "values", "lags", "long_seen",
+              "values", "lags", "long_seen", "whole_blocks",
               "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
               "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin",
               "forecast_mean", "forecast_var", "bar", "incident_size", "shown",
@@ -133,7 +133,7 @@ class Detector(StreamArrays):
     KEPT_ON_RESET = SEASONAL_MEMORY
     # Fields a checkpoint restores only all together (the long pattern stage's values and clock): should one be
     # missing or sized otherwise (an older version, another pattern_long_memory), the stage starts again.
-    RESTORED_TOGETHER = (("values", "long_seen"),)
+    RESTORED_TOGETHER = (("values", "long_seen", "whole_blocks"),)
     DERIVED = ("lags",)  # not in a checkpoint: summed again from the values on restore
 
     def __init__(self, config: DetectorConfig, capacity: int = 16) -> None:
@@ -166,6 +166,8 @@ class Detector(StreamArrays):
         self.values = np.zeros((capacity, long + config.pattern_length + 1 if long else 1), np.float32)
         self.lags = np.zeros((capacity, long + 1 if long else 1))
         self.long_seen = np.zeros(capacity, np.int64)  # values the long stage has taken (its clock)
+        # ... and the largest of its distances searched over a whole memory, per block (its bar, once enough)
+        self.whole_blocks = np.zeros((capacity, BLOCKS + 1))
         # level view: [min, max] per block of level_window / 8 values
         self.level_high = np.full((capacity, BLOCKS + 1), -np.inf)
         self.level_low = np.full((capacity, BLOCKS + 1), np.inf)
@@ -248,7 +250,7 @@ class Detector(StreamArrays):
                        (self.blocks, self.block_fill, self.seen),
                        (self.recent, self.recent_ts, self.segments, self.segment_sum, self.distances,
                         self.distance_mean, self.distance_blocks, self.values, self.lags,
-                        self.long_seen),
+                        self.long_seen, self.whole_blocks),
                        (self.level_high, self.level_low, self.level_fill),
                        (self.last_ts, self.gap_mean, self.gap_blocks),
                        (self.last_value, self.run, self.run_since, self.run_blocks),

@@ -44,13 +44,14 @@ def tail_floor(count, mean, m2, rate, block, confidence):
 def learn_distance(distance, anomalous, history, kept, blocks, counts, means, stage, alpha):
     """A pattern stage learns a distance: an anomalous one at most twice its history (as an incident raises any
     bar); kept in the history only once ``kept`` (half the stage's memory searched: nearer neighbours are found in
-    more history, so those of a short one are too large to set the bar)."""
+    more history, so those of a short one are too large to set the bar). Returns the distance as learned."""
     if anomalous and history > 0.0:
         distance = min(distance, 2.0 * history)
     if kept:
         blocks[blocks.size - 1] = max(blocks[blocks.size - 1], distance)
     counts[stage] += 1
     means[stage] += (distance - means[stage]) * max(alpha, 1.0 / counts[stage])
+    return distance
 
 
 @njit(cache=True)
@@ -65,7 +66,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     is_open, start, peak, calm, peak_score, bar, incident_size, shown = incident
     blocks, block_fill, seen = clock
     recent, recent_ts, segments, segment_sum, distances, distance_mean, distance_blocks, values, lags, \
-        long_seen = pattern
+        long_seen, whole_blocks = pattern
     level_high, level_low, level_fill = level
     last_ts, gap_mean, gap_blocks = silence
     last_value, run, run_since, run_blocks = stuck
@@ -87,6 +88,9 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     forecast_margin, long_stream = floats[10], ints[14]  # the forecast view's margin once a stream is long
     long_memory = ints[13]  # the pattern view's second stage (full resolution, a longer memory); 0: none
     long_learned = long_memory // 2  # ... whose distances enter its history once half its memory was searched
+    # ... and whose bar, once half a memory of distances was searched over a whole memory, is theirs alone
+    whole = long_memory + length + 1  # (the first value whose distance is searched over every lag)
+    whole_judged = whole + long_learned
     nblocks = blocks.shape[1] - 1
     query = np.empty(max(1, length // max(1, seg)))
     for j in range(idx.size):
@@ -148,6 +152,8 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
                     distance = pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
                 if distance >= 0.0:
                     distance_history = trailing_max(distance_blocks[i, stage])
+                    if stage == 1 and long_seen[i] >= whole_judged:
+                        distance_history = trailing_max(whole_blocks[i])
                     # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
                     if distance_history > 0.0 and distances[i, stage] >= warmup and not (seasonal_days and r == 0.0):
                         gate = min(1.0, distance / max(pattern_gate * distance_mean[i, stage], min_std))
@@ -266,8 +272,10 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
                     tail_max[i], tail_fill[i] = 0.0, 0
         if distance >= 0.0:
             kept = long_seen[i] >= long_learned if stage else seen[i] + 1 >= short_learned
-            learn_distance(distance, record, distance_history, kept, distance_blocks[i, stage], distances[i],
-                           distance_mean[i], stage, alpha)
+            learned = learn_distance(distance, record, distance_history, kept, distance_blocks[i, stage],
+                                     distances[i], distance_mean[i], stage, alpha)
+            if stage == 1 and long_seen[i] >= whole:  # searched over a whole memory: a distance the bar may keep
+                whole_blocks[i, nblocks] = max(whole_blocks[i, nblocks], learned)
         if stage == 0 and long_distance >= 0.0:  # the long stage learns while the short one judges
             learn_distance(long_distance, record, trailing_max(distance_blocks[i, 1]),
                            long_seen[i] >= long_learned, distance_blocks[i, 1], distances[i], distance_mean[i], 1,
@@ -277,6 +285,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
             roll(blocks[i], 0.0)
             roll(distance_blocks[i, 0], 0.0)
             roll(distance_blocks[i, 1], 0.0)
+            roll(whole_blocks[i], 0.0)
             roll(gap_blocks[i], 0.0)
             roll(run_blocks[i], 0.0)
             block_fill[i] = 0

@@ -87,3 +87,23 @@ def test_the_short_stage_judges_once_its_bar_has_learned_a_warm_up_of_distances(
     found = [f for f in run(Detector(config), x, x) if f[1] == "pattern"]
     assert [f[0] for f in found if f[0] < 6 * period] == [], found
     assert any(6 * period + 30 <= f[0] < 6 * period + 130 for f in found), found
+
+
+def test_the_long_stage_bar_forgets_distances_searched_over_less_than_a_whole_memory():
+    """A ripple while the long stage learns but its memory is not yet whole (at 1,600 of 2,400) sets the bar of the
+    old rule for good; once half a memory of distances was searched over a whole memory, the bar is theirs alone,
+    so a ripple at half the height later is found. Without that later ripple nothing is found at all."""
+    t = np.arange(7000)
+    base = np.sin(2 * np.pi * t / 40) + 0.02 * np.random.default_rng(3).standard_normal(t.size)
+    ripple = np.array([1.0, 0.0, -1.0, 0.0] * 12)  # only the long stage sees it: segment means of 8 cancel it
+    config = DetectorConfig(pattern_memory=600, pattern_long_memory=2400, level_window=0, silence_gate=0,
+                            stuck_run=0)
+    early = base.copy()
+    early[1600:1648] += 0.6 * ripple
+    later = early.copy()
+    later[6000:6048] += 0.3 * ripple
+    memory, length = config.pattern_long_memory, config.pattern_length
+    assert memory // 2 <= 1600 < memory + length and 6000 > memory + length + 1 + memory // 2
+    assert run(Detector(config), early, early) == []
+    found = run(Detector(config), later, later)
+    assert [(f[0], f[1]) for f in found] == [(6000, "pattern")], found
