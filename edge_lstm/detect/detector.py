@@ -48,7 +48,9 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
     changed beat that segment means average away; the nearest neighbour of a long history), with its
     own bar and mean, learned from half that memory on; it takes over once the stream has seen
     ``pattern_long_memory`` values, so its bar has learned from half a memory of distances before it
-    judges (no burst of records when it starts). It keeps the last ``pattern_long_memory`` values and a
+    judges (no burst of records when it starts). Those distances were searched over a memory not yet
+    whole, so they run larger than later ones: once half a memory of distances was searched over a whole
+    memory, the bar is learned from those alone. It keeps the last ``pattern_long_memory`` values and a
     running sum per lag (:func:`edge_lstm.detect.measures.lagged_distance`: O(memory) a sample).
   - **level** (``level_window`` > 0): how far the value leaves the trailing ``level_window``
     samples' [min, max], in units of ``level_margin`` times that range, damped while the excursion
