@@ -125,13 +125,13 @@ def test_old_checkpoint_detector_statistics_are_not_taken_in_the_wrong_units():
 
 
 def test_a_checkpoint_missing_part_of_the_long_pattern_stage_starts_that_stage_again():
-    """The long stage's values and clock only make sense together (its sums per lag are summed again from the
-    values, not checkpointed): an older checkpoint (without the values) or one written with another
-    ``pattern_long_memory`` leaves the stage empty, not half restored."""
+    """The long stage's values, clock and whole-memory bar only make sense together (its sums per lag are summed
+    again from the values, not checkpointed): an older checkpoint (without the values or that bar) or one written
+    with another ``pattern_long_memory`` leaves the stage empty, not half restored."""
     model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
     config = EngineConfig(forecast_every=0, detector=DetectorConfig(pattern_long_memory=200))
     a = Engine(model, config)
-    for t in range(300):
+    for t in range(400):
         a.process([("x", Sample(float(t), (np.sin(t / 3),)))])
     arrays, meta = a.snapshot()
     b = Engine(model, config)
@@ -140,10 +140,16 @@ def test_a_checkpoint_missing_part_of_the_long_pattern_stage_starts_that_stage_a
     assert "detector/lags" not in arrays
     np.testing.assert_allclose(b.detector.lags[0, 64:], a.detector.lags[0, 64:], rtol=1e-12, atol=1e-12)  # (0: scratch)
     assert b.detector.lags[0].any()
+    np.testing.assert_array_equal(b.detector.whole_blocks[0], a.detector.whole_blocks[0])
+    assert a.detector.whole_blocks[0].any()  # its bar from distances searched over a whole memory
+    without_whole = {k: v for k, v in arrays.items() if k != "detector/whole_blocks"}  # as a version before that bar
+    w = Engine(model, config)
+    w.restore(without_whole, meta)
+    assert w.detector.long_seen[0] == 0 and not w.detector.values[0].any()
     del arrays["detector/values"]  # as a version before the long stage wrote it
     c = Engine(model, config)
     c.restore(arrays, meta)
-    assert c.detector.long_seen[0] == 0 and not c.detector.values[0].any()
+    assert c.detector.long_seen[0] == 0 and not c.detector.values[0].any() and not c.detector.whole_blocks[0].any()
     assert c.detector.seen[0] == a.detector.seen[0], "the rest of the pattern view is restored"
     arrays, meta = a.snapshot()
     other = Engine(model, EngineConfig(forecast_every=0, detector=DetectorConfig(pattern_long_memory=400)))
