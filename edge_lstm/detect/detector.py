@@ -133,7 +133,7 @@ class Detector(StreamArrays):
     # A restarted stream (after a gap or a state reset) warms up again but keeps its seasonal memory: what it does
     # at each time of day does not change while it is silent (the bins are keyed by time).
     KEPT_ON_RESET = SEASONAL_MEMORY
-    # Fields a checkpoint restores only all together (the long pattern stage's values and clock): should one be
+    # Fields a checkpoint restores only all together (the long pattern stage's values, clock and bar): should one be
     # missing or sized otherwise (an older version, another pattern_long_memory), the stage starts again.
     RESTORED_TOGETHER = (("values", "long_seen", "whole_blocks"),)
     DERIVED = ("lags",)  # not in a checkpoint: summed again from the values on restore
