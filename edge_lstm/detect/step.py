@@ -151,9 +151,10 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
                 else:
                     distance = pattern_distance(recent[i], segments[i], seen_now, length, seg, query)
                 if distance >= 0.0:
-                    distance_history = trailing_max(distance_blocks[i, stage])
                     if stage == 1 and long_seen[i] >= whole_judged:
                         distance_history = trailing_max(whole_blocks[i])
+                    else:
+                        distance_history = trailing_max(distance_blocks[i, stage])
                     # (With the seasonal memory: a value seen at this time of day lately is no news here either.)
                     if distance_history > 0.0 and distances[i, stage] >= warmup and not (seasonal_days and r == 0.0):
                         gate = min(1.0, distance / max(pattern_gate * distance_mean[i, stage], min_std))
