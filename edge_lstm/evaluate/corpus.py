@@ -89,7 +89,7 @@ class FileResult:
     out_of_order: int = 0  # rows older than one before them (dropped, as the daemon drops them)
     repeated: int = 0  # rows stamped the same as the newest before them (dropped)
     missing: int = 0  # samples missing from gaps in the clock (estimated)
-    precision: float = 1.0  # of this file's incidents after probation
+    precision: float = 1.0  # windows detected over those and the false incidents, after probation
     recall: float = 1.0
     f1: float = 1.0
     steps_rmse_vs_naive: list[float] = field(default_factory=list)  # the published forecasts, k steps ahead

@@ -1,12 +1,15 @@
-"""Incident-level detection metrics against labelled windows. Pure.
+"""Event detection metrics against labelled windows (the overlap rule of telemanom and Orion). Pure.
 
 An incident (start, end) is *true* when it overlaps a labelled window, *false* otherwise. A window
 is *detected* when an incident overlaps it; its detection delay is the first such incident's start
-minus the window's start (0 when the incident began before the window).
+minus the window's start (0 when the incident began before the window). The true positives are the
+windows detected, the false negatives the windows missed, the false positives the false incidents:
+precision is ``detected / (detected + false incidents)``, so several incidents in one window count
+once (neither a cost nor a gain).
 
->>> m = match([(5.0, 6.0), (50.0, 51.0)], [(4.0, 10.0), (20.0, 30.0)])
+>>> m = match([(5.0, 6.0), (7.0, 8.0), (50.0, 51.0)], [(4.0, 10.0), (20.0, 30.0)])
 >>> m.true_incidents, m.false_incidents, m.detected, m.windows, m.delays
-(1, 1, 1, 2, [1.0])
+(2, 1, 1, 2, [1.0])
 >>> round(m.precision, 2), round(m.recall, 2), round(m.f1, 2)
 (0.5, 0.5, 0.5)
 """
@@ -26,8 +29,9 @@ class Match:
 
     @property
     def precision(self) -> float:
-        total = self.true_incidents + self.false_incidents
-        return self.true_incidents / total if total else 1.0
+        """Windows detected over windows detected plus false incidents (1 with neither)."""
+        total = self.detected + self.false_incidents
+        return self.detected / total if total else 1.0
 
     @property
     def recall(self) -> float:

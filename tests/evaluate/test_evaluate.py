@@ -184,3 +184,19 @@ def test_a_bad_probation_table_is_named(tmp_path):
         find(tmp_path)
     (tmp_path / "probation.json").unlink()
     assert find(tmp_path)[0].rows("a.csv", 10_000) == 750  # NAB's rule without a table
+
+
+def test_event_precision_counts_each_window_once():
+    """Precision is windows found over windows found plus false incidents (telemanom's and Orion's overlap rule):
+    splitting the incident in a window into five neither gains nor costs, while each false incident costs."""
+    from edge_lstm.evaluate.incidents import match
+
+    windows = [(100.0, 200.0), (500.0, 600.0)]
+    one = match([(110.0, 120.0), (900.0, 910.0)], windows)
+    split = match([(110.0 + 10 * k, 115.0 + 10 * k) for k in range(5)] + [(900.0, 910.0)], windows)
+    assert (one.detected, one.false_incidents, split.true_incidents) == (1, 1, 5)
+    assert one.precision == split.precision == 0.5
+    assert one.f1 == split.f1 == 0.5
+    worse = match([(110.0, 120.0), (900.0, 910.0), (950.0, 960.0)], windows)
+    assert worse.precision == pytest.approx(1 / 3)
+    assert match([], windows).precision == 1.0 and match([], windows).recall == 0.0
