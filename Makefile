@@ -81,7 +81,7 @@ evaluate-machines: $(STAMP)
 	for s in $(MACHINES); do \
 		$(VENV)/bin/edge-lstm sim export $$s --out $(MACHINES_OUT)/$$s/data && \
 		$(VENV)/bin/edge-lstm evaluate $(MACHINES_OUT)/$$s/data --windows $(MACHINES_OUT)/$$s/data/labels.json \
-			--bundle edge_lstm/demo/bundle --out $(MACHINES_OUT)/$$s/results --gap 600 \
+			--bundle edge_lstm/demo/bundle --out $(MACHINES_OUT)/$$s/results \
 			--set context=motor_current --no-plots --quiet || exit 1; \
 	done
 	$(PY) tools/machines_summary.py $(foreach s,$(MACHINES),$(MACHINES_OUT)/$(s)/results/summary.json)

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = edge_lstm.load(args.bundle, backend=args.backend)
     try:
-        config = settings_config(args.set or [], gap_s=args.gap if args.gap else float("inf"))
+        config = settings_config(args.set or [])
     except ConfigError as exc:
         raise EdgeLSTMError(str(exc)) from None
     summary = evaluate(model, Path(args.data), Path(args.windows) if args.windows else None, Path(args.out),
@@ -47,12 +47,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="bundle (default): scale each stream as the bundle says, like the daemon; probation: by "
                         "its probation rows (probation.json beside the data, else NAB's first 15%%, at most 750 rows: "
                         "a model trained with --head probation --standardise); none")
-    p.add_argument("--gap", type=float, metavar="SECONDS",
-                   help="reset a stream after a silence this long (default never)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="a setting as serve takes it: anomaly.KEY=VALUE (the config's [anomaly] table; the section "
-                        "may be left out), forecast.KEY=VALUE, or input.KEY=VALUE (settle, clock_reset; gap_s is "
-                        "--gap) (repeatable)")
+                        "may be left out), forecast.KEY=VALUE, or input.KEY=VALUE (settle, clock_reset, "
+                        "restart_after_s) (repeatable)")
     p.add_argument("--detector-name", default="edgelstm", help="name in NAB's results layout (default edgelstm)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

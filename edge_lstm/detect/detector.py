@@ -59,7 +59,7 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
   - **silence** (``silence_gate`` > 0): how much longer the gap before this sample is than both
     twice the longest gap of the trailing ``novelty_window`` samples and ``silence_gate`` times the
     mean gap. A sensor that drops out for minutes on a 1 Hz stream is news; a traffic counter that
-    often skips hours is not. (Gaps beyond the engine's ``gap_s`` restart the stream instead.)
+    often skips hours is not. (With the engine's ``restart_after_s``, longer gaps restart the stream instead.)
   - **stuck** (``stuck_run`` > 0): how much longer the current run of identical values is than both
     twice the longest run of the trailing ``novelty_window`` samples and ``stuck_run``. A noisy
     sensor behind an ADC repeats a reading two or three times in a row; a stuck one repeats it.

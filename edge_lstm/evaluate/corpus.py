@@ -189,7 +189,7 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
     """Evaluate ``model`` on every CSV under ``data``; write results under ``out``; return the summary."""
     if standardise not in STANDARDISE:
         raise EdgeLSTMError(f"standardise must be one of {STANDARDISE}, not {standardise!r}")
-    config = config or EngineConfig(gap_s=float("inf"))
+    config = config or EngineConfig()
     if model.bundle.difference and standardise == "none":
         raise EdgeLSTMError("the bundle's model sees changes over the spread of a stream's first samples (edge-lstm "
                             "train --difference): --standardise bundle or probation, not none")

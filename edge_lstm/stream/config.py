@@ -31,9 +31,14 @@ class EngineConfig:
                               section="forecast")
     fallback_alpha: float = setting(0.02, "weight of a new error in those averages", unit_interval,
                                     section="forecast")
-    gap_s: float = setting(3600.0, "a longer silence resets a stream's state", positive, section="input")
+    gap_s: float = setting(3600.0, "a sample stamped more than this before its stream's last may come from a reset "
+                           "clock (clock_reset); one stamped less before it is late: dropped as stale", positive,
+                           section="input")
     clock_reset: int = setting(5, "samples in a row stamped more than gap_s before a stream's last that restart it "
                                "from them (its clock was reset); 0: dropped as stale", non_negative, section="input")
+    restart_after_s: float = setting(0.0, "a silence longer than this restarts a stream from zero state, its detector "
+                                     "warming up again (0: never; the silence view reports the gap and the stream "
+                                     "keeps what it learned)", non_negative, section="input")
     settle: int = setting(-1, "samples after a stream (re)starts that are not scored while its LSTM state settles "
                           "(-1: the model's input window, 50 for a model of any length)", _settle, section="input")
     # Set from the bundle, not the configuration file (whose input.standardise -1 means "as the bundle says"):

@@ -222,8 +222,8 @@ class Engine:
         idx = np.fromiter((i for i, _ in items), np.int64, len(items))
         ts = np.fromiter((s.ts for _, s in items), np.float64, len(items))
         x = np.array([s.values for _, s in items], dtype=np.float32)
-        gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.gap_s)
-        if gap.any():
+        gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.restart_after_s)
+        if cfg.restart_after_s > 0 and gap.any():
             self.restart(idx[gap])
         seen_x = self.scaling.scaled(x, idx)
         finite = np.isfinite(seen_x).all(axis=1)
@@ -287,7 +287,7 @@ class Engine:
         return naive
 
     def restart(self, idx: np.ndarray, why: str = "gap_resets") -> None:
-        """Streams ``idx`` fell silent for longer than gap_s (or their clock was reset: ``why`` counts which):
+        """Streams ``idx`` fell silent for longer than restart_after_s (or their clock was reset: ``why`` counts which):
         zero state, warm the detector up again."""
         self._bank.reset(idx)
         self.detector.reset(idx)
@@ -305,7 +305,8 @@ class Engine:
         (``relation``: their relation ratios)."""
         cfg = self.config
         ts = np.fromiter((s.ts for s in samples), np.float64, len(samples))
-        gaps = np.flatnonzero(np.diff(np.concatenate([[self.last_ts[index]], ts])) > cfg.gap_s)
+        gaps = np.flatnonzero(np.diff(np.concatenate([[self.last_ts[index]], ts])) > cfg.restart_after_s) \
+            if cfg.restart_after_s > 0 else np.empty(0, np.int64)
         if not np.isfinite(self.last_ts[index]):
             gaps = gaps[gaps > 0]  # a new (or just reset) stream has nothing to be silent after
         if gaps.size:

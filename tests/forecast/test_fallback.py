@@ -112,7 +112,7 @@ def test_engine_forecasts_the_last_value_where_the_model_lost_track():
 def test_the_fallback_is_forgotten_after_a_gap_and_kept_in_checkpoints():
     model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
     x = level_shift()
-    config = EngineConfig(forecast_every=1, gap_s=30)
+    config = EngineConfig(forecast_every=1, restart_after_s=30)
     a = Engine(model, config)
     feed(a, x[:300])
     assert a.fallback.count[0] > 0 and a.counters["fallback_forecasts"] > 0
@@ -122,7 +122,7 @@ def test_the_fallback_is_forgotten_after_a_gap_and_kept_in_checkpoints():
     rest_a, rest_b = feed(a, x, 300), feed(b, x, 300)
     assert [(event_body(e)["ts"], event_body(e).get("forecaster"), event_body(e).get("values")) for e in rest_a] == [
         (event_body(e)["ts"], event_body(e).get("forecaster"), event_body(e).get("values")) for e in rest_b]
-    a.process([("s", Sample(1000.0, (x[-1],)))])  # after a silence longer than gap_s: the model is trusted anew
+    a.process([("s", Sample(1000.0, (x[-1],)))])  # after a silence longer than restart_after_s: trusted anew
     assert a.counters["gap_resets"] == 1 and a.fallback.count[0] == 0
 
 

@@ -26,13 +26,22 @@ def test_engine_grows_orders_and_drops_stale():
     assert engine.forecast[engine.streams["s0"], 0] == pytest.approx(expected, abs=1e-6)
 
 
-def test_engine_resets_a_stream_after_a_gap():
+def test_engine_restarts_a_stream_after_a_silence_only_when_asked():
     model = edge_lstm.load(random_bundle(lstm_model(1, (4,), 1)), "numba-f32")
-    engine = Engine(model, EngineConfig(forecast_every=0, gap_s=60))
+    engine = Engine(model, EngineConfig(forecast_every=0, restart_after_s=60))
     engine.process([("a", Sample(0.0, (1.0,)))])
     engine.process([("a", Sample(1000.0, (2.0,)))])
     assert engine.counters["gap_resets"] == 1
     assert engine.forecast[0, 0] == pytest.approx(model.run(np.array([2.0], np.float32))[-1, 0], abs=1e-6)
+    # By default a silence restarts nothing: the state runs on and the detector keeps what it learned.
+    kept = Engine(model, EngineConfig(forecast_every=0, fallback=0))
+    for t in range(200):
+        kept.process([("a", Sample(float(t), (np.sin(t / 5.0),)))])
+    learned = kept.detector.count[0]
+    kept.process([("a", Sample(100_000.0, (2.0,)))])
+    assert kept.counters["gap_resets"] == 0 and kept.detector.count[0] >= learned
+    want = model.run(np.concatenate([np.sin(np.arange(200) / 5.0), [2.0]]).astype(np.float32)[:, None])[-1, 0]
+    assert kept.forecast[0, 0] == pytest.approx(want, abs=1e-5)
 
 
 def _fed(engine: Engine, stamps: list[float]) -> None:
@@ -160,11 +169,12 @@ def test_a_checkpoint_missing_part_of_the_long_pattern_stage_starts_that_stage_a
 @pytest.mark.parametrize("batch", [1, 3, 50, 400])
 def test_engine_gives_the_same_events_however_samples_are_batched(batch):
     model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
-    config = EngineConfig(forecast_every=7, gap_s=30, detector=DetectorConfig(warmup=20, threshold=4.0, quiet=3))
+    config = EngineConfig(forecast_every=7, restart_after_s=30,
+                          detector=DetectorConfig(warmup=20, threshold=4.0, quiet=3))
     x = np.sin(np.arange(400) / 7.0)
     x[150] += 6.0
     ts = np.arange(400.0)
-    ts[300:] += 100  # a silence longer than gap_s: the stream starts over
+    ts[300:] += 100  # a silence longer than restart_after_s: the stream starts over
     reference = Engine(model, config)
     expected = [e for t in range(400) for e in reference.process([("s", Sample(ts[t], (x[t],)))])]
     engine = Engine(model, config)
@@ -265,9 +275,9 @@ def test_a_value_that_overflows_once_scaled_is_dropped_not_fatal(batch):
 def test_difference_feeds_the_changes_and_forecasts_from_the_last_value(batch):
     """difference: the model sees each sample's change over the spread of the changes in the first N samples,
     and its output is the change ahead: forecast = the sample + output x that spread. The same however the
-    samples are batched; a silence (gap_s) starts the changes over."""
+    samples are batched; a silence (restart_after_s) starts the changes over."""
     model = edge_lstm.load(random_bundle(lstm_model(1, (6,), 1), seed=3), "numba-f32")
-    config = EngineConfig(forecast_every=1, standardise=40, difference=True, fallback=0, gap_s=30)
+    config = EngineConfig(forecast_every=1, standardise=40, difference=True, fallback=0, restart_after_s=30)
     rng = np.random.default_rng(2)
     x = 100.0 + np.repeat([0.0, 8.0, -5.0], 100) + rng.normal(0, 0.5, 300)
     ts = np.arange(300.0)
