@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -41,9 +42,14 @@ def markdown(summary: dict[str, Any]) -> str:
         delay = f"{r['mean_delay_s'] / 60:.0f}" if r["mean_delay_s"] is not None else ""
         ratio = r["rmse"] / r["naive_rmse"] if r["naive_rmse"] else float("nan")
         lines.append(f"| {r['name']} | {r['samples']} | {r['probation']} | {r['windows']} | {r['detected_windows']} | "
-                     f"{r['false_incidents']} | {r['f1']:.2f} | {delay} | {ratio:.2f} | {r['coverage']:.1%} | "
-                     f"{r['fallback']:.0%} |")
+                     f"{r['false_incidents']} | {r['f1']:.2f} | {delay} | {_figure(ratio, '.2f')} | "
+                     f"{_figure(r['coverage'], '.1%')} | {_figure(r['fallback'], '.0%')} |")
     return "\n".join(lines) + "\n"
+
+
+def _figure(value: float, spec: str) -> str:
+    """``value`` formatted, or blank where there is none (a file with nothing scored after its probation)."""
+    return format(value, spec) if value is not None and math.isfinite(value) else ""
 
 
 def _per_1000(incidents: dict[str, Any]) -> str:

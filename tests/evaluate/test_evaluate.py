@@ -128,8 +128,9 @@ def test_evaluate_follows_probation_json(forecaster, tmp_path):
     ts, values = _series()
     windows = _write(data, "set/a.csv", ts, values, [(ts[1080], ts[1140])])
     windows.update(_write(data, "set/b.csv", ts, values, [(ts[1080], ts[1140])]))
+    windows.update(_write(data, "set/c.csv", ts[:60], values[:60], []))  # all of it probation: nothing scored
     (data / "windows.json").write_text(json.dumps(windows))
-    (data / "probation.json").write_text(json.dumps({"set/a.csv": 1090}))
+    (data / "probation.json").write_text(json.dumps({"set/a.csv": 1090, "set/c.csv": 100}))
     out = tmp_path / "o"
     run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(data), "--bundle", str(forecaster),
                           "--windows", str(data / "windows.json"), "--out", str(out), "--standardise", "probation",
@@ -138,7 +139,8 @@ def test_evaluate_follows_probation_json(forecaster, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     rows = {f["name"]: f for f in summary["files"]}
     assert rows["set/a.csv"]["probation"] == 1090 and rows["set/b.csv"]["probation"] == probation_length(ts.size)
-    assert "probation.json lists them (1 files" in summary["protocol"]
+    assert "probation.json lists them (2 files" in summary["protocol"]
+    assert rows["set/c.csv"]["false_incidents"] == 0 and "nan" not in (out / "summary.md").read_text()
     assert "does not record what its model learned from" in summary["protocol"]
 
 
