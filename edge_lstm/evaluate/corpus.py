@@ -49,8 +49,9 @@ REPLAY = ("each file is replayed from zero state one sample at a time with no lo
           "probation rows; a row no newer than one before it is dropped, as the daemon drops it")
 
 
-def protocol(model: Model, data: Path, standardise: str, probation: Probation) -> str:
-    """The learning protocol of an evaluation, in words, from what the bundle records of its training."""
+def protocol(model: Model, data: Path, standardise: str, probation: Probation, restart_after_s: float = 0.0) -> str:
+    """The learning protocol of an evaluation, in words, from what the bundle records of its training (and
+    ``restart_after_s``: the engine's restart after a silence, 0 for never)."""
     training = model.bundle.training
     if not training:
         learned = "the bundle does not record what its model learned from"
@@ -65,7 +66,9 @@ def protocol(model: Model, data: Path, standardise: str, probation: Probation) -
     parts = [f"probation: {probation.describe()}", learned, SCALING[standardise]]
     if model.bundle.difference:
         parts.append(DIFFERENCED)
-    return "; ".join([*parts, REPLAY])
+    gaps = (f"a silence over {restart_after_s:g} s restarts a stream from zero state (input.restart_after_s)"
+            if restart_after_s > 0 else "a gap restarts nothing, as in the daemon by default")
+    return "; ".join([*parts, REPLAY, gaps])
 
 
 @dataclass
@@ -226,7 +229,7 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
     bar.close()
     summary = summarise(model, results, scored, total, config, data, windows_file)
     summary["standardise"] = standardise
-    summary["protocol"] = protocol(model, data, standardise, probation)
+    summary["protocol"] = protocol(model, data, standardise, probation, config.restart_after_s)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(markdown(summary), encoding="utf-8")
     return summary

@@ -142,6 +142,7 @@ def test_evaluate_follows_probation_json(forecaster, tmp_path):
     assert "probation.json lists them (2 files" in summary["protocol"]
     assert rows["set/c.csv"]["false_incidents"] == 0 and "nan" not in (out / "summary.md").read_text()
     assert "does not record what its model learned from" in summary["protocol"]
+    assert summary["protocol"].endswith("a gap restarts nothing, as in the daemon by default")
 
 
 def test_read_series_keeps_what_the_daemon_takes(tmp_path):
