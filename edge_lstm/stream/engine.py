@@ -222,9 +222,10 @@ class Engine:
         idx = np.fromiter((i for i, _ in items), np.int64, len(items))
         ts = np.fromiter((s.ts for _, s in items), np.float64, len(items))
         x = np.array([s.values for _, s in items], dtype=np.float32)
-        gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.restart_after_s)
-        if cfg.restart_after_s > 0 and gap.any():
-            self.restart(idx[gap])
+        if cfg.restart_after_s > 0:
+            gap = (self.seen[idx] > 0) & (ts - self.last_ts[idx] > cfg.restart_after_s)
+            if gap.any():
+                self.restart(idx[gap])
         seen_x = self.scaling.scaled(x, idx)
         finite = np.isfinite(seen_x).all(axis=1)
         if not finite.all():  # what the model cannot take (a value overflowing once scaled) is dropped, counted
