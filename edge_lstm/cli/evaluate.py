@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = edge_lstm.load(args.bundle, backend=args.backend)
     try:
-        config = settings_config(args.set or [])
+        config = settings_config(args.set or [], **({"restart_after_s": args.gap} if args.gap else {}))
     except ConfigError as exc:
         raise EdgeLSTMError(str(exc)) from None
     summary = evaluate(model, Path(args.data), Path(args.windows) if args.windows else None, Path(args.out),
@@ -47,6 +47,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="bundle (default): scale each stream as the bundle says, like the daemon; probation: by "
                         "its probation rows (probation.json beside the data, else NAB's first 15%%, at most 750 rows: "
                         "a model trained with --head probation --standardise); none")
+    p.add_argument("--gap", type=float, metavar="SECONDS",
+                   help="restart a stream after a silence this long (input.restart_after_s; default never, as the "
+                        "daemon)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="a setting as serve takes it: anomaly.KEY=VALUE (the config's [anomaly] table; the section "
                         "may be left out), forecast.KEY=VALUE, or input.KEY=VALUE (settle, clock_reset, "

@@ -112,10 +112,13 @@ def test_evaluate_takes_a_clock_set_back_as_the_daemon_does(forecaster, tmp_path
     out = tmp_path / "o"
     run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(tmp_path / "data"), "--bundle",
                           str(forecaster), "--windows", str(tmp_path / "windows.json"), "--out", str(out),
-                          "--standardise", "none", "--no-plots", "--quiet"], capture_output=True, text=True)
+                          "--standardise", "none", "--no-plots", "--quiet", "--gap", "600"],
+                         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["clock"] == {"out_of_order": 59, "repeated": 2, "missing": 1}, summary["clock"]  # (row 300 dropped)
+    assert summary["protocol"].endswith("a silence over 600 s restarts a stream from zero state "
+                                        "(input.restart_after_s)"), summary["protocol"]
     assert summary["incidents"]["detected"] == 1
     rows = (out / "edgelstm" / "edgelstm_dst.csv").read_text().splitlines()[1:]
     assert len(rows) == ts.size and {r.split(",")[2] for r in rows[701:760]} == {"0.000000"}
