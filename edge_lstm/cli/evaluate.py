@@ -22,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeLSTMError(str(exc)) from None
     summary = evaluate(model, Path(args.data), Path(args.windows) if args.windows else None, Path(args.out),
                        config=config, standardise=args.standardise, detector_name=args.detector_name,
-                       plots=not args.no_plots, progress=not args.quiet)
+                       plots=not args.no_plots, progress=not args.quiet,
+                       across_probation=args.judge_across_probation)
     for profile, score in summary["nab"].items():
         print(f"NAB {profile:<19} {score['score']:6.1f}  (threshold {score['threshold']:.4f})")
     inc = summary["incidents"]
@@ -50,6 +51,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gap", type=float, metavar="SECONDS",
                    help="restart a stream after a silence this long (input.restart_after_s; default never, as the "
                         "daemon)")
+    p.add_argument("--judge-across-probation", action="store_true",
+                   help="judge the forecast and pattern windows that span the end of a file's probation rows (by "
+                        "default they are learned, not judged: a benchmark's test part may be another recording "
+                        "than its training part)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="a setting as serve takes it: anomaly.KEY=VALUE (the config's [anomaly] table; the section "
                         "may be left out), forecast.KEY=VALUE, or input.KEY=VALUE (settle, clock_reset, "

@@ -66,6 +66,10 @@ does not teach the detector that incidents are normal. Two scores, by ``mode``:
   - **relation** (given by the engine when ``context`` names the load channel): a channel's change
     over a span that no other channel of its device explains (:mod:`edge_lstm.detect.relations`).
 
+  A **join** (:meth:`Detector.resume`: a later part of the stream is another recording) is compared across by
+  neither the forecast view (on the new recording's first two samples: forecast before it, and from the jump) nor
+  the pattern view (on its first ``pattern_length`` samples).
+
   docs/evaluation.md gives what each view and setting is worth on labelled data, and on which data
   each default was chosen.
 - ``"z"``: ``z / (z + threshold)``; anomalous when ``z`` exceeds ``threshold`` (score above 0.5).
@@ -129,7 +133,7 @@ class Detector(StreamArrays):
               "level_high", "level_low", "level_fill", "last_ts", "gap_mean", "gap_blocks",
               "last_value", "run", "run_since", "run_blocks", "season_low", "season_high", "season_bin",
               "forecast_mean", "forecast_var", "bar", "incident_size", "shown",
-              "tail_max", "tail_fill", "tail_count", "tail_mean", "tail_m2")
+              "tail_max", "tail_fill", "tail_count", "tail_mean", "tail_m2", "resume_ts", "resumed")
     # A restarted stream (after a gap or a state reset) warms up again but keeps its seasonal memory: what it does
     # at each time of day does not change while it is silent (the bins are keyed by time).
     KEPT_ON_RESET = SEASONAL_MEMORY
@@ -202,6 +206,10 @@ class Detector(StreamArrays):
         self.tail_count = np.zeros(capacity, np.int64)
         self.tail_mean = np.zeros(capacity)
         self.tail_m2 = np.zeros(capacity)
+        # a join (resume): the time from which a new recording begins (inf: none due); the values seen before its
+        # first sample (-1: none)
+        self.resume_ts = np.full(capacity, np.inf)
+        self.resumed = np.full(capacity, -1, np.int64)
 
     @property
     def capacity(self) -> int:
@@ -210,7 +218,7 @@ class Detector(StreamArrays):
     @staticmethod
     def _empty(name: str) -> float:
         return {"level_high": -np.inf, "level_low": np.inf, "season_high": -np.inf, "season_low": np.inf,
-                "season_bin": -1}.get(name, 0)
+                "season_bin": -1, "resume_ts": np.inf, "resumed": -1}.get(name, 0)
 
     def _derive(self) -> None:
         """The long pattern stage's sums per lag, summed again from its values (a checkpoint holds only those)."""
@@ -258,10 +266,21 @@ class Detector(StreamArrays):
                        (self.last_value, self.run, self.run_since, self.run_blocks),
                        (self.season_low, self.season_high, self.season_bin),
                        (self.tail_max, self.tail_fill, self.tail_count, self.tail_mean, self.tail_m2),
+                       (self.resume_ts, self.resumed),
                        (out.z, out.score, out.anomalous, out.opened, out.closed, out.incident_start,
                         out.incident_peak_z, out.expected_std, out.incident_peak_score, out.view, out.since,
                         out.pattern, out.level))
         return out
+
+    def resume(self, idx: np.ndarray, ts: float) -> None:
+        """Streams ``idx`` begin a new recording at their first sample stamped ``ts`` or later (a join: the end of a
+        file's training rows, where a benchmark's scored rows may be another recording). The detector keeps what it
+        learned but judges nothing that compares across the join: the forecasts made before it and from its first
+        sample (whose input holds the jump), and the pattern windows of its first ``pattern_length`` samples (which
+        hold the jump or the join's first sample). Those are learned as an incident's are (a record raises a bar at most
+        twice), so the jump does not set the bars."""
+        self.resume_ts[idx] = ts
+        self.resumed[idx] = -1
 
     def close_all(self, idx: np.ndarray) -> np.ndarray:
         """Close any open incident of streams ``idx`` (on shutdown); return which were open."""

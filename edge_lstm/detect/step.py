@@ -56,7 +56,7 @@ def learn_distance(distance, anomalous, history, kept, blocks, counts, means, st
 
 @njit(cache=True)
 def update_streams(idx, value, residual, ts, relation, ints, floats, stats, forecast_stats, incident, clock, pattern,
-                   level, silence, stuck, seasonal, tail, out):
+                   level, silence, stuck, seasonal, tail, resume, out):
     """The per-stream update of :meth:`edge_lstm.detect.detector.Detector.update` (one call per batch of samples,
     taken in order): each sample judged by every view, its incident decided, then every view learns from it. The
     arrays come grouped per view (tuples unpacked once per call: per-view compiled helpers were measured slower,
@@ -72,6 +72,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
     last_value, run, run_since, run_blocks = stuck
     season_low, season_high, season_bin = seasonal
     tail_max, tail_fill, tail_count, tail_mean, tail_m2 = tail
+    resume_ts, resumed = resume
     z_out, score_out, anomalous_out, opened_out, closed_out, start_out, peak_out, std_out, peak_score_out, view_out, \
         since_out, pattern_out, level_out = out
     warmup, quiet, block, length, seg, level_block, novelty = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], \
@@ -124,11 +125,18 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
         record = False  # the pattern distance is a record (over its bar and gate), judged or not
         # A sample long after the previous one: the forecast it is compared with was made for one due long before.
         late = late_gap > 0.0 and seen[i] > 0 and gap_mean[i] > 0.0 and ts[j] - last_ts[i] > late_gap * gap_mean[i]
+        # A join (Detector.resume): the forecasts made before it and from its first sample, and the pattern windows
+        # of its first pattern_length samples (they hold the jump, or the new recording's first sample), are not
+        # judged.
+        if ts[j] >= resume_ts[i]:
+            resumed[i], resume_ts[i] = seen[i], np.inf
+        after_join = seen[i] - resumed[i] if resumed[i] >= 0 else max(2, length)
+        forecast_across, pattern_across = after_join < 2, after_join < length
         if novelty:
             history = trailing_max(blocks[i])
             # Judged once a warm-up's worth of residuals after the warm-up is kept (those of the first samples, from
             # zero state, are not the model's usual errors and never enter the history).
-            judged = count[i] >= 2 * warmup and not late
+            judged = count[i] >= 2 * warmup and not late and not forecast_across
             # A record is news only if it is also rarer than once in 1 / tail_rate samples (tail_floor).
             bar_now = max(history, tail_floor(tail_count[i], tail_mean[i], tail_m2[i], tail_rate, tail_block,
                                                   tail_confidence))
@@ -162,7 +170,7 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
                         record = ratio > 1.0
                         # The short stage judges once its bar has learned a warm-up's worth of distances (a record
                         # over fewer is no news); it learns its records as if it had judged them.
-                        if stage == 1 or seen_now >= short_learned + warmup:
+                        if (stage == 1 or seen_now >= short_learned + warmup) and not pattern_across:
                             v_pattern = ratio
                             if v_pattern > v:
                                 v, view, since = v_pattern, 1, recent_ts[i, seen_now % length]
@@ -260,6 +268,8 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
             bar[i] = bar_now
         if anomalous and novelty and history > 0.0:  # (what an earlier incident showed is learned in full: a repeat)
             size = min(size, max(2.0 * (bar[i] if bar[i] > 0.0 else history), shown[i]))
+        elif forecast_across and bar_now > 0.0:  # (unjudged across a join: learned as an incident's would be)
+            size = min(size, 2.0 * bar_now)
         if warmed and not late:
             blocks[i, nblocks] = max(blocks[i, nblocks], size)
             if novelty and tail_rate > 0.0:  # the current block's maximum; a full block's joins the fit (Welford)

@@ -47,11 +47,18 @@ DIFFERENCED = ("the model sees each sample's change from the one before over the
                "stream is scaled, and forecasts the change (edge-lstm train --difference)")
 REPLAY = ("each file is replayed from zero state one sample at a time with no look-ahead, and scored after its "
           "probation rows; a row no newer than one before it is dropped, as the daemon drops it")
+#: How the end of the probation rows is replayed (``across_probation``: judged, or a join).
+ACROSS = {False: "the scored rows may be another recording than the probation rows (a benchmark's test part after "
+                 "its training part): the forecast made across their boundary and the pattern windows spanning it "
+                 "are learned, not judged",
+          True: "what spans the end of the probation rows is judged like any other sample"}
 
 
-def protocol(model: Model, data: Path, standardise: str, probation: Probation, restart_after_s: float = 0.0) -> str:
+def protocol(model: Model, data: Path, standardise: str, probation: Probation, restart_after_s: float = 0.0,
+             across_probation: bool = False) -> str:
     """The learning protocol of an evaluation, in words, from what the bundle records of its training (and
-    ``restart_after_s``: the engine's restart after a silence, 0 for never)."""
+    ``restart_after_s``: the engine's restart after a silence, 0 for never; ``across_probation``: whether what spans
+    the end of the probation rows is judged)."""
     training = model.bundle.training
     if not training:
         learned = "the bundle does not record what its model learned from"
@@ -68,7 +75,7 @@ def protocol(model: Model, data: Path, standardise: str, probation: Probation, r
         parts.append(DIFFERENCED)
     gaps = (f"a silence over {restart_after_s:g} s restarts a stream from zero state (input.restart_after_s)"
             if restart_after_s > 0 else "a gap restarts nothing, as in the daemon by default")
-    return "; ".join([*parts, REPLAY, gaps])
+    return "; ".join([*parts, REPLAY, ACROSS[across_probation], gaps])
 
 
 @dataclass
@@ -188,8 +195,10 @@ def write_results(path: Path, series: LabelledSeries, trace: Trace, scores: np.n
 
 def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, config: EngineConfig | None = None,
              standardise: str = "bundle", detector_name: str = "edgelstm", plots: bool = True,
-             progress: bool = True) -> dict[str, Any]:
-    """Evaluate ``model`` on every CSV under ``data``; write results under ``out``; return the summary."""
+             progress: bool = True, across_probation: bool = False) -> dict[str, Any]:
+    """Evaluate ``model`` on every CSV under ``data``; write results under ``out``; return the summary.
+    ``across_probation``: judge what spans the end of each file's probation rows (by default a join: learned, not
+    judged, as a benchmark's test part may be another recording than its training part)."""
     if standardise not in STANDARDISE:
         raise EdgeLSTMError(f"standardise must be one of {STANDARDISE}, not {standardise!r}")
     config = config or EngineConfig()
@@ -218,7 +227,10 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
         started = time.perf_counter()
         streams = {_stream(path, len(group)): (series.ts[series.kept], series.values[series.kept])
                    for path, _, series in loaded}
-        traces = replay_streams(model, streams, group_config)
+        joins = None if across_probation else {
+            _stream(path, len(group)): float(series.ts[learn[name]])
+            for path, name, series in loaded if learn[name] < len(series.ts)}
+        traces = replay_streams(model, streams, group_config, joins)
         seconds = (time.perf_counter() - started) / len(group)
         for path, name, series in loaded:
             trace = expanded(traces[_stream(path, len(group))], series.kept, series.ts,
@@ -229,7 +241,7 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
     bar.close()
     summary = summarise(model, results, scored, total, config, data, windows_file)
     summary["standardise"] = standardise
-    summary["protocol"] = protocol(model, data, standardise, probation, config.restart_after_s)
+    summary["protocol"] = protocol(model, data, standardise, probation, config.restart_after_s, across_probation)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(markdown(summary), encoding="utf-8")
     return summary

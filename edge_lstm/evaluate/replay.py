@@ -52,9 +52,11 @@ def replay(model: Model, ts: np.ndarray, values: np.ndarray, config: EngineConfi
 
 
 def replay_streams(model: Model, series: dict[str, tuple[np.ndarray, np.ndarray]],
-                   config: EngineConfig | None = None) -> dict[str, Trace]:
+                   config: EngineConfig | None = None, joins: dict[str, float] | None = None) -> dict[str, Trace]:
     """Stream several series through one engine, merged in time order, as a daemon receives a device's
-    channels (named ``<device>/<channel>``, so that ``anomaly.context`` can see them together)."""
+    channels (named ``<device>/<channel>``, so that ``anomaly.context`` can see them together). ``joins``: per
+    series, the time from which its samples are another recording (:meth:`~edge_lstm.detect.detector.Detector.resume`:
+    nothing compared across it is judged)."""
     config = config or EngineConfig()
     target = config.target_feature
     names = list(series)
@@ -81,7 +83,9 @@ def replay_streams(model: Model, series: dict[str, tuple[np.ndarray, np.ndarray]
 
     engine = Engine(model, config, capacity=max(1, len(names)), observer=observe)
     for name in names:
-        engine.stream_index(name)
+        row = engine.stream_index(name)
+        if joins and name in joins:
+            engine.detector.resume(np.array([row]), joins[name])
         traces[name].ahead = np.full((len(traces[name]), engine.horizon), np.nan)
     merged = sorted((float(t), k, i) for k, name in enumerate(names) for i, t in enumerate(series[name][0]))
     opened: dict[str, float] = {}

@@ -206,3 +206,25 @@ def test_event_precision_counts_each_window_once():
     worse = match([(110.0, 120.0), (900.0, 910.0), (950.0, 960.0)], windows)
     assert worse.precision == pytest.approx(1 / 3)
     assert match([], windows).precision == 1.0 and match([], windows).recall == 0.0
+
+
+def test_evaluate_judges_nothing_across_the_end_of_the_probation_rows_unless_asked(forecaster, tmp_path):
+    """A file whose scored rows are another recording (the sine resumes half a period out of phase where the
+    probation rows end): the jump there is no incident, unless --judge-across-probation asks to judge it."""
+    from edge_lstm.evaluate.corpus import evaluate
+
+    join, n = 976, 1600  # the first recording ends near a crest, the second starts near a trough
+    t = np.arange(n) + np.where(np.arange(n) >= join, 9.0 * np.pi, 0.0)
+    values = 3 + 2 * np.sin(t / 9.0) + 0.05 * np.random.default_rng(0).normal(size=n)
+    ts = T0 + 60.0 * np.arange(n)
+    data = tmp_path / "data"
+    windows = _write(data, "a.csv", ts, values, [(ts[1400], ts[1450])])
+    (data / "windows.json").write_text(json.dumps(windows))
+    (data / "probation.json").write_text(json.dumps({"a.csv": join}))
+    model = edge_lstm.load(forecaster, "numba-int8")
+    runs = {across: evaluate(model, data, data / "windows.json", tmp_path / str(across), plots=False,
+                             progress=False, across_probation=across) for across in (False, True)}
+    assert runs[True]["incidents"]["false"] >= 1, "judged across the join, its jump is a false incident"
+    assert runs[False]["incidents"]["false"] == 0
+    assert "the pattern windows spanning it are learned, not judged" in runs[False]["protocol"]
+    assert "is judged like any other sample" in runs[True]["protocol"]
