@@ -227,9 +227,9 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
         started = time.perf_counter()
         streams = {_stream(path, len(group)): (series.ts[series.kept], series.values[series.kept])
                    for path, _, series in loaded}
-        joins = None if across_probation else {
-            _stream(path, len(group)): float(series.ts[learn[name]])
-            for path, name, series in loaded if learn[name] < len(series.ts)}
+        joins = None if across_probation else {  # the first row replayed after the probation rows
+            _stream(path, len(group)): float(series.ts[series.kept][int(series.kept[: learn[name]].sum())])
+            for path, name, series in loaded if series.kept[learn[name]:].any()}
         traces = replay_streams(model, streams, group_config, joins)
         seconds = (time.perf_counter() - started) / len(group)
         for path, name, series in loaded:
