@@ -241,6 +241,7 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
     bar.close()
     summary = summarise(model, results, scored, total, config, data, windows_file)
     summary["standardise"] = standardise
+    summary["judged_across_probation"] = across_probation  # False: the end of the probation rows replayed as a join
     summary["protocol"] = protocol(model, data, standardise, probation, config.restart_after_s, across_probation)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(markdown(summary), encoding="utf-8")

@@ -228,3 +228,4 @@ def test_evaluate_judges_nothing_across_the_end_of_the_probation_rows_unless_ask
     assert runs[False]["incidents"]["false"] == 0
     assert "the pattern windows spanning it are learned, not judged" in runs[False]["protocol"]
     assert "is judged like any other sample" in runs[True]["protocol"]
+    assert [runs[a]["judged_across_probation"] for a in (False, True)] == [False, True]
