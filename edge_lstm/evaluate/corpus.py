@@ -49,8 +49,8 @@ REPLAY = ("each file is replayed from zero state one sample at a time with no lo
           "probation rows; a row no newer than one before it is dropped, as the daemon drops it")
 #: How the end of the probation rows is replayed (``across_probation``: judged, or a join).
 ACROSS = {False: "the scored rows may be another recording than the probation rows (a benchmark's test part after "
-                 "its training part): the forecast made across their boundary and the pattern windows spanning it "
-                 "are learned, not judged",
+                 "its training part): the forecasts made before the first scored row and from it, and the pattern "
+                 "windows holding a probation row or the first scored row, are learned, not judged",
           True: "what spans the end of the probation rows is judged like any other sample"}
 
 

@@ -226,6 +226,6 @@ def test_evaluate_judges_nothing_across_the_end_of_the_probation_rows_unless_ask
                              progress=False, across_probation=across) for across in (False, True)}
     assert runs[True]["incidents"]["false"] >= 1, "judged across the join, its jump is a false incident"
     assert runs[False]["incidents"]["false"] == 0
-    assert "the pattern windows spanning it are learned, not judged" in runs[False]["protocol"]
+    assert "holding a probation row or the first scored row, are learned, not judged" in runs[False]["protocol"]
     assert "is judged like any other sample" in runs[True]["protocol"]
     assert [runs[a]["judged_across_probation"] for a in (False, True)] == [False, True]
