@@ -130,8 +130,9 @@ def update_streams(idx, value, residual, ts, relation, ints, floats, stats, fore
         # judged.
         if ts[j] >= resume_ts[i]:
             resumed[i], resume_ts[i] = seen[i], np.inf
-        after_join = seen[i] - resumed[i] if resumed[i] >= 0 else max(2, length)
-        forecast_across, pattern_across = after_join < 2, after_join < length
+        joined = resumed[i] >= 0
+        forecast_across = joined and seen[i] - resumed[i] < 2
+        pattern_across = joined and seen[i] - resumed[i] < length
         if novelty:
             history = trailing_max(blocks[i])
             # Judged once a warm-up's worth of residuals after the warm-up is kept (those of the first samples, from

@@ -221,15 +221,15 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
         learn = {name: probation.rows(_relative(path, root), len(series.ts)) for path, name, series in loaded}
         group_config = replace(config, standardise=model.bundle.standardise if standardise == "bundle" else 0,
                                difference=model.bundle.difference)
+        replayed = {name: int(series.kept[: learn[name]].sum()) for _, name, series in loaded}  # probation rows kept
         if standardise == "probation":  # the engine holds the probation samples back to learn the scaling
-            group_config = replace(group_config, standardise=max(2, min(
-                int(series.kept[: learn[name]].sum()) for _, name, series in loaded)))
+            group_config = replace(group_config, standardise=max(2, min(replayed.values())))
         started = time.perf_counter()
         streams = {_stream(path, len(group)): (series.ts[series.kept], series.values[series.kept])
                    for path, _, series in loaded}
         joins = None if across_probation else {  # the first row replayed after the probation rows
-            _stream(path, len(group)): float(series.ts[series.kept][int(series.kept[: learn[name]].sum())])
-            for path, name, series in loaded if series.kept[learn[name]:].any()}
+            _stream(path, len(group)): float(streams[_stream(path, len(group))][0][replayed[name]])
+            for path, name, series in loaded if replayed[name] < int(series.kept.sum())}
         traces = replay_streams(model, streams, group_config, joins)
         seconds = (time.perf_counter() - started) / len(group)
         for path, name, series in loaded:
