@@ -113,8 +113,15 @@ def convert(
                                int8_weights=int8_arrays, files=tflite_files)
     backends = tuple(b for b in backends if not b.startswith("litert") or tflite_files)
 
+    import tensorflow as tf
+
+    # One traced graph (retraced per input shape), not eager calls: an LSTM run eagerly over the 4,096-sample
+    # stream dispatches every step from Python (30 s of a conversion's 85 on a 2-core machine; 0.7 s traced).
+    forward = tf.function(tf.autograph.experimental.do_not_convert(lambda v: keras_model(v, training=False)),
+                          reduce_retracing=True)
+
     def keras_predict(batch: np.ndarray) -> np.ndarray:
-        y = np.asarray(keras_model(batch, training=False), dtype=np.float32)
+        y = np.asarray(forward(tf.constant(batch, tf.float32)), dtype=np.float32)
         return y.reshape(len(batch), batch.shape[1], -1) if spec.sequence_output else y.reshape(len(batch), -1)
 
     reference = _batched(keras_predict, windows, "keras reference", progress)

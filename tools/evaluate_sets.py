@@ -43,7 +43,9 @@ def run(command: list[str], log: Path) -> None:
     with log.open("a") as f:
         f.write("$ " + " ".join(command) + "\n")
         f.flush()
+        started = time.monotonic()
         done = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT)
+        f.write(f"({time.monotonic() - started:.0f} s)\n")
     if done.returncode:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}; see {log}")
 
