@@ -54,7 +54,7 @@ lint: $(STAMP)
 # The headline evaluation (docs/evaluation.md): every labelled set in ../shared/data (nab-dev, smap, ucr-dev), each
 # trained from scratch on the rows its protocol allows (probation.json, else NAB's first 15%, at most 750 rows),
 # converted and replayed through numba-int8 and numba-f32 with the daemon's defaults, for three seeds; one table in
-# $(EVALUATE_OUT)/table.md. About 20 minutes on 2 cores.
+# $(EVALUATE_OUT)/table.md. About 15 minutes on 2 cores.
 EVALUATE_OUT ?= build/evaluate
 EVALUATE_SETS ?= nab-dev,smap,ucr-dev
 EVALUATE_SEEDS ?= 0,1,2

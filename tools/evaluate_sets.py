@@ -32,7 +32,7 @@ ANCHORS = {
     "smap": "telemanom F1 0.867, Orion AER 0.764, LSTM-DT 0.732",
     "ucr-dev": "Orion AER F1 0.588, LSTM-DT 0.557, MatrixProfile 0.317",
 }
-#: Training budget per set and seed: a bound that keeps three sets x three seeds near 20 minutes on 2 cores.
+#: Training budget per set and seed: a bound that keeps three sets x three seeds under 20 minutes on 2 cores.
 TRAINING = ["--epochs", "25", "--max-sequences", "600"]
 COLUMNS = (("NAB", ("nab", "standard", "score"), "{:.1f}"), ("F1", ("incidents", "f1"), "{:.2f}"),
            ("precision", ("incidents", "precision"), "{:.2f}"), ("recall", ("incidents", "recall"), "{:.2f}"),
