@@ -96,8 +96,10 @@ def standardised(series: np.ndarray, first: int, whole: np.ndarray | None = None
 AUGMENT_DRAWS = 3
 #: Training sequences kept for convert's calibration.
 CALIBRATION_SEQUENCES = 128
-#: Series streamed together when the trained model is judged on whole series (:func:`streamed_errors`).
+#: Series streamed together when the trained model is judged on whole series (:func:`streamed_errors`), and the
+#: samples one call may hold (padding included: the layers' outputs for each are kept, 64 units in 256 bytes).
 STREAMED_BATCH = 16
+STREAMED_SAMPLES = 1_000_000
 #: A training sequence begins every window / STRIDE_DIVISOR samples.
 STRIDE_DIVISOR = 8
 
@@ -254,9 +256,10 @@ def train(data: str | Path, out: str | Path, *, window: int = 256, units: tuple[
 def streamed_errors(model: Any, series: list[np.ndarray], validation: float, horizon: int, difference: bool
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The model's forecast errors and the last value's, each series streamed whole from zero state (as the daemon
-    runs it), over its last ``validation`` fraction. Series of like length run together, padded at the end (the
-    model is causal: padding changes no earlier output), through one traced graph: a graph step costs about as
-    much for 16 series as for one."""
+    runs it), over its last ``validation`` fraction. Series of like length run together (at most
+    ``STREAMED_BATCH``, ``STREAMED_SAMPLES`` samples with padding), padded at the end (the model is causal: padding
+    changes no earlier output), through one traced graph: a graph step costs about as much for 16 series as for
+    one."""
     import tensorflow as tf
 
     forward = tf.function(tf.autograph.experimental.do_not_convert(lambda v: model(v, training=False)),
@@ -270,9 +273,13 @@ def streamed_errors(model: Any, series: list[np.ndarray], validation: float, hor
     if not jobs:
         raise CalibrationDataError("no series long enough to validate on")
     predicted: list[np.ndarray] = [np.empty(0)] * len(jobs)
-    by_length = sorted(range(len(jobs)), key=lambda k: len(jobs[k][0]))
-    for lo in range(0, len(by_length), STREAMED_BATCH):
-        group = by_length[lo : lo + STREAMED_BATCH]
+    groups: list[list[int]] = []
+    for k in sorted(range(len(jobs)), key=lambda k: len(jobs[k][0])):  # (each group's last is its longest)
+        if groups and len(groups[-1]) < STREAMED_BATCH and (len(groups[-1]) + 1) * len(jobs[k][0]) <= STREAMED_SAMPLES:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    for group in groups:
         batch = np.zeros((len(group), len(jobs[group[-1]][0]), jobs[group[0]][0].shape[1]), np.float32)
         for row, k in enumerate(group):
             batch[row, : len(jobs[k][0])] = jobs[k][0]

@@ -134,3 +134,26 @@ def test_a_differencing_model_learns_the_level_under_the_noise(tmp_path):
     forecast = summary["forecast"]  # (through the engine, steps included: the last value scores 1.0)
     assert "train --difference" in summary["protocol"]  # the summary says how the model was fed
     assert forecast["rmse_vs_naive_median"] < 0.9 and forecast["mae_vs_naive_median"] < 0.85, forecast
+
+
+def test_streamed_errors_run_several_series_at_once_as_each_alone(monkeypatch):
+    """Series of different lengths judged together (padded at the end) read as each streamed alone from zero state
+    (judged whole: a state carried in from padding would show in the first steps); a group bounded by samples
+    splits them, with the same result."""
+    import keras
+
+    import converter.train as trained
+
+    keras.utils.set_random_seed(0)
+    lstm = keras.layers.LSTM(8, return_sequences=True, bias_initializer="ones")  # (zeros in move the state)
+    model = keras.Sequential([keras.Input((None, 1)), lstm, keras.layers.Dense(1)])
+    rng = np.random.default_rng(0)
+    series = [rng.normal(size=(n, 1)).astype(np.float32) for n in (300, 41, 180, 2, 300)]
+    expected = np.concatenate([(np.asarray(model(s[None, :-1]))[0] - trained.targets(s, 1)).ravel()
+                               for s in series])
+    together, naive = trained.streamed_errors(model, series, 1.0, 1, False)
+    np.testing.assert_allclose(together, expected, rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(trained, "STREAMED_SAMPLES", 400)  # (groups of one or two series)
+    np.testing.assert_allclose(trained.streamed_errors(model, series, 1.0, 1, False)[0], expected, rtol=1e-5,
+                               atol=1e-6)
+    assert naive.shape == expected.shape
