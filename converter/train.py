@@ -260,10 +260,9 @@ def streamed_errors(model: Any, series: list[np.ndarray], validation: float, hor
     ``STREAMED_BATCH``, ``STREAMED_SAMPLES`` samples with padding), padded at the end (the model is causal: padding
     changes no earlier output), through one traced graph: a graph step costs about as much for 16 series as for
     one."""
-    import tensorflow as tf
+    from converter.convert import traced
 
-    forward = tf.function(tf.autograph.experimental.do_not_convert(lambda v: model(v, training=False)),
-                          reduce_retracing=True)
+    forward = traced(model)
     jobs = []  # (inputs, targets, first judged row)
     for s in series:
         y = targets(s, horizon, cumulative=difference)
@@ -283,7 +282,7 @@ def streamed_errors(model: Any, series: list[np.ndarray], validation: float, hor
         batch = np.zeros((len(group), len(jobs[group[-1]][0]), jobs[group[0]][0].shape[1]), np.float32)
         for row, k in enumerate(group):
             batch[row, : len(jobs[k][0])] = jobs[k][0]
-        out = np.asarray(forward(tf.constant(batch)))
+        out = np.asarray(forward(batch))
         for row, k in enumerate(group):
             predicted[k] = out[row, : len(jobs[k][0])]
     errors, naive_errors = [], []

@@ -225,15 +225,15 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
         if standardise == "probation":  # the engine holds the probation samples back to learn the scaling
             group_config = replace(group_config, standardise=max(2, min(replayed.values())))
         started = time.perf_counter()
-        streams = {_stream(path, len(group)): (series.ts[series.kept], series.values[series.kept])
-                   for path, _, series in loaded}
+        keys = {name: _stream(path, len(group)) for path, name, _ in loaded}
+        streams = {keys[name]: (series.ts[series.kept], series.values[series.kept]) for _, name, series in loaded}
         joins = None if across_probation else {  # the first row replayed after the probation rows
-            _stream(path, len(group)): float(streams[_stream(path, len(group))][0][replayed[name]])
-            for path, name, series in loaded if replayed[name] < int(series.kept.sum())}
+            keys[name]: float(streams[keys[name]][0][replayed[name]])
+            for _, name, _ in loaded if replayed[name] < len(streams[keys[name]][0])}
         traces = replay_streams(model, streams, group_config, joins)
         seconds = (time.perf_counter() - started) / len(group)
-        for path, name, series in loaded:
-            trace = expanded(traces[_stream(path, len(group))], series.kept, series.ts,
+        for _, name, series in loaded:
+            trace = expanded(traces[keys[name]], series.kept, series.ts,
                              series.values[:, group_config.target_feature])
             total = _file(model, out, detector_name, name, series, trace, learn[name], seconds, plots, results,
                           scored, total)
