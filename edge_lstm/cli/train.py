@@ -54,12 +54,12 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dense", type=int, default=16, help="units of the hidden Dense layer (default 16)")
     p.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
     p.add_argument("--horizon", type=int, default=1, help="samples forecast ahead (default 1)")
-    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--epochs", type=int, default=25, help="at most this many epochs (default 25)")
     p.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs")
     p.add_argument("--columns", metavar="A,B", help="feature columns (default: every numeric column)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-sequences", type=int, default=1_000, metavar="N",
-                   help="train on at most N sequences, drawn at random, and validate on at most N (default 1000)")
+    p.add_argument("--max-sequences", type=int, default=600, metavar="N",
+                   help="train on at most N sequences, drawn at random, and validate on at most N (default 600)")
     p.add_argument("--head", type=_head, metavar="probation|FRACTION",
                    help="learn only from the start of each series: probation = the rows the evaluation protocol "
                         "allows (probation.json beside the data, else NAB's first 15%%, at most 750 rows), or a "
