@@ -1,10 +1,11 @@
 """``make evaluate``: train, convert and evaluate every labelled set for several seeds, then one table.
 
 For each set (a folder of ``../shared/data`` with ``combined_windows.json``) and seed: ``edge-lstm train --head
-probation`` (only the rows each file's protocol allows), ``convert``, and ``evaluate`` through ``numba-int8`` and
-``numba-f32`` with the daemon's defaults (no per-set profile), into ``OUT/<set>/seed<N>/``. Two jobs run at once (a
-training uses about one core). The table gives each figure as the mean over seeds with its range, the published
-detectors beside it (same files, same metric), and the largest int8-vs-f32 difference.
+probation`` (only the rows each file's protocol allows; train's default budget, what a user gets), ``convert``, and
+``evaluate`` through ``numba-int8`` and ``numba-f32`` with the daemon's defaults (no per-set profile), into
+``OUT/<set>/seed<N>/``. Two jobs run at once (a training uses about one core). The table gives each figure as the
+mean over seeds with its range, the published detectors beside it (same files, same metric), and the largest
+int8-vs-f32 difference.
 
     python tools/evaluate_sets.py [--sets nab-dev,smap,ucr-dev] [--seeds 0,1,2] [--out build/evaluate]
                                   [--reuse | --bundles DIR] [--backends numba-int8] [--set KEY=VALUE ...]
