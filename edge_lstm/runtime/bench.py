@@ -117,11 +117,12 @@ def machine() -> dict[str, Any]:
     except (OSError, StopIteration, ValueError):
         mhz, flags = 0.0, ""
     simd = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "neon" if "aarch64" in cpu else "?"
+    from edge_lstm.runtime.kernels.lstm_cell import gate_path
     from edge_lstm.runtime.kernels.microkernel import int8_path, target_features
 
     return {"cpu": cpu, "mhz": mhz, "simd": simd, "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "features": target_features(), "int8_path": int8_path()}
+            "features": target_features(), "int8_path": int8_path(), "gate_path": gate_path()}
 
 
 def roofline(spec: ModelSpec, info: dict[str, Any]) -> dict[str, float]:
@@ -165,7 +166,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Python {m['python']}, NumPy {m['numpy']}; {m['date']}.",
         "",
         f"Compiled for: {', '.join(m.get('features', [])) or 'no vector features reported'}; numba-int8 "
-        f"multiply-adds: {m.get('int8_path', '?')}.",
+        f"multiply-adds: {m.get('int8_path', '?')}; its LSTM activations: {m.get('gate_path', '?')}.",
         "",
         "| backend | µs per sample (1 stream) | " + " | ".join(f"steps/s, {n:,} streams" for n in counts)
         + " | note |",

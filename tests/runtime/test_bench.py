@@ -70,3 +70,5 @@ def test_the_bench_says_what_the_kernels_were_compiled_for():
     result = {"machine": info, "pinned_core": 0, "model": ["lstm(4)"], "rows": [],
               "roofline": {"macs_per_step": 1, "f32_steps_per_s": 1, "int8_steps_per_s": 1}}
     assert f"numba-int8 multiply-adds: {info['int8_path']}" in markdown(result)
+    assert ("half precision" in info["gate_path"]) == ("avx512fp16" in features)
+    assert f"its LSTM activations: {info['gate_path']}" in markdown(result)
