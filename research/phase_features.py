@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+
+from edge_lstm.evaluate.protocol import find as find_probation
 
 
 def period_of(values: np.ndarray, min_acf: float) -> int:
@@ -33,9 +34,9 @@ def period_of(values: np.ndarray, min_acf: float) -> int:
     acf = np.fft.irfft(spectrum * np.conj(spectrum), n)[: len(p) // 2]
     acf /= acf[0]
     below = np.nonzero(acf < 0)[0]
-    if not below.size or max(int(below[0]), 8) >= len(acf) - 1:
+    lo = max(int(below[0]), 8) if below.size else len(acf)
+    if lo >= len(acf) - 1:
         return 0
-    lo = max(int(below[0]), 8)
     k = lo + int(np.argmax(acf[lo:]))
     return k if acf[k] > min_acf else 0
 
@@ -67,8 +68,7 @@ def main() -> None:
     parser.add_argument("target", type=Path)
     parser.add_argument("--min-acf", type=float, default=0.3)
     args = parser.parse_args()
-    table = args.source / "probation.json"
-    probation = json.loads(table.read_text()) if table.exists() else {}
+    probation, root = find_probation(args.source)  # as edge-lstm evaluate reads it (else NAB's rule)
     args.target.mkdir(parents=True, exist_ok=True)
     for f in args.source.iterdir():
         if f.is_file() and f.suffix != ".csv":
@@ -77,8 +77,7 @@ def main() -> None:
     found = 0
     for path in files:
         rel = path.relative_to(args.source)
-        n = sum(1 for _ in path.open()) - 1
-        learn = probation.get(str(rel), min(750, int(0.15 * n)))  # else NAB's rule
+        learn = probation.rows(path.resolve().relative_to(root.resolve()).as_posix(), sum(1 for _ in path.open()) - 1)
         found += write_with_phase(path, args.target / rel, learn, args.min_acf)
     print(f"{args.source.name}: a period in {found} of {len(files)} files")
 
