@@ -55,13 +55,21 @@ def bench_backend(path: str, backend: str, counts: tuple[int, ...], budget_s: fl
     return row
 
 
-def bench_torch(spec: ModelSpec, weights: dict[str, np.ndarray], counts: tuple[int, ...], budget_s: float) -> Row:
-    """PyTorch stateful nn.LSTM + Linear layers with the bundle's weights, one sample per call."""
-    row = Row(name="pytorch nn.LSTM (stateful step)", kind="baseline")
+def bench_torch(spec: ModelSpec, weights: dict[str, np.ndarray], counts: tuple[int, ...], budget_s: float,
+                device: str = "cpu") -> Row:
+    """PyTorch stateful nn.LSTM + Linear layers with the bundle's weights, one sample per call.
+
+    On ``device="cuda"`` each call, like the ``cuda`` backend's, copies the inputs to the GPU and the outputs back.
+    """
+    suffix = "" if device == "cpu" else f", {device}"
+    row = Row(name=f"pytorch nn.LSTM (stateful step{suffix})", kind="baseline")
     try:
         import torch
     except ImportError:
         row.note = "not installed"
+        return row
+    if device != "cpu" and not torch.cuda.is_available():
+        row.note = f"torch sees no {device} device"
         return row
     if any(layer.kind not in ("lstm", "dense") for layer in spec.layers) or any(
         layer.activation not in ("tanh", "relu", "linear") for layer in spec.layers
@@ -81,7 +89,7 @@ def bench_torch(spec: ModelSpec, weights: dict[str, np.ndarray], counts: tuple[i
         else:
             m = torch.nn.Linear(layer.input_dim, layer.units)
             m.weight.data, m.bias.data = k, b
-        modules.append((layer, m))
+        modules.append((layer, m.to(device)))
 
     def make_step(n: int) -> Callable[[], Any]:
         states = {i: None for i, (layer, _) in enumerate(modules) if layer.kind == "lstm"}
@@ -89,20 +97,20 @@ def bench_torch(spec: ModelSpec, weights: dict[str, np.ndarray], counts: tuple[i
 
         @torch.inference_mode()
         def step() -> Any:
-            v = x
+            v = x.to(device)
             for i, (layer, m) in enumerate(modules):
                 if layer.kind == "lstm":
                     v, states[i] = m(v, states[i])
                 else:
                     v = m(v)
                     v = torch.relu(v) if layer.activation == "relu" else v
-            return v
+            return v.cpu()
 
         return step
 
     for n in counts:
         row.time(n, make_step(n), budget_s)
-    row.note = f"torch {torch.__version__}, 1 thread"
+    row.note = f"torch {torch.__version__}, " + ("1 thread" if device == "cpu" else torch.cuda.get_device_name())
     return row
 
 
@@ -147,6 +155,8 @@ def run_bench(path: str, backends: list[str], counts: tuple[int, ...] = STREAM_C
     info = machine()
     rows = [bench_backend(path, b, counts, budget_s) for b in backends]
     rows.append(bench_torch(bundle.spec, bundle.weights, counts, budget_s))
+    if "cuda" in backends:
+        rows.append(bench_torch(bundle.spec, bundle.weights, counts, budget_s, device="cuda"))
     if keras_path:
         from converter.baselines import bench_windowed  # needs TensorFlow: the convert extra
 

@@ -38,6 +38,21 @@ def test_bank_step_subset_reset_and_state_round_trip(mixed):
         gpu.step(np.full((5, 2), np.nan))
 
 
+def test_steps_of_changing_size_on_two_banks_keep_their_own_outputs(mixed):
+    """A step reuses its staging buffers while the size repeats: outputs already returned must not change."""
+    model, reference = edge_lstm.load(mixed, "cuda"), edge_lstm.load(mixed, "numba-f32")
+    gpu, cpu = [model.streams(4), model.streams(4)], [reference.streams(4), reference.streams(4)]
+    x = np.random.default_rng(6).normal(size=(6, 4, 2)).astype(np.float32)
+    kept = []
+    for t, (bank, rows) in enumerate([(0, None), (1, None), (0, [2]), (1, [3, 0]), (0, None), (1, [1])]):
+        xt = x[t] if rows is None else x[t, : len(rows)]
+        out = gpu[bank].step(xt, streams=rows)
+        np.testing.assert_allclose(out, cpu[bank].step(xt, streams=rows), atol=1e-5)
+        kept.append((out, out.copy()))
+    for out, copy in kept:
+        np.testing.assert_array_equal(out, copy)
+
+
 def test_odd_bank_size_and_dense_only_tail():
     bundle = random_bundle(lstm_model(features=3, units=(6,), outputs=4))
     x = np.random.default_rng(5).normal(size=(7, 2, 3)).astype(np.float32)

@@ -14,6 +14,7 @@ GPU under ``NUMBA_ENABLE_CUDASIM=1`` (how CI tests it).
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numba import cuda, float32
@@ -318,6 +319,7 @@ class CudaKernel(Kernel):
         self._w = cuda.to_device(flat)
         self._threads = int(min(128, 32 * math.ceil(widest / 32)))
         self._no_rows = cuda.to_device(np.zeros(1, dtype=np.int64))
+        self._staged = threading.local()  # per thread: the last step's size and its buffers (see _buffers)
 
     def new_state(self, n: int):  # type: ignore[override]
         return cuda.to_device(np.zeros((n, max(1, self.spec.state_size)), dtype=np.float32))
@@ -341,14 +343,37 @@ class CudaKernel(Kernel):
         blocks = (n + SPB - 1) // SPB
         step_kernel[blocks, self._threads](d_x, d_rows, use_rows, state, self._ops, self._w, d_out, n)
 
+    def _buffers(self, n: int) -> tuple:
+        """Pinned host and device buffers for a step of ``n`` samples, kept while steps keep that size: a step then
+        allocates nothing and makes two copies and one launch on one CUDA stream."""
+        staged = getattr(self._staged, "buffers", None)
+        if staged is None or staged[0] != n:
+            outputs = self.spec.outputs
+            staged = (n, cuda.stream(), cuda.pinned_array((n, self.spec.features), np.float32),
+                      cuda.pinned_array(n, np.int64), cuda.pinned_array((n, outputs), np.float32),
+                      cuda.device_array((n, self.spec.features), np.float32), cuda.device_array(n, np.int64),
+                      cuda.device_array((n, outputs), np.float32))
+            self._staged.buffers = staged
+        return staged
+
     def step(self, state, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:  # type: ignore[override]
         if not np.isfinite(x).all():
             raise_non_finite(x)
         n = x.shape[0]
-        d_out = cuda.device_array((n, self.spec.outputs), dtype=np.float32)
-        d_rows = self._no_rows if rows is None else cuda.to_device(rows)
-        self._launch(cuda.to_device(x), d_rows, rows is not None, state, d_out, n)
-        return d_out.copy_to_host()
+        if n == 0:
+            return np.zeros((0, self.spec.outputs), np.float32)
+        _, stream, h_x, h_rows, h_out, d_x, d_rows, d_out = self._buffers(n)
+        h_x[...] = x
+        d_x.copy_to_device(h_x, stream=stream)
+        if rows is not None:
+            h_rows[...] = rows
+            d_rows.copy_to_device(h_rows, stream=stream)
+        blocks = (n + SPB - 1) // SPB
+        step_kernel[blocks, self._threads, stream](d_x, self._no_rows if rows is None else d_rows, rows is not None,
+                                                    state, self._ops, self._w, d_out, n)
+        d_out.copy_to_host(h_out, stream=stream)
+        stream.synchronize()
+        return h_out.copy()
 
     def run(self, state, xs: np.ndarray) -> np.ndarray:  # type: ignore[override]
         n, steps, _ = xs.shape
