@@ -39,12 +39,13 @@ def test_bank_step_subset_reset_and_state_round_trip(mixed):
 
 
 def test_steps_of_changing_size_on_two_banks_keep_their_own_outputs(mixed):
-    """A step reuses its staging buffers while the size repeats: outputs already returned must not change."""
+    """Steps share staging buffers (grown to the largest step): outputs already returned must not change."""
     model, reference = edge_lstm.load(mixed, "cuda"), edge_lstm.load(mixed, "numba-f32")
-    gpu, cpu = [model.streams(4), model.streams(4)], [reference.streams(4), reference.streams(4)]
-    x = np.random.default_rng(6).normal(size=(6, 4, 2)).astype(np.float32)
+    gpu, cpu = [model.streams(6), model.streams(6)], [reference.streams(6), reference.streams(6)]
+    x = np.random.default_rng(6).normal(size=(7, 6, 2)).astype(np.float32)
     kept = []
-    for t, (bank, rows) in enumerate([(0, None), (1, None), (0, [2]), (1, [3, 0]), (0, None), (1, [1])]):
+    plan = [(0, [2, 5]), (1, None), (0, None), (1, [3, 0]), (0, [1]), (1, None), (0, [4, 0, 2])]
+    for t, (bank, rows) in enumerate(plan):
         xt = x[t] if rows is None else x[t, : len(rows)]
         out = gpu[bank].step(xt, streams=rows)
         np.testing.assert_allclose(out, cpu[bank].step(xt, streams=rows), atol=1e-5)

@@ -319,7 +319,7 @@ class CudaKernel(Kernel):
         self._w = cuda.to_device(flat)
         self._threads = int(min(128, 32 * math.ceil(widest / 32)))
         self._no_rows = cuda.to_device(np.zeros(1, dtype=np.int64))
-        self._staged = threading.local()  # per thread: the last step's size and its buffers (see _buffers)
+        self._staged = threading.local()  # per thread: staging buffers for steps (see _buffers)
 
     def new_state(self, n: int):  # type: ignore[override]
         return cuda.to_device(np.zeros((n, max(1, self.spec.state_size)), dtype=np.float32))
@@ -344,17 +344,20 @@ class CudaKernel(Kernel):
         step_kernel[blocks, self._threads](d_x, d_rows, use_rows, state, self._ops, self._w, d_out, n)
 
     def _buffers(self, n: int) -> tuple:
-        """Pinned host and device buffers for a step of ``n`` samples, kept while steps keep that size: a step then
-        allocates nothing and makes two copies and one launch on one CUDA stream."""
-        staged = getattr(self._staged, "buffers", None)
-        if staged is None or staged[0] != n:
-            outputs = self.spec.outputs
-            staged = (n, cuda.stream(), cuda.pinned_array((n, self.spec.features), np.float32),
-                      cuda.pinned_array(n, np.int64), cuda.pinned_array((n, outputs), np.float32),
-                      cuda.device_array((n, self.spec.features), np.float32), cuda.device_array(n, np.int64),
-                      cuda.device_array((n, outputs), np.float32))
-            self._staged.buffers = staged
-        return staged
+        """(n, stream, host x, host rows, host out, device x, device rows, device out) for a step of ``n`` samples:
+        views of pinned host and device buffers kept per thread and grown to the largest step seen (doubling), so a
+        step allocates nothing and makes two copies and one launch on one CUDA stream."""
+        staged = self._staged
+        if getattr(staged, "n", None) != n:
+            if getattr(staged, "capacity", 0) < n:
+                capacity = max(n, 2 * getattr(staged, "capacity", 0))
+                wide, out = (capacity, self.spec.features), (capacity, self.spec.outputs)
+                staged.capacity, staged.stream = capacity, getattr(staged, "stream", None) or cuda.stream()
+                staged.full = (cuda.pinned_array(wide, np.float32), cuda.pinned_array(capacity, np.int64),
+                               cuda.pinned_array(out, np.float32), cuda.device_array(wide, np.float32),
+                               cuda.device_array(capacity, np.int64), cuda.device_array(out, np.float32))
+            staged.n, staged.views = n, (n, staged.stream, *(buffer[:n] for buffer in staged.full))
+        return staged.views
 
     def step(self, state, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:  # type: ignore[override]
         if not np.isfinite(x).all():
