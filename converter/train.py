@@ -6,7 +6,9 @@ the first ``burn_in`` steps not judged; the report judges it streamed over each 
 run it. The model sees raw values and forecasts raw values: a Normalization layer (adapted on the training part)
 leads, and a Rescaling layer trails, so the bundle carries both and the daemon needs no separate scaling. The split
 is in time order (the last ``validation`` fraction of every series validates), training stops early on the
-validation loss, and gradients are clipped.
+validation loss, and gradients are clipped. The loss is the Huber loss by default (squared within one standard
+deviation of the target, linear beyond): the rows learned from hold spikes and faults of their own, and a forecaster
+that chases them forecasts anomalies too; one fitted to the bulk stands back from them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from converter.calibration import CalibrationDataError, read_csv_series
 from converter.quiet import tensorflow_quiet
 from edge_lstm.evaluate.protocol import find as find_probation
 from edge_lstm.stream.scaling import changes, difference_scaling, standard_scaling
+
+#: Training losses, on the target scaled to unit spread: Huber (delta 1) by default; the squared error.
+LOSSES = ("huber", "mse")
 
 
 @dataclass
@@ -45,6 +50,7 @@ class TrainReport:
     data: str = ""  # what it learned from
     head: str = "all"  # of each series: "probation" (the protocol's rows), a fraction, or "all"
     seed: int = 0
+    loss: str = "huber"
 
     @property
     def skill(self) -> float:
@@ -149,7 +155,7 @@ def train(data: str | Path, out: str | Path, *, window: int = 256, units: tuple[
           cell: str = "lstm", horizon: int = 1, epochs: int = 25, batch: int = 32, patience: int = 5,
           validation: float = 0.2, columns: list[str] | None = None, seed: int = 0, max_sequences: int = 600,
           burn_in: int = 32, head: float | str | None = None, standardise: int | None = None, difference: bool = False,
-          progress: bool = True) -> TrainReport:
+          loss: str = "huber", progress: bool = True) -> TrainReport:
     """Train, save ``out`` (.keras), ``.report.json`` and ``.calibration.npy`` beside it; return the report.
 
     The model takes streams of any length; it learns from sequences of ``window`` samples (:func:`sequences`), a
@@ -162,8 +168,11 @@ def train(data: str | Path, out: str | Path, *, window: int = 256, units: tuple[
     the same N (``edge-lstm evaluate --standardise probation`` for 0 with ``head="probation"``). ``difference``
     (with ``standardise``) trains on each series' sample-to-sample changes, scaled by the spread of those in the
     same N samples, to forecast the change ahead: for signals whose noise is small against the range their
-    operating points span, the noise then stays near unit size for the network.
+    operating points span, the noise then stays near unit size for the network. ``loss``: one of :data:`LOSSES`
+    (docs/evaluation.md measures the choice).
     """
+    if loss not in LOSSES:
+        raise CalibrationDataError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
     if difference and standardise is None:
         raise CalibrationDataError("difference needs standardise: the changes are scaled by each series' first "
                                    "N samples")
@@ -220,7 +229,8 @@ def train(data: str | Path, out: str | Path, *, window: int = 256, units: tuple[
             keras.layers.Dense(dense, activation="relu"), keras.layers.Dense(horizon)]
     features = x_train.shape[2]
     fit_model = keras.Sequential([keras.Input((None, features)), *core])
-    fit_model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0), loss="mse")
+    fit_loss = keras.losses.Huber(delta=1.0) if loss == "huber" else "mse"
+    fit_model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0), loss=fit_loss)
     bar = tqdm(total=epochs, desc="training", unit="epoch", disable=not progress)
 
     class Progress(keras.callbacks.Callback):
@@ -245,7 +255,7 @@ def train(data: str | Path, out: str | Path, *, window: int = 256, units: tuple[
         val_rmse=float(np.sqrt(np.mean(errors**2))), val_mae=float(np.mean(np.abs(errors))),
         naive_rmse=float(np.sqrt(np.mean(naive_errors**2))), naive_mae=float(np.mean(np.abs(naive_errors))),
         features=names, window=window, horizon=horizon, standardise=standardise, difference=difference,
-        data=str(data), head="all" if head is None else str(head), seed=seed,
+        data=str(data), head="all" if head is None else str(head), seed=seed, loss=loss,
     )
     # Input sequences for `edge-lstm convert` (its default --calibration): in the space the model sees.
     sample = np.sort(rng.choice(len(x_train), min(CALIBRATION_SEQUENCES, len(x_train)), replace=False))

@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
                    dense=args.dense, cell=args.cell, horizon=args.horizon, epochs=args.epochs, patience=args.patience,
                    columns=args.columns.split(",") if args.columns else None, seed=args.seed, head=args.head,
                    standardise=args.standardise, difference=args.difference, max_sequences=args.max_sequences,
-                   burn_in=args.burn_in, progress=not args.quiet)
+                   burn_in=args.burn_in, loss=args.loss, progress=not args.quiet)
     copies = f" and {report.copies} rescaled copies" if report.copies else ""
     print(f"wrote {args.out} ({report.epochs_run} epochs on {report.train_sequences:,} sequences of {report.window} "
           f"samples from {report.series} series{copies})")
@@ -73,5 +73,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--difference", action="store_true",
                    help="with --standardise: learn from each sample's change over the spread of the changes in "
                         "those N samples, and forecast the change (for noise small against the operating range)")
+    p.add_argument("--loss", choices=("huber", "mse"), default="huber",
+                   help="training loss on the scaled target: huber (squared within one spread, linear beyond, so "
+                        "the outliers of the rows learned from do not pull the forecaster; default) or mse")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

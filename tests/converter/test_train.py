@@ -89,6 +89,29 @@ def test_head_probation_learns_only_the_rows_the_protocol_allows(tmp_path):
     assert [len(s) for s in heads(tmp_path, series, 0.5)] == [5000, 500]
 
 
+def test_the_huber_loss_is_not_pulled_by_the_outliers_it_learns_from(tmp_path):
+    """Rare spikes no model can foresee: trained with the squared error, the forecaster raises every forecast toward
+    them (their mean share); with the Huber loss (the default) it keeps forecasting the quiet level, so a spike
+    stands out from its forecast by more."""
+    import keras
+
+    rng = np.random.default_rng(7)
+    values = rng.normal(0.0, 1.0, 4000)
+    values[rng.random(4000) < 0.03] += 40.0  # 3% of samples: spikes of 40 spreads (mean pull 1.2)
+    (tmp_path / "s.csv").write_text("timestamp,value\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(values)))
+    quiet = rng.normal(0.0, 1.0, (1, 300, 1)).astype(np.float32)
+    bias = {}
+    for loss in ("mse", "huber"):
+        report = train(tmp_path / "s.csv", tmp_path / f"{loss}.keras", window=64, units=(4,), dense=4, epochs=4,
+                       max_sequences=200, loss=loss, progress=False)
+        assert report.loss == loss
+        model = keras.saving.load_model(tmp_path / f"{loss}.keras")
+        bias[loss] = float(np.mean(model.predict(quiet, verbose=0)[0, 32:, 0]))
+    assert bias["mse"] > 0.6 and abs(bias["huber"]) < 0.4, bias
+    with pytest.raises(CalibrationDataError, match="loss must be one of"):
+        train(tmp_path / "s.csv", tmp_path / "x.keras", loss="l3", progress=False)
+
+
 def test_load_series_reads_a_firmware_sim_export(tmp_path):
     from firmware_sim.export import export
     from firmware_sim.scenario import load_scenario
