@@ -4,6 +4,8 @@
 # kernels and PyTorch (CPU and GPU) from 1 to 100,000 streams (BACKENDS overrides the list), and where a cuda
 # step's time goes (benchmarks/cuda_step_overhead.py). Results go to $OUT (default /tmp/cuda-out).
 #   usage: benchmarks/cuda_device.sh BUNDLE
+# PYTHONPATH is kept (after the repository): where numba-cuda fails under the machine's NumPy (0.30.4 under 2.5.2:
+# np.row_stack is gone), install a NumPy 2.4 wheel into a folder and name it there first.
 set -u
 bundle=${1:?usage: benchmarks/cuda_device.sh BUNDLE}
 out=${OUT:-/tmp/cuda-out}
