@@ -75,13 +75,13 @@ def _print_ill_conditioned(report: dict) -> None:
 
 
 def _trained_preprocessing(model: Path) -> tuple[int, bool, dict | None]:
-    """N, whether the model forecasts changes, and what it learned from (data, head, seed), from the
+    """N, whether the model forecasts changes, and what it learned from (data, head, seed, loss), from the
     ``.report.json`` that ``edge-lstm train --standardise N [--difference]`` left beside the model; else
     (0, False, None)."""
     report = model.with_suffix(".report.json")
     try:
         trained = json.loads(report.read_text()) if report.exists() else {}
-        training = {k: trained[k] for k in ("data", "head", "seed") if k in trained} or None
+        training = {k: trained[k] for k in ("data", "head", "seed", "loss") if k in trained} or None
         return int(trained.get("standardise") or 0), bool(trained.get("difference")), training
     except (ValueError, OSError) as exc:
         raise EdgeLSTMError(f"{report}: unreadable ({exc})") from None

@@ -67,7 +67,8 @@ def protocol(model: Model, data: Path, standardise: str, probation: Probation, r
         part = {"probation": "only the probation rows of each file", "all": "all of each file"}.get(
             str(training.get("head")), f"the first {training.get('head')} of each file")
         where = training.get("data") if same else f"other data ({training.get('data')})"
-        learned = f"the model learned from {where}, {part} (seed {training.get('seed', '?')})"
+        loss = f", {training['loss']} loss" if training.get("loss") else ""
+        learned = f"the model learned from {where}, {part} (seed {training.get('seed', '?')}{loss})"
         if same and training.get("head") != "probation":
             learned += ": beyond the probation rows, so these scores are not a fair test"
     parts = [f"probation: {probation.describe()}", learned, SCALING[standardise]]

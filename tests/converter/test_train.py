@@ -44,6 +44,7 @@ def test_train_convert_stream(tmp_path):
     report = json.loads((tmp_path / "m.report.json").read_text())
     assert report["val_rmse"] < report["naive_rmse"], "a trained forecaster beats repeating the last value"
     assert report["features"] == ["value"] and report["window"] == 30 and report["head"] == "all"
+    assert report["loss"] == "huber"  # the default
     converted = subprocess.run([*cli, "convert", str(tmp_path / "m.keras"), "--calibration",
                                 str(tmp_path / "series.csv"), "--out", str(tmp_path / "bundle"), "--quiet"],
                                capture_output=True, text=True)
@@ -61,6 +62,7 @@ def test_train_convert_stream(tmp_path):
                                 "--standardise", "none", "--no-plots", "--quiet"], capture_output=True, text=True)
     assert evaluated.returncode == 0, evaluated.stderr
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert "(seed 0, huber loss)" in summary["protocol"]  # the bundle records how its model was trained
     assert summary["samples"] == 3000 and summary["forecast"]["rmse_vs_naive_median"] < 1.0
     assert summary["incidents"]["windows"] == 1 and summary["incidents"]["detected"] == 1, summary["incidents"]
     assert (tmp_path / "eval" / "edgelstm" / "edgelstm_series.csv").exists()
