@@ -42,13 +42,10 @@ def main() -> None:
         bank = model.streams(n)
         x = np.random.default_rng(0).normal(size=(n, model.features)).astype(np.float32)
         full, _ = time_calls(lambda bank=bank, x=x: bank.step(x))
-        _, stream, h_x, _, h_out, d_x, _, d_out = kernel._buffers(n)
-        state = bank._state
-        blocks = (n + cuda_kernel.SPB - 1) // cuda_kernel.SPB
+        stream, h_x, _, h_out, d_x, _, d_out = kernel._buffers(n)
 
-        def launch(blocks=blocks, d_x=d_x, state=state, d_out=d_out, n=n, stream=stream):
-            cuda_kernel.step_kernel[blocks, kernel._threads, stream](d_x, kernel._no_rows, False, state, kernel._ops,
-                                                                      kernel._w, d_out, n)
+        def launch(d_x=d_x, state=bank._state, d_out=d_out, n=n, stream=stream):
+            kernel._launch(d_x, kernel._no_rows, False, state, d_out, n, stream)
             stream.synchronize()
 
         def empty(d_out=d_out, stream=stream):

@@ -136,12 +136,10 @@ def step_kernel(x, rows, use_rows, state, ops, w, out, n):
         h0 = ops[li, C_H]
         recurrent = op != OP_DENSE and op != OP_AFFINE and op != OP_ACT
         if recurrent:
-            for s in range(SPB):
+            for s in range(SPB):  # lanes past n hold zeros, so no activation sees stale shared memory
                 g = first + s
-                if g < n:
-                    row = rows[g] if use_rows else g
-                    for k in range(tid, u, nt):
-                        sh[s, k] = state[row, h0 + k]
+                for k in range(tid, u, nt):
+                    sh[s, k] = state[rows[g] if use_rows else g, h0 + k] if g < n else 0.0
             cuda.syncthreads()
         for j in range(tid, u, nt):
             if op == OP_AFFINE:
@@ -196,6 +194,8 @@ def step_kernel(x, rows, use_rows, state, ops, w, out, n):
                         c = _act(ract, zf[s]) * state[row, ops[li, C_C] + j] + _act(ract, zi[s]) * _act(act, zg[s])
                         state[row, ops[li, C_C] + j] = c
                         sb[s, j] = _act(ract, zo[s]) * _act(act, c)
+                    else:
+                        sb[s, j] = 0.0
             elif op == OP_GRU:
                 xz = cuda.local.array(SPB, float32)
                 xr = cuda.local.array(SPB, float32)
@@ -339,12 +339,12 @@ class CudaKernel(Kernel):
         if count:
             zero_rows_kernel[count, 32](state, d_rows, all_rows)
 
-    def _launch(self, d_x, d_rows, use_rows: bool, state, d_out, n: int) -> None:
+    def _launch(self, d_x, d_rows, use_rows: bool, state, d_out, n: int, stream=0) -> None:
         blocks = (n + SPB - 1) // SPB
-        step_kernel[blocks, self._threads](d_x, d_rows, use_rows, state, self._ops, self._w, d_out, n)
+        step_kernel[blocks, self._threads, stream](d_x, d_rows, use_rows, state, self._ops, self._w, d_out, n)
 
     def _buffers(self, n: int) -> tuple:
-        """(n, stream, host x, host rows, host out, device x, device rows, device out) for a step of ``n`` samples:
+        """(stream, host x, host rows, host out, device x, device rows, device out) for a step of ``n`` samples:
         views of pinned host and device buffers kept per thread and grown to the largest step seen (doubling), so a
         step allocates nothing and makes two copies and one launch on one CUDA stream."""
         staged = self._staged
@@ -356,7 +356,7 @@ class CudaKernel(Kernel):
                 staged.full = (cuda.pinned_array(wide, np.float32), cuda.pinned_array(capacity, np.int64),
                                cuda.pinned_array(out, np.float32), cuda.device_array(wide, np.float32),
                                cuda.device_array(capacity, np.int64), cuda.device_array(out, np.float32))
-            staged.n, staged.views = n, (n, staged.stream, *(buffer[:n] for buffer in staged.full))
+            staged.n, staged.views = n, (staged.stream, *(buffer[:n] for buffer in staged.full))
         return staged.views
 
     def step(self, state, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:  # type: ignore[override]
@@ -365,15 +365,13 @@ class CudaKernel(Kernel):
         n = x.shape[0]
         if n == 0:
             return np.zeros((0, self.spec.outputs), np.float32)
-        _, stream, h_x, h_rows, h_out, d_x, d_rows, d_out = self._buffers(n)
+        stream, h_x, h_rows, h_out, d_x, d_rows, d_out = self._buffers(n)
         h_x[...] = x
         d_x.copy_to_device(h_x, stream=stream)
         if rows is not None:
             h_rows[...] = rows
             d_rows.copy_to_device(h_rows, stream=stream)
-        blocks = (n + SPB - 1) // SPB
-        step_kernel[blocks, self._threads, stream](d_x, self._no_rows if rows is None else d_rows, rows is not None,
-                                                    state, self._ops, self._w, d_out, n)
+        self._launch(d_x, self._no_rows if rows is None else d_rows, rows is not None, state, d_out, n, stream)
         d_out.copy_to_host(h_out, stream=stream)
         stream.synchronize()
         return h_out.copy()
