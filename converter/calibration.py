@@ -15,6 +15,7 @@ import numpy as np
 
 from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.evaluate.labelled import has_time_column
+from edge_lstm.serve.payloads import FLOAT32_MAX
 
 
 class CalibrationDataError(EdgeLSTMError):
@@ -37,28 +38,41 @@ def windows_from_series(series: np.ndarray, window: int, max_windows: int = 512)
 
 def read_csv_series(path: Path) -> tuple[np.ndarray, list[str]]:
     """Numeric columns of a CSV with a header row, as ``(L, F)`` float32, and their names (a first column of times,
-    by :func:`edge_lstm.evaluate.labelled.has_time_column`, is never one of them)."""
+    by :func:`edge_lstm.evaluate.labelled.has_time_column`, is never one of them). A column is numeric when most of
+    its first 50 filled cells are numbers; a cell that is not one (empty, text, NaN, infinite, a short row) reads
+    as NaN, one row per file row: :func:`finite_rows` drops such rows as the daemon refuses such a sample."""
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     if len(rows) < 2:
         raise CalibrationDataError(f"{path}: needs a header row and at least one data row")
     header, body = rows[0], rows[1:]
 
-    def numeric(col: int) -> bool:
+    def number(row: list[str], col: int) -> float:
         try:
-            return all(math.isfinite(float(r[col])) for r in body[:50] if len(r) > col)
-        except ValueError:
-            return False
+            x = float(row[col])
+        except (ValueError, IndexError):
+            return math.nan
+        return x if math.isfinite(x) and abs(x) <= FLOAT32_MAX else math.nan
+
+    def numeric(col: int) -> bool:
+        filled = [r for r in body if len(r) > col and r[col].strip()][:50]
+        return bool(filled) and sum(math.isfinite(number(r, col)) for r in filled) > len(filled) / 2
 
     first = 1 if has_time_column(header, body) else 0
     cols = [c for c in range(first, len(header)) if numeric(c)]
     if not cols:
         raise CalibrationDataError(f"{path}: no numeric column found (columns: {header})")
-    try:
-        data = np.array([[float(r[c]) for c in cols] for r in body], dtype=np.float32)
-    except (ValueError, IndexError) as exc:
-        raise CalibrationDataError(f"{path}: unreadable row ({exc})") from None
+    data = np.array([[number(r, c) for c in cols] for r in body if r], dtype=np.float32).reshape(-1, len(cols))
     return data, [header[c] for c in cols]
+
+
+def finite_rows(series: np.ndarray) -> np.ndarray:
+    """The rows of ``series`` (L, F) whose every value is a finite number (the others: a sample the daemon refuses).
+
+    >>> finite_rows(np.array([[1.0], [np.nan], [2.0]])).ravel().tolist()
+    [1.0, 2.0]
+    """
+    return series[np.isfinite(series).all(axis=1)]
 
 
 def load_calibration(path: str | Path, features: int, window: int | None, max_windows: int = 512) -> np.ndarray:
@@ -91,6 +105,7 @@ def load_calibration(path: str | Path, features: int, window: int | None, max_wi
                 data = windows_from_series(data, window, max_windows)
         elif suffix == ".csv":
             series, names = read_csv_series(path)
+            series = finite_rows(series)
             if series.shape[1] != features and features == 1 and "value" in names:
                 series = series[:, [names.index("value")]]
             data = windows_from_series(series, window, max_windows) if series.shape[1] == features else series[None]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from converter.calibration import CalibrationDataError, read_csv_series
+from converter.calibration import CalibrationDataError, finite_rows, read_csv_series
 from converter.quiet import tensorflow_quiet
 from edge_lstm.evaluate.protocol import find as find_probation
 from edge_lstm.stream.scaling import changes, difference_scaling, standard_scaling
@@ -51,6 +51,7 @@ class TrainReport:
     head: str = "all"  # of each series: "probation" (the protocol's rows), a fraction, or "all"
     seed: int = 0
     loss: str = "huber"
+    refused_rows: int = 0  # rows of the part learned from with a value that is not a finite number (left out)
 
     @property
     def skill(self) -> float:
@@ -180,6 +181,11 @@ def train(data: str | Path, out: str | Path, *, window: int = 256, units: tuple[
         raise CalibrationDataError(f"max_sequences must be positive, not {max_sequences}")
     series, names = load_series(data, columns)
     series = heads(data, series, head)
+    kept = [finite_rows(s) for s in series]  # as the daemon refuses a sample with such a value
+    refused = sum(len(s) - len(k) for s, k in zip(series, kept, strict=True))
+    series = [k for k in kept if len(k)]
+    if not series:
+        raise CalibrationDataError(f"{data}: no row holds a number in every column")
     originals = len(series)
     if standardise is not None:
         scaled = [standardised(s, standardise or len(s), difference=difference) for s in series]
@@ -255,7 +261,7 @@ def train(data: str | Path, out: str | Path, *, window: int = 256, units: tuple[
         val_rmse=float(np.sqrt(np.mean(errors**2))), val_mae=float(np.mean(np.abs(errors))),
         naive_rmse=float(np.sqrt(np.mean(naive_errors**2))), naive_mae=float(np.mean(np.abs(naive_errors))),
         features=names, window=window, horizon=horizon, standardise=standardise, difference=difference,
-        data=str(data), head="all" if head is None else str(head), seed=seed, loss=loss,
+        data=str(data), head="all" if head is None else str(head), seed=seed, loss=loss, refused_rows=refused,
     )
     # Input sequences for `edge-lstm convert` (its default --calibration): in the space the model sees.
     sample = np.sort(rng.choice(len(x_train), min(CALIBRATION_SEQUENCES, len(x_train)), replace=False))

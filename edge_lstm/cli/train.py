@@ -22,6 +22,9 @@ def run(args: argparse.Namespace) -> int:
     copies = f" and {report.copies} rescaled copies" if report.copies else ""
     print(f"wrote {args.out} ({report.epochs_run} epochs on {report.train_sequences:,} sequences of {report.window} "
           f"samples from {report.series} series{copies})")
+    if report.refused_rows:
+        print(f"left out {report.refused_rows:,} rows with a value that is not a finite number, as the daemon "
+              "refuses such a sample")
     print(f"validation: each of the {report.series} series streamed whole from zero state, as the daemon runs it, "
           f"judged on its last 20%:")
     print(f"  model        RMSE {report.val_rmse:.4g}  MAE {report.val_mae:.4g}")

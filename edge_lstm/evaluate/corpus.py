@@ -100,6 +100,8 @@ class FileResult:
     out_of_order: int = 0  # rows older than one before them (dropped, as the daemon drops them)
     repeated: int = 0  # rows stamped the same as the newest before them (dropped)
     missing: int = 0  # samples missing from gaps in the clock (estimated)
+    rejected: int = 0  # rows refused for a time or value the daemon would refuse (not replayed, not written)
+    first_rejection: str = ""  # the first of them and why
     precision: float = 1.0  # windows detected over those and the false incidents, after probation
     recall: float = 1.0
     f1: float = 1.0
@@ -219,7 +221,8 @@ def evaluate(model: Model, data: Path, windows_file: Path | None, out: Path, *, 
             if series.values.shape[1] != model.features:
                 raise EdgeLSTMError(f"{path}: {series.values.shape[1]} value column(s), "
                                     f"the model takes {model.features}")
-        learn = {name: probation.rows(_relative(path, root), len(series.ts)) for path, name, series in loaded}
+        learn = {name: series.held(probation.rows(_relative(path, root), series.file_rows))
+                 for path, name, series in loaded}
         group_config = replace(config, standardise=model.bundle.standardise if standardise == "bundle" else 0,
                                difference=model.bundle.difference)
         replayed = {name: int(series.kept[: learn[name]].sum()) for _, name, series in loaded}  # probation rows kept
@@ -306,6 +309,7 @@ def _file(model: Model, out: Path, detector_name: str, name: str, series: Labell
         + found.false_incidents, true_incidents=found.true_incidents, false_incidents=found.false_incidents,
         detected_windows=found.detected, mean_delay_s=found.mean_delay, seconds=seconds, probation=start,
         precision=found.precision, recall=found.recall, f1=found.f1, **series.clock,
+        first_rejection=series.rejected[0] if series.rejected else "",
         **forecast_metrics(trace, start)))
     if plots:
         from edge_lstm.evaluate.plots import plot_stream
@@ -361,7 +365,8 @@ def summarise(model: Model, results: list[FileResult], scored: dict, total: Matc
                       "false_per_stream_day": total.false_incidents / days if days else None,
                       "false_per_1000_points": 1000 * total.false_incidents / points if points else None,
                       "stream_days": days, "points": points},  # scored (after each file's probation)
-        "clock": {key: int(sum(getattr(r, key) for r in results)) for key in ("out_of_order", "repeated", "missing")},
+        "clock": {key: int(sum(getattr(r, key) for r in results)) for key in ("out_of_order", "repeated", "missing",
+                                                                               "rejected")},
         "forecast": forecast,
         "interval_coverage": math.erf(config.interval_z / math.sqrt(2.0)),
         "samples": int(sum(r.samples for r in results)),

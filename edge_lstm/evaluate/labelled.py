@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +28,18 @@ class LabelledSeries:
     values: np.ndarray  # (L, F) float64
     columns: list[str]
     windows: list[tuple[float, float]]  # labelled anomaly windows, epoch seconds
+    # The file's data rows the series holds (0-based, (L,)); a row the daemon would refuse is not among them.
+    rows: np.ndarray | None = None
+    rejected: list[str] = field(default_factory=list)  # why each refused row was refused, in file order
+
+    @property
+    def file_rows(self) -> int:
+        """Data rows in the file, refused ones included (what ``probation.json`` counts)."""
+        return len(self.ts) + len(self.rejected)
+
+    def held(self, file_rows: int) -> int:
+        """How many of the series' rows lie among the file's first ``file_rows`` data rows."""
+        return file_rows if self.rows is None else int(np.searchsorted(self.rows, file_rows))
 
     @cached_property
     def kept(self) -> np.ndarray:
@@ -36,15 +48,17 @@ class LabelledSeries:
 
     @property
     def clock(self) -> dict[str, int]:
-        """What is wrong with the file's clock: rows older than one before them (``out_of_order``), rows stamped
-        the same as the newest before them (``repeated``), and samples missing from gaps longer than one and a
-        half times the usual step (``missing``, estimated from the median step)."""
+        """What is wrong with the file's rows: rows older than one before them (``out_of_order``), rows stamped the
+        same as the newest before them (``repeated``), samples missing from gaps longer than one and a half times the
+        usual step (``missing``, estimated from the median step), and rows refused for a time or value the daemon
+        would refuse (``rejected``)."""
         newest = np.maximum.accumulate(self.ts)
         back, same = self.ts[1:] < newest[:-1], self.ts[1:] == newest[:-1]
         step = np.diff(self.ts[self.kept])
         usual = float(np.median(step)) if step.size else 0.0
         missing = int(np.sum(np.round(step[step > 1.5 * usual] / usual) - 1)) if usual > 0 else 0
-        return {"out_of_order": int(back.sum()), "repeated": int(same.sum()), "missing": missing}
+        return {"out_of_order": int(back.sum()), "repeated": int(same.sum()), "missing": missing,
+                "rejected": len(self.rejected)}
 
     @property
     def category(self) -> str:
@@ -97,8 +111,10 @@ def has_time_column(header: list[str], body: list[list[str]]) -> bool:
 
 
 def read_series(path: Path, name: str, windows: list[tuple[float, float]] | None = None) -> LabelledSeries:
-    """A CSV whose first column is the timestamp and the others numbers (rows out of time order are kept here:
-    :attr:`LabelledSeries.kept` says which the streaming path takes)."""
+    """A CSV whose first column is the timestamp and the others numbers. A row the daemon would refuse as a sample
+    (a time it cannot read; an empty, non-numeric, NaN, infinite or out-of-range value; too few cells) is left out
+    and its reason kept (:attr:`LabelledSeries.rejected`); rows out of time order are kept here:
+    :attr:`LabelledSeries.kept` says which the streaming path takes."""
     with path.open(newline="", encoding="utf-8") as f:
         rows = [r for r in csv.reader(f) if r]
     if len(rows) < 2:
@@ -109,21 +125,50 @@ def read_series(path: Path, name: str, windows: list[tuple[float, float]] | None
     if not has_time_column(header, body):
         raise EdgeLSTMError(f"{path}: the first column must hold the samples' times, named one of "
                             f"{', '.join(sorted(TIME_COLUMNS))} (or holding dates); got {header[0]!r}")
-    ts = np.array([to_epoch(r[0], f"{path} row {i + 2}") for i, r in enumerate(body)])
+    ts, values, kept, rejected = [], [], [], []
+    for i, r in enumerate(body):
+        try:
+            row = parse_row(r, len(header))
+        except EdgeLSTMError as exc:
+            rejected.append(f"row {i + 2}: {exc}")
+            continue
+        ts.append(row[0])
+        values.append(row[1])
+        kept.append(i)
+    if not ts:
+        raise EdgeLSTMError(f"{path}: no row holds a time and {len(header) - 1} numbers ({rejected[0]})")
+    return LabelledSeries(name, np.array(ts), np.array(values, dtype=np.float64), header[1:], list(windows or []),
+                          np.array(kept), rejected)
+
+
+def parse_row(row: list[str], columns: int) -> tuple[float, list[float]]:
+    """A data row's time (epoch seconds) and values, or an error saying why the daemon would refuse the sample.
+
+    >>> parse_row(["2014-04-01 00:05:00", "1.5"], 2)
+    (1396310700.0, [1.5])
+    >>> parse_row(["2014-04-01 00:05:00", ""], 2)
+    Traceback (most recent call last):
+    edge_lstm.errors.EdgeLSTMError: value '' is not a number
+    """
+    if len(row) < columns:
+        raise EdgeLSTMError(f"{len(row)} cells, not {columns}")
+    row = row[:columns]
     try:
-        values = np.array([[float(c) for c in r[1 : len(header)]] for r in body], dtype=np.float64)
-    except ValueError as exc:
-        raise EdgeLSTMError(f"{path}: a value is not a number ({exc})") from None
-    if values.ndim != 2 or values.shape[1] != len(header) - 1:
-        raise EdgeLSTMError(f"{path}: rows do not all have {len(header)} columns")
-    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
-    if bad.size:
-        raise EdgeLSTMError(f"{path} row {bad[0] + 2}: NaN or infinite value")
-    bad = np.flatnonzero((np.abs(values) > FLOAT32_MAX).any(axis=1))
-    if bad.size:
-        raise EdgeLSTMError(f"{path} row {bad[0] + 2}: a value beyond the float32 range the model computes in "
-                            f"(±{FLOAT32_MAX:.2g})")
-    return LabelledSeries(name, ts, values, header[1:], list(windows or []))
+        ts = parse_ts(float(row[0]) if is_number(row[0]) else row[0], arrival=math.nan)
+    except PayloadError as exc:
+        raise EdgeLSTMError(str(exc)) from None
+    values = []
+    for cell in row[1:]:
+        if not is_number(cell):
+            raise EdgeLSTMError(f"value {cell[:40]!r} is not a number")
+        x = float(cell)
+        if not math.isfinite(x):
+            raise EdgeLSTMError(f"value {cell[:40]!r}: NaN and infinity are not measurements")
+        if abs(x) > FLOAT32_MAX:
+            raise EdgeLSTMError(f"value {cell[:40]!r} is beyond the float32 range the model computes in "
+                                f"(±{FLOAT32_MAX:.2g})")
+        values.append(x)
+    return ts, values
 
 
 def in_order(ts: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{inc['false']} false incidents ({_per_1000(inc)} per 1,000 points scored); precision "
         f"{inc['precision']:.2f}, recall {inc['recall']:.2f}, F1 {inc['f1']:.2f}; mean detection delay {delay}.", "",
         f"Clock: {clock['out_of_order']} rows out of order and {clock['repeated']} repeated (dropped, as the daemon "
-        f"drops them), about {clock['missing']} samples missing in gaps.", "",
+        f"drops them), about {clock['missing']} samples missing in gaps.{_rejected(summary)}", "",
     ]
     if fc:
         lines += [f"One-step forecast after probation, median over {fc['files']} files: RMSE / last-value RMSE "
@@ -55,3 +55,13 @@ def _figure(value: float, spec: str) -> str:
 def _per_1000(incidents: dict[str, Any]) -> str:
     rate = incidents.get("false_per_1000_points")
     return "n/a" if rate is None else f"{rate:.2f}"
+
+
+def _rejected(summary: dict[str, Any]) -> str:
+    """The rows refused as the daemon refuses a sample (a time or value it cannot take), with the first reason."""
+    count = summary["clock"].get("rejected", 0)
+    if not count:
+        return ""
+    first = next(f for f in summary["files"] if f.get("rejected"))
+    return (f" {count} rows refused as the daemon refuses such a sample, not replayed (the first: {first['name']} "
+            f"{first['first_rejection']}).")

@@ -131,6 +131,22 @@ def test_a_numeric_timestamp_column_is_not_a_feature(tmp_path):
     assert load_series(tmp_path / "s.csv")[1] == ["a", "b"]
 
 
+def test_cells_that_are_not_numbers_leave_their_rows_out(tmp_path):
+    """An empty, NaN or text cell reads as NaN (the column is still a feature: most of its cells are numbers), and
+    train leaves such rows out of what it learns from, counted, as the daemon refuses such a sample."""
+    from converter.calibration import finite_rows, read_csv_series
+
+    rows = "".join(f"{1700000000 + 60 * i},{'' if i == 3 else 'nan' if i == 5 else f'{v:.4f}'},1\n"
+                   for i, v in enumerate(sine_series(400, seed=1)))
+    (tmp_path / "s.csv").write_text("timestamp,value,on\n" + rows)
+    series, names = read_csv_series(tmp_path / "s.csv")
+    assert names == ["value", "on"] and series.shape == (400, 2) and np.isnan(series[[3, 5], 0]).all()
+    assert len(finite_rows(series)) == 398
+    report = train(tmp_path / "s.csv", tmp_path / "m.keras", window=30, units=(4,), dense=4, epochs=1,
+                   progress=False)
+    assert report.refused_rows == 2 and np.isfinite(report.val_rmse), report
+
+
 def test_a_differencing_model_learns_the_level_under_the_noise(tmp_path):
     """A level that steps far beyond its first samples' spread, plus white noise: the mean of recent samples
     beats the last value by about 29%; a model of the changes (train --difference) gets most of that, and the

@@ -116,7 +116,8 @@ def test_evaluate_takes_a_clock_set_back_as_the_daemon_does(forecaster, tmp_path
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["clock"] == {"out_of_order": 59, "repeated": 2, "missing": 1}, summary["clock"]  # (row 300 dropped)
+    # (row 300 dropped)
+    assert summary["clock"] == {"out_of_order": 59, "repeated": 2, "missing": 1, "rejected": 0}, summary["clock"]
     assert summary["protocol"].endswith("a silence over 600 s restarts a stream from zero state "
                                         "(input.restart_after_s)"), summary["protocol"]
     assert summary["incidents"]["detected"] == 1
@@ -152,15 +153,45 @@ def test_read_series_keeps_what_the_daemon_takes(tmp_path):
     (tmp_path / "s.csv").write_text("timestamp,value\n0,1\n60,2\n60,3\n30,5\n120,4\n300,6\n")
     s = read_series(tmp_path / "s.csv", "s.csv")
     assert s.kept.tolist() == [True, True, False, False, True, True]
-    assert s.clock == {"out_of_order": 1, "repeated": 1, "missing": 2}
+    assert s.clock == {"out_of_order": 1, "repeated": 1, "missing": 2, "rejected": 0}
 
 
-@pytest.mark.parametrize(("cell", "reason"), [("nan", "row 3: NaN or infinite value"),
-                                              ("-4e38", "row 3: a value beyond the float32 range")])
-def test_read_series_refuses_what_the_model_cannot_take(tmp_path, cell, reason):
-    (tmp_path / "s.csv").write_text(f"timestamp,value\n0,1\n60,{cell}\n120,4\n")
-    with pytest.raises(EdgeLSTMError, match=reason):
-        read_series(tmp_path / "s.csv", "s.csv")
+def test_read_series_leaves_out_what_the_daemon_refuses(tmp_path):
+    """A row whose time or value the daemon would refuse as a sample is left out, its reason kept; the file's row
+    numbers stay known, so probation.json's counts still mean the file's rows."""
+    (tmp_path / "s.csv").write_text("timestamp,value\n0,1\n60,nan\n120,\n180,-4e38\nnoon,5\n240\n300,text\n"
+                                    "360,4\n")
+    s = read_series(tmp_path / "s.csv", "s.csv")
+    assert s.values.ravel().tolist() == [1.0, 4.0] and s.rows.tolist() == [0, 7] and s.file_rows == 8
+    assert [r.split(":")[0] for r in s.rejected] == [f"row {i}" for i in range(3, 9)]
+    assert "NaN and infinity are not measurements" in s.rejected[0] and "float32 range" in s.rejected[2]
+    assert s.clock["rejected"] == 6 and s.held(7) == 1 and s.held(8) == 2
+    (tmp_path / "bad.csv").write_text("timestamp,value\n0,\n60,x\n")
+    with pytest.raises(EdgeLSTMError, match=r"bad.csv: no row holds a time and 1 numbers \(row 2: value '' is not"):
+        read_series(tmp_path / "bad.csv", "bad.csv")
+
+
+def test_evaluate_leaves_out_refused_rows_and_keeps_the_probation_of_the_file(forecaster, tmp_path):
+    """Empty, NaN and text values, in the probation rows and after, do not stop a run: they are counted and named,
+    and probation.json's row count is of the file's rows (a refused row among them still counts)."""
+    ts, values = _series()
+    data = tmp_path / "data"
+    windows = _write(data, "gappy.csv", ts, values, [(ts[1080], ts[1140])])
+    lines = (data / "gappy.csv").read_text().splitlines()
+    for row, cell in ((100, ""), (101, "nan"), (900, "n/a")):  # (data rows: the header is line 0)
+        lines[row + 1] = f"{lines[row + 1].split(',')[0]},{cell}"
+    (data / "gappy.csv").write_text("\n".join(lines) + "\n")
+    (data / "windows.json").write_text(json.dumps(windows))
+    (data / "probation.json").write_text(json.dumps({"gappy.csv": 600}))
+    out = tmp_path / "o"
+    run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(data), "--bundle", str(forecaster),
+                          "--windows", str(data / "windows.json"), "--out", str(out), "--standardise", "probation",
+                          "--no-plots", "--quiet"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clock"]["rejected"] == 3 and summary["incidents"]["detected"] == 1, summary
+    assert summary["files"][0]["probation"] == 598  # the file's first 600 rows, two of them refused
+    assert "gappy.csv row 102: value '' is not a number" in (out / "summary.md").read_text()
 
 
 def test_train_and_evaluate_read_the_same_columns(tmp_path):
