@@ -22,6 +22,16 @@ def test_csv_series_with_timestamp_is_windowed(tmp_path):
     np.testing.assert_allclose(windows[-1, -1, 0], np.sin(299 / 5), atol=1e-5)
 
 
+def test_csv_rows_with_a_missing_value_are_left_out(tmp_path):
+    """A CSV row the daemon would refuse (an empty, NaN or text value) is left out of the windows, not refused whole."""
+    cells = [f"{i}" for i in range(300)]
+    cells[10], cells[11], cells[200] = "", "nan", "n/a"
+    (tmp_path / "s.csv").write_text("timestamp,value\n" + "".join(f"{60 * i},{c}\n" for i, c in enumerate(cells)))
+    windows = load_calibration(tmp_path / "s.csv", features=1, window=50, max_windows=300)
+    assert windows.shape == (248, 50, 1) and np.isfinite(windows).all()
+    assert windows[0, 9:11, 0].tolist() == [9.0, 12.0]  # (rows 10 and 11 left out)
+
+
 def test_npz_raw_series(tmp_path):
     np.savez(tmp_path / "s.npz", series=np.random.default_rng(0).normal(size=(500, 2)))
     assert load_calibration(tmp_path / "s.npz", features=2, window=30).shape[1:] == (30, 2)
