@@ -31,6 +31,15 @@ def _write(folder, name, ts, values, windows):
     return {name: [[nab_time(a), nab_time(b)] for a, b in windows]}
 
 
+def _evaluate(data, windows, forecaster, out, *options: str) -> dict:
+    """``edge-lstm evaluate`` run as a user runs it; it must succeed. Returns its summary.json."""
+    run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(data), "--bundle", str(forecaster),
+                          "--windows", str(windows), "--out", str(out), "--quiet", *options],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return json.loads((out / "summary.json").read_text())
+
+
 def test_replay_has_no_look_ahead(forecaster):
     """Changing the future never changes a past score, forecast or incident."""
     model = edge_lstm.load(forecaster, "numba-f32")
@@ -75,16 +84,12 @@ def test_evaluate_writes_nab_layout_scores_and_plots(forecaster, tmp_path):
     windows.update(_write(data, "machines/calm.csv", ts2, values2, []))
     (data / "windows.json").write_text(json.dumps(windows))
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(data), "--bundle", str(forecaster),
-                          "--windows", str(data / "windows.json"), "--out", str(out), "--standardise", "none",
-                          "--quiet"], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
+    summary = _evaluate(data, data / "windows.json", forecaster, out, "--standardise", "none")
     results = out / "edgelstm" / "machines" / "edgelstm_spiky.csv"
     lines = results.read_text().splitlines()
     assert lines[0] == "timestamp,value,anomaly_score,label" and len(lines) == 1 + ts.size
     scores = np.array([float(line.split(",")[2]) for line in lines[1:]])
     assert 0 <= scores.min() and scores.max() <= 1 and np.argmax(scores) in range(1100, 1105)
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["nab"]["standard"]["score"] > 50, summary["nab"]
     assert summary["incidents"]["detected"] == 1 and summary["incidents"]["windows"] == 1
     scored_days = sum((t[-1] - t[probation_length(t.size)]) / 86400 for t in (ts, ts2))  # after each probation
@@ -110,12 +115,8 @@ def test_evaluate_takes_a_clock_set_back_as_the_daemon_does(forecaster, tmp_path
     windows = _write(tmp_path / "data", "dst.csv", ts, values, [(ts[1080], ts[1140])])
     (tmp_path / "windows.json").write_text(json.dumps(windows))
     out = tmp_path / "o"
-    run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(tmp_path / "data"), "--bundle",
-                          str(forecaster), "--windows", str(tmp_path / "windows.json"), "--out", str(out),
-                          "--standardise", "none", "--no-plots", "--quiet", "--gap", "600"],
-                         capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    summary = json.loads((out / "summary.json").read_text())
+    summary = _evaluate(tmp_path / "data", tmp_path / "windows.json", forecaster, out, "--standardise", "none",
+                        "--no-plots", "--gap", "600")
     # (row 300 dropped)
     assert summary["clock"] == {"out_of_order": 59, "repeated": 2, "missing": 1, "rejected": 0}, summary["clock"]
     assert summary["protocol"].endswith("a silence over 600 s restarts a stream from zero state "
@@ -136,11 +137,7 @@ def test_evaluate_follows_probation_json(forecaster, tmp_path):
     (data / "windows.json").write_text(json.dumps(windows))
     (data / "probation.json").write_text(json.dumps({"set/a.csv": 1090, "set/c.csv": 100}))
     out = tmp_path / "o"
-    run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(data), "--bundle", str(forecaster),
-                          "--windows", str(data / "windows.json"), "--out", str(out), "--standardise", "probation",
-                          "--no-plots", "--quiet"], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    summary = json.loads((out / "summary.json").read_text())
+    summary = _evaluate(data, data / "windows.json", forecaster, out, "--standardise", "probation", "--no-plots")
     rows = {f["name"]: f for f in summary["files"]}
     assert rows["set/a.csv"]["probation"] == 1090 and rows["set/b.csv"]["probation"] == probation_length(ts.size)
     assert "probation.json lists them (2 files" in summary["protocol"]
@@ -184,11 +181,7 @@ def test_evaluate_leaves_out_refused_rows_and_keeps_the_probation_of_the_file(fo
     (data / "windows.json").write_text(json.dumps(windows))
     (data / "probation.json").write_text(json.dumps({"gappy.csv": 600}))
     out = tmp_path / "o"
-    run = subprocess.run([sys.executable, "-m", "edge_lstm", "evaluate", str(data), "--bundle", str(forecaster),
-                          "--windows", str(data / "windows.json"), "--out", str(out), "--standardise", "probation",
-                          "--no-plots", "--quiet"], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    summary = json.loads((out / "summary.json").read_text())
+    summary = _evaluate(data, data / "windows.json", forecaster, out, "--standardise", "probation", "--no-plots")
     assert summary["clock"]["rejected"] == 3 and summary["incidents"]["detected"] == 1, summary
     assert summary["files"][0]["probation"] == 598  # the file's first 600 rows, two of them refused
     assert "gappy.csv row 102: value '' is not a number" in (out / "summary.md").read_text()
