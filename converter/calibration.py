@@ -15,7 +15,8 @@ import numpy as np
 
 from edge_lstm.errors import EdgeLSTMError
 from edge_lstm.evaluate.labelled import has_time_column
-from edge_lstm.serve.payloads import FLOAT32_MAX
+from edge_lstm.serve.payloads import PayloadError
+from edge_lstm.serve.payloads import number as measurement
 
 
 class CalibrationDataError(EdgeLSTMError):
@@ -47,12 +48,11 @@ def read_csv_series(path: Path) -> tuple[np.ndarray, list[str]]:
         raise CalibrationDataError(f"{path}: needs a header row and at least one data row")
     header, body = rows[0], rows[1:]
 
-    def number(row: list[str], col: int) -> float:
+    def number(row: list[str], col: int) -> float:  # NaN where the daemon would refuse the value
         try:
-            x = float(row[col])
-        except (ValueError, IndexError):
+            return measurement(row[col], "value")
+        except (PayloadError, IndexError):
             return math.nan
-        return x if math.isfinite(x) and abs(x) <= FLOAT32_MAX else math.nan
 
     def numeric(col: int) -> bool:
         filled = [r for r in body if len(r) > col and r[col].strip()][:50]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_lstm.errors import EdgeLSTMError
-from edge_lstm.serve.payloads import FLOAT32_MAX, PayloadError, is_number, parse_ts
+from edge_lstm.serve.payloads import PayloadError, is_number, number, parse_ts
 
 
 @dataclass(frozen=True)
@@ -148,26 +148,16 @@ def parse_row(row: list[str], columns: int) -> tuple[float, list[float]]:
     (1396310700.0, [1.5])
     >>> parse_row(["2014-04-01 00:05:00", ""], 2)
     Traceback (most recent call last):
-    edge_lstm.errors.EdgeLSTMError: value '' is not a number
+    edge_lstm.errors.EdgeLSTMError: value must be a number, got str ''
     """
     if len(row) < columns:
         raise EdgeLSTMError(f"{len(row)} cells, not {columns}")
     row = row[:columns]
     try:
         ts = parse_ts(float(row[0]) if is_number(row[0]) else row[0], arrival=math.nan)
+        values = [number(cell, "value") for cell in row[1:]]
     except PayloadError as exc:
         raise EdgeLSTMError(str(exc)) from None
-    values = []
-    for cell in row[1:]:
-        if not is_number(cell):
-            raise EdgeLSTMError(f"value {cell[:40]!r} is not a number")
-        x = float(cell)
-        if not math.isfinite(x):
-            raise EdgeLSTMError(f"value {cell[:40]!r}: NaN and infinity are not measurements")
-        if abs(x) > FLOAT32_MAX:
-            raise EdgeLSTMError(f"value {cell[:40]!r} is beyond the float32 range the model computes in "
-                                f"(±{FLOAT32_MAX:.2g})")
-        values.append(x)
     return ts, values
 
 

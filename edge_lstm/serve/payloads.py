@@ -42,7 +42,9 @@ def _brief(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:60]
 
 
-def _number(value: Any, what: str) -> float:
+def number(value: Any, what: str) -> float:
+    """``value`` as a measurement the model can take (a number, or a number sent as a string), or
+    :class:`PayloadError` naming ``what`` and why not (not a number, NaN or infinite, beyond float32)."""
     if type(value) is float and -FLOAT32_MAX <= value <= FLOAT32_MAX:  # the common case, first
         return value
     text = value if isinstance(value, str) else None
@@ -73,7 +75,7 @@ def parse_ts(value: Any, arrival: float) -> float:
         return arrival
     if isinstance(value, str) and not is_number(value):  # (epoch time sent as a string: _number reads it)
         return _iso_ts(value)
-    ts = _number(value, "ts")
+    ts = number(value, "ts")
     for _ in range(3):  # milliseconds, microseconds, nanoseconds since the epoch
         if ts <= 1e11:
             break
@@ -116,9 +118,9 @@ def _from_object(obj: Any, arrival: float, features: int) -> Sample:
         raw = obj["values"]
         if not isinstance(raw, list):
             raise PayloadError(f"values must be a list, got {type(raw).__name__}")
-        values = tuple(_number(v, f"values[{i}]") for i, v in enumerate(raw))
+        values = tuple(number(v, f"values[{i}]") for i, v in enumerate(raw))
     elif "value" in obj:
-        values = (_number(obj["value"], "value"),)
+        values = (number(obj["value"], "value"),)
     else:
         raise PayloadError("the object has neither 'value' nor 'values'")
     if len(values) != features:
@@ -134,7 +136,7 @@ def _from_csv(text: str, arrival: float, features: int) -> list[Sample]:
             raise PayloadError(f"CSV line {line[:40]!r}: expected ts and {features} value(s)")
         try:
             ts = parse_ts(float(cells[0]), arrival) if is_number(cells[0]) else parse_ts(cells[0], arrival)
-            values = tuple(_number(float(c), "value") for c in cells[1:])
+            values = tuple(number(float(c), "value") for c in cells[1:])
         except ValueError as exc:
             raise PayloadError(f"CSV line {line[:40]!r}: {exc}") from None
         samples.append(Sample(ts, values))
@@ -185,4 +187,4 @@ def parse(payload: bytes, arrival: float, features: int, max_bytes: int = DEFAUL
         value = float(text)
     except ValueError:
         raise PayloadError(f"not a number, JSON or CSV: {text[:40]!r}") from None
-    return [Sample(arrival, (_number(value, "value"),))]
+    return [Sample(arrival, (number(value, "value"),))]

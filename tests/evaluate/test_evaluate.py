@@ -164,7 +164,8 @@ def test_read_series_leaves_out_what_the_daemon_refuses(tmp_path):
     assert "NaN and infinity are not measurements" in s.rejected[0] and "float32 range" in s.rejected[2]
     assert s.clock["rejected"] == 6 and s.held(7) == 1 and s.held(8) == 2
     (tmp_path / "bad.csv").write_text("timestamp,value\n0,\n60,x\n")
-    with pytest.raises(EdgeLSTMError, match=r"bad.csv: no row holds a time and 1 numbers \(row 2: value '' is not"):
+    refused = r"bad.csv: no row holds a time and 1 numbers \(row 2: value must be a number, got str ''\)"
+    with pytest.raises(EdgeLSTMError, match=refused):
         read_series(tmp_path / "bad.csv", "bad.csv")
 
 
@@ -184,7 +185,7 @@ def test_evaluate_leaves_out_refused_rows_and_keeps_the_probation_of_the_file(fo
     summary = _evaluate(data, data / "windows.json", forecaster, out, "--standardise", "probation", "--no-plots")
     assert summary["clock"]["rejected"] == 3 and summary["incidents"]["detected"] == 1, summary
     assert summary["files"][0]["probation"] == 598  # the file's first 600 rows, two of them refused
-    assert "gappy.csv row 102: value '' is not a number" in (out / "summary.md").read_text()
+    assert "gappy.csv row 102: value must be a number, got str ''" in (out / "summary.md").read_text()
 
 
 def test_train_and_evaluate_read_the_same_columns(tmp_path):
