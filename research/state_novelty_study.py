@@ -6,9 +6,10 @@ samples old, judged against the largest such distance the stream has shown (a re
 kept once half a memory was searched, damped while under ``--gate`` times the mean distance, a record learned at
 most twice the bar). Options: ``--margin`` (news only that share past the bar), ``--smooth N`` (the mean of the
 last N distances judged), ``--agree R`` (a record counts only while the pattern view's ratio at the sample before
-was at least R, unless it is ``--alone`` past its bar). Its ratio enters the detector as the relation view's does
-(the larger counts), so the incidents, scores and summaries are `edge-lstm evaluate`'s own, on the bundle's
-numba-int8 path (the model stepped one sample at a time, to read each state):
+was at least R, unless it is ``--alone`` past its bar), ``--tail-rate`` (the bar also at least the forecast view's
+tail floor, fitted to these distances). Its ratio enters the detector as the relation view's does (the larger
+counts), so the incidents, scores and summaries are `edge-lstm evaluate`'s own, on the bundle's numba-int8 path
+(the model stepped one sample at a time, to read each state):
 
     python research/state_novelty_study.py build/evaluate --sets nab-dev,smap,ucr-dev --seeds 0,1,2 --out DIR
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import edge_lstm
+from edge_lstm.detect.step import tail_floor
 from edge_lstm.evaluate.corpus import evaluate
 from edge_lstm.runtime.model import StreamBank
 from edge_lstm.serve.config import settings_config
@@ -32,6 +34,7 @@ from edge_lstm.stream.engine import Engine
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 JOIN_SKIP = 64  # samples after a join not judged (the pattern view's rule)
+TAIL_BLOCK = 32  # samples per block maximum of the tail floor's fit (the forecast view's tail_block)
 
 
 class StateView:
@@ -42,6 +45,8 @@ class StateView:
         self.ring = np.zeros((memory + exclusion, units), np.float32)
         self.recent = []  # the last ``smooth`` distances, whose mean is judged
         self.smooth = smooth
+        self.tail_rate = 0.0  # the forecast view's tail floor on the distances (a Gumbel fit to block maxima)
+        self.block_max, self.block_fill, self.blocks, self.block_mean, self.block_m2 = 0.0, 0, 0, 0.0, 0.0
         self.memory, self.exclusion, self.gate, self.warmup, self.margin = memory, exclusion, gate, warmup, margin
         self.seen, self.kept, self.count, self.mean, self.bar = 0, 0, 0, 0.0, 0.0
 
@@ -64,17 +69,26 @@ class StateView:
         self.count += 1
         self.mean += (distance - self.mean) / min(self.count, 100)
         if self.kept >= self.warmup and self.bar > 0.0:
-            ratio = distance / self.bar * min(1.0, distance / max(self.gate * self.mean, 1e-12))
+            bar = max(self.bar, tail_floor(self.blocks, self.block_mean, self.block_m2, self.tail_rate, TAIL_BLOCK,
+                                           1.0)) if self.tail_rate > 0.0 else self.bar
+            ratio = distance / bar * min(1.0, distance / max(self.gate * self.mean, 1e-12))
             if ratio > 1.0:
                 distance = min(distance, 2.0 * self.bar)
         if self.seen >= self.memory // 2:
             self.bar = max(self.bar, distance)
             self.kept += 1
+            self.block_max, self.block_fill = max(self.block_max, distance), self.block_fill + 1
+            if self.block_fill >= TAIL_BLOCK:
+                self.blocks += 1
+                d = self.block_max - self.block_mean
+                self.block_mean += d / self.blocks
+                self.block_m2 += d * (self.block_max - self.block_mean)
+                self.block_max, self.block_fill = 0.0, 0
         return ratio / (1.0 + self.margin)
 
 
 def install(memory: int, exclusion: int, gate: float, warmup: int, margin: float, agree: float, alone: float,
-            smooth: int) -> None:
+            smooth: int, tail_rate: float) -> None:
     """Patch the bank's sequence path (per-sample states) and the engine's scoring (the view's ratios)."""
 
     def advance(self: StreamBank, i: int, x: np.ndarray) -> np.ndarray:
@@ -83,6 +97,7 @@ def install(memory: int, exclusion: int, gate: float, warmup: int, margin: float
         slot = [s for s in spec.state_slots if s.key.endswith("/h")][-1]
         views = self.__dict__.setdefault("views", {})
         view = views.setdefault(int(i), StateView(slot.size, memory, exclusion, gate, warmup, margin, smooth))
+        view.tail_rate = tail_rate
         out, ratios = [], np.zeros(len(x))
         for t in range(len(x)):
             out.append(self._kernel.run(self._state[int(i) : int(i) + 1], x[None, t : t + 1])[0])
@@ -161,11 +176,13 @@ def main() -> None:
                         "ratio is at least this (0: always)")
     parser.add_argument("--alone", type=float, default=1.5, help="... or the record's ratio at least this")
     parser.add_argument("--smooth", type=int, default=1, help="judge the mean of the last N distances")
+    parser.add_argument("--tail-rate", type=float, default=0.0, help="the bar at least the distance exceeded once in "
+                        "1 / this samples, with one standard error (the forecast view's tail floor; 0: off)")
     parser.add_argument("--off", action="store_true")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     params = (args.memory, args.exclusion, args.gate, args.warmup, args.margin, args.agree, args.alone,
-              args.smooth)
+              args.smooth, args.tail_rate)
     jobs = [(name, int(seed), args.bundles, args.out, params, args.off)
             for name in args.sets.split(",") for seed in args.seeds.split(",")]
     with ProcessPoolExecutor(args.jobs) as pool:
