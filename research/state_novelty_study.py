@@ -50,6 +50,15 @@ class StateView:
         self.memory, self.exclusion, self.gate, self.warmup, self.margin = memory, exclusion, gate, warmup, margin
         self.seen, self.kept, self.count, self.mean, self.bar = 0, 0, 0, 0.0, 0.0
 
+    rejoined = False
+
+    def restart_bar(self) -> None:
+        """Forget the bar (not the memory of states): it is learned again from half a memory of distances."""
+        self.rejoined, self.bar, self.kept, self.relearn = True, 0.0, 0, self.memory // 2
+        self.block_max, self.block_fill, self.blocks, self.block_mean, self.block_m2 = 0.0, 0, 0, 0.0, 0.0
+
+    relearn = 0
+
     def step(self, h: np.ndarray) -> float:
         """Learn state ``h``; return its ratio against the bar (0 while the bar is young)."""
         size = self.ring.shape[0]
@@ -68,7 +77,7 @@ class StateView:
             distance = sum(self.recent) / len(self.recent)
         self.count += 1
         self.mean += (distance - self.mean) / min(self.count, 100)
-        if self.kept >= self.warmup and self.bar > 0.0:
+        if self.kept >= max(self.warmup, self.relearn) and self.bar > 0.0:
             bar = max(self.bar, tail_floor(self.blocks, self.block_mean, self.block_m2, self.tail_rate, TAIL_BLOCK,
                                            1.0)) if self.tail_rate > 0.0 else self.bar
             ratio = distance / bar * min(1.0, distance / max(self.gate * self.mean, 1e-12))
@@ -88,7 +97,7 @@ class StateView:
 
 
 def install(memory: int, exclusion: int, gate: float, warmup: int, margin: float, agree: float, alone: float,
-            smooth: int, tail_rate: float) -> None:
+            smooth: int, tail_rate: float, fresh: bool) -> None:
     """Patch the bank's sequence path (per-sample states) and the engine's scoring (the view's ratios)."""
 
     def advance(self: StreamBank, i: int, x: np.ndarray) -> np.ndarray:
@@ -98,30 +107,36 @@ def install(memory: int, exclusion: int, gate: float, warmup: int, margin: float
         views = self.__dict__.setdefault("views", {})
         view = views.setdefault(int(i), StateView(slot.size, memory, exclusion, gate, warmup, margin, smooth))
         view.tail_rate = tail_rate
-        out, ratios = [], np.zeros(len(x))
+        out, states = [], np.zeros((len(x), slot.size), np.float32)
         for t in range(len(x)):
             out.append(self._kernel.run(self._state[int(i) : int(i) + 1], x[None, t : t + 1])[0])
-            h = self._kernel.export_state(self._state[int(i) : int(i) + 1])[0, slot.offset : slot.offset + slot.size]
-            ratios[t] = view.step(h)
-        self.ratios = ratios
+            states[t] = self._kernel.export_state(self._state[int(i) : int(i) + 1])[0, slot.offset : slot.offset
+                                                                                       + slot.size]
+        self.states, self.view = states, view
         return np.concatenate(out)
 
     original = Engine._score
 
     def score(self: Engine, idx, ts, value, expected, naive, relation=None):
-        ratios = self._bank.__dict__.get("ratios")
-        if ratios is None or len(ratios) < len(idx) or len(np.unique(idx)) != 1:
+        states = self._bank.__dict__.get("states")
+        if states is None or len(states) < len(idx) or len(np.unique(idx)) != 1:
             return original(self, idx, ts, value, expected, naive, relation)
-        mine = ratios[len(ratios) - len(idx):].copy()
         i = int(idx[0])
         join, resumed = float(self.detector.resume_ts[i]), int(self.detector.resumed[i])
+        view, prefix = self._bank.view, len(states) - len(idx)
+        ratios = np.zeros(len(states))
+        for t in range(len(states)):
+            if fresh and t >= prefix and np.isfinite(join) and ts[t - prefix] >= join and not view.rejoined:
+                view.restart_bar()  # the bar learned again from the stream's own samples after the join
+            ratios[t] = view.step(states[t])
+        mine = ratios[prefix:]
+        self._bank.states = None
         if np.isfinite(join):
             after = np.cumsum(ts >= join)
             mine[after < JOIN_SKIP] = 0.0
         elif resumed >= 0:
             since = self.detector.seen[i] - resumed + np.arange(len(idx))
             mine[since < JOIN_SKIP] = 0.0
-        self._bank.ratios = None
         if agree <= 0.0:
             merged = mine if relation is None else np.maximum(relation, mine)
             return original(self, idx, ts, value, expected, naive, merged)
@@ -178,11 +193,13 @@ def main() -> None:
     parser.add_argument("--smooth", type=int, default=1, help="judge the mean of the last N distances")
     parser.add_argument("--tail-rate", type=float, default=0.0, help="the bar at least the distance exceeded once in "
                         "1 / this samples, with one standard error (the forecast view's tail floor; 0: off)")
+    parser.add_argument("--fresh-bar", action="store_true", help="learn the bar again after the join (from the "
+                        "scored rows' own distances, as a daemon would: it never replays the training rows)")
     parser.add_argument("--off", action="store_true")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     params = (args.memory, args.exclusion, args.gate, args.warmup, args.margin, args.agree, args.alone,
-              args.smooth, args.tail_rate)
+              args.smooth, args.tail_rate, args.fresh_bar)
     jobs = [(name, int(seed), args.bundles, args.out, params, args.off)
             for name in args.sets.split(",") for seed in args.seeds.split(",")]
     with ProcessPoolExecutor(args.jobs) as pool:
