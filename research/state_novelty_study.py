@@ -7,9 +7,10 @@ kept once half a memory was searched, damped while under ``--gate`` times the me
 most twice the bar). Options: ``--margin`` (news only that share past the bar), ``--smooth N`` (the mean of the
 last N distances judged), ``--agree R`` (a record counts only while the pattern view's ratio at the sample before
 was at least R, unless it is ``--alone`` past its bar), ``--tail-rate`` (the bar also at least the forecast view's
-tail floor, fitted to these distances). Its ratio enters the detector as the relation view's does (the larger
-counts), so the incidents, scores and summaries are `edge-lstm evaluate`'s own, on the bundle's numba-int8 path
-(the model stepped one sample at a time, to read each state):
+tail floor, fitted to these distances), ``--fresh-bar`` (the bar learned again after the join). Its ratio enters
+the detector as the relation view's does (the larger counts), so the incidents, scores and summaries are
+`edge-lstm evaluate`'s own, on the bundle's numba-int8 path (the model stepped one sample at a time, to read each
+state):
 
     python research/state_novelty_study.py build/evaluate --sets nab-dev,smap,ucr-dev --seeds 0,1,2 --out DIR
 
