@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_lstm.errors import EdgeLSTMError
-from edge_lstm.serve.payloads import PayloadError, is_number, number, parse_ts
+from edge_lstm.serve.payloads import PayloadError, cell_ts, is_number, number
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def to_epoch(text: str, where: str) -> float:
     1396310700.0
     """
     try:
-        return parse_ts(float(text) if is_number(text) else text, arrival=math.nan)
+        return cell_ts(text, arrival=math.nan)
     except PayloadError as exc:
         raise EdgeLSTMError(f"{where}: {exc}") from None
 
@@ -154,7 +154,7 @@ def parse_row(row: list[str], columns: int) -> tuple[float, list[float]]:
         raise EdgeLSTMError(f"{len(row)} cells, not {columns}")
     row = row[:columns]
     try:
-        ts = parse_ts(float(row[0]) if is_number(row[0]) else row[0], arrival=math.nan)
+        ts = cell_ts(row[0], arrival=math.nan)
         values = [number(cell, "value") for cell in row[1:]]
     except PayloadError as exc:
         raise EdgeLSTMError(str(exc)) from None

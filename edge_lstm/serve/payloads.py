@@ -73,7 +73,7 @@ def parse_ts(value: Any, arrival: float) -> float:
         return value
     if value is None:
         return arrival
-    if isinstance(value, str) and not is_number(value):  # (epoch time sent as a string: _number reads it)
+    if isinstance(value, str) and not is_number(value):  # (epoch time sent as a string: number reads it)
         return _iso_ts(value)
     ts = number(value, "ts")
     for _ in range(3):  # milliseconds, microseconds, nanoseconds since the epoch
@@ -83,6 +83,16 @@ def parse_ts(value: Any, arrival: float) -> float:
     if ts < 0:
         raise PayloadError(f"ts {value!r} is negative")
     return ts
+
+
+def cell_ts(cell: str, arrival: float) -> float:
+    """A CSV cell's time: :func:`parse_ts` of the number it holds (epoch seconds or a finer unit), else of the
+    text (ISO-8601).
+
+    >>> cell_ts("1700000000", 0.0), cell_ts("2014-04-01 00:05:00", 0.0)
+    (1700000000.0, 1396310700.0)
+    """
+    return parse_ts(float(cell) if is_number(cell) else cell, arrival)
 
 
 def _iso_ts(value: str) -> float:
@@ -135,7 +145,7 @@ def _from_csv(text: str, arrival: float, features: int) -> list[Sample]:
         if len(cells) != features + 1:
             raise PayloadError(f"CSV line {line[:40]!r}: expected ts and {features} value(s)")
         try:
-            ts = parse_ts(float(cells[0]), arrival) if is_number(cells[0]) else parse_ts(cells[0], arrival)
+            ts = cell_ts(cells[0], arrival)
             values = tuple(number(float(c), "value") for c in cells[1:])
         except ValueError as exc:
             raise PayloadError(f"CSV line {line[:40]!r}: {exc}") from None
