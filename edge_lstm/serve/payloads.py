@@ -82,6 +82,8 @@ def parse_ts(value: Any, arrival: float) -> float:
         ts /= 1000.0
     if ts < 0:
         raise PayloadError(f"ts {value!r} is negative")
+    if ts > 1e11:  # (even in nanoseconds, after the year 5000: no clock stamps such a time, and no date holds it)
+        raise PayloadError(f"ts {_brief(value)} is after the year 5000 in seconds, milli-, micro- and nanoseconds")
     return ts
 
 

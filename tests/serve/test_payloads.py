@@ -53,6 +53,9 @@ def test_values_payload_for_multi_feature_models():
     (b'{"ts": ' + b"7" * 4301 + b', "value": 1}', "an integer of 4301 digits"),
     (b'{"ts": 1, "value": "' + b"7" * 4301 + b'"}', "is beyond the float32 range"),
     (b'{"ts": "0001-01-01T00:00:00+01:00", "value": 1}', "before 1970"),
+    # A stamp beyond every unit passed, and stopped the event it made from being published (no date holds it):
+    (b'{"ts": 3618063568078036005688442880, "value": 1}', "after the year 5000"),
+    (b"3618063568078036005688442880,1", "after the year 5000"),
     (b'{"ts": 1, "value": "high"}', "must be a number, got str"),
     (b'{"ts": 1, "value": "NaN"}', "NaN and infinity"),
     (b'{"ts": 1, "value": true}', "must be a number, got bool"),
