@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -42,23 +43,19 @@ class StateView:
     """One stream's memory of states and its bar."""
 
     def __init__(self, units: int, memory: int, exclusion: int, gate: float, warmup: int, margin: float,
-                 smooth: int) -> None:
+                 smooth: int, tail_rate: float) -> None:
         self.ring = np.zeros((memory + exclusion, units), np.float32)
-        self.recent = []  # the last ``smooth`` distances, whose mean is judged
-        self.smooth = smooth
-        self.tail_rate = 0.0  # the forecast view's tail floor on the distances (a Gumbel fit to block maxima)
-        self.block_max, self.block_fill, self.blocks, self.block_mean, self.block_m2 = 0.0, 0, 0, 0.0, 0.0
         self.memory, self.exclusion, self.gate, self.warmup, self.margin = memory, exclusion, gate, warmup, margin
+        self.recent: deque[float] = deque(maxlen=smooth)  # the last ``smooth`` distances, whose mean is judged
+        self.tail_rate = tail_rate  # the forecast view's tail floor on the distances (a Gumbel fit to block maxima)
         self.seen, self.kept, self.count, self.mean, self.bar = 0, 0, 0, 0.0, 0.0
-
-    rejoined = False
+        self.rejoined, self.relearn = False, 0  # (the bar restarted at the join; distances kept before it judges)
+        self.block_max, self.block_fill, self.blocks, self.block_mean, self.block_m2 = 0.0, 0, 0, 0.0, 0.0
 
     def restart_bar(self) -> None:
         """Forget the bar (not the memory of states): it is learned again from half a memory of distances."""
         self.rejoined, self.bar, self.kept, self.relearn = True, 0.0, 0, self.memory // 2
         self.block_max, self.block_fill, self.blocks, self.block_mean, self.block_m2 = 0.0, 0, 0, 0.0, 0.0
-
-    relearn = 0
 
     def step(self, h: np.ndarray) -> float:
         """Learn state ``h``; return its ratio against the bar (0 while the bar is young)."""
@@ -73,8 +70,8 @@ class StateView:
         self.seen += 1
         if distance < 0.0:
             return 0.0
-        if self.smooth > 1:
-            self.recent = [*self.recent[-(self.smooth - 1):], distance]
+        if self.recent.maxlen > 1:
+            self.recent.append(distance)
             distance = sum(self.recent) / len(self.recent)
         self.count += 1
         self.mean += (distance - self.mean) / min(self.count, 100)
@@ -106,8 +103,8 @@ def install(memory: int, exclusion: int, gate: float, warmup: int, margin: float
         spec = self.model.spec
         slot = [s for s in spec.state_slots if s.key.endswith("/h")][-1]
         views = self.__dict__.setdefault("views", {})
-        view = views.setdefault(int(i), StateView(slot.size, memory, exclusion, gate, warmup, margin, smooth))
-        view.tail_rate = tail_rate
+        view = views.setdefault(int(i), StateView(slot.size, memory, exclusion, gate, warmup, margin, smooth,
+                                                  tail_rate))
         out, states = [], np.zeros((len(x), slot.size), np.float32)
         for t in range(len(x)):
             out.append(self._kernel.run(self._state[int(i) : int(i) + 1], x[None, t : t + 1])[0])
